@@ -1,0 +1,176 @@
+package chaski
+
+import (
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/chaski-dev/chaski/chaski/store"
+	"github.com/chaski-dev/chaski/chaski/wire"
+)
+
+// Config configures a node. The zero value of every field means "the
+// default", so a Config{} is a valid loopback node on a free port.
+type Config struct {
+	// Name is shown to peers; default "<hostname>-<4 hex digits>".
+	Name string
+	// Listen is the TCP and UDP address ("127.0.0.1:0", "[::1]:0",
+	// "0.0.0.0:8511"). Port 0 picks a free port (trying PreferredPorts
+	// first); default "127.0.0.1:0".
+	Listen string
+	// PreferredPorts are tried in order when Listen has port 0 (the seed's
+	// favourite ports are FavoritePorts).
+	PreferredPorts []int
+	// Subscriptions are the topics this node receives.
+	Subscriptions []string
+	// Root makes the node receive and relay every topic. A root node is
+	// paired for everything and never pairs in discovery.
+	Root bool
+	// DeliverAll delivers every message the node sees to Messages, not only
+	// those of its subscriptions (for a root's "all topics" view). Off by
+	// default, so a headless root never grows a queue nobody drains.
+	DeliverAll bool
+	// Paired marks the node as paired for all its subscriptions at start
+	// (the seed's paired=True).
+	Paired bool
+
+	// TTL is the hop limit of messages and discovery requests (default 64).
+	TTL int
+	// PingInterval is the keep-alive and latency period per edge (default
+	// 7s); each period is spread by a random factor in [1, 1+PingSpread).
+	PingInterval time.Duration
+	PingSpread   float64 // default 0.5
+	// MaxMissedPongs consecutive unanswered pings, with nothing else heard
+	// from the peer meanwhile, drop the edge (default 3).
+	MaxMissedPongs int
+
+	HandshakeTimeout time.Duration // default 5s
+	DialTimeout      time.Duration // default 5s
+	// WriteTimeout drops an edge whose peer accepts no bytes for this long
+	// (a peer that stopped reading). Default 30s.
+	WriteTimeout time.Duration
+	// ReconnectAttempts bounds reconnection after an unexpected loss
+	// (default 8; negative disables reconnection).
+	ReconnectAttempts int
+	ReconnectBase     time.Duration // first back-off, default 500ms
+	ReconnectMax      time.Duration // back-off ceiling, default 30s
+
+	MaxFrameBody   int // default wire.DefaultMaxBody, at most wire.HardMaxBody
+	SendQueueBytes int // per-edge data queue bound, default 8 MiB
+	MessageBuffer  int // subscriber queue length, default 4096
+	DedupSize      int // duplicate filter entries, default 65536
+	DedupAge       time.Duration
+	// MaxEdges limits live edges plus handshakes in progress (default 256).
+	MaxEdges int
+	// MaxConnections is the seed's per-subscription limit used by
+	// discovery (default 5).
+	MaxConnections int
+	// DiscoverTimeout is how long discovery waits per topic (default 10s).
+	DiscoverTimeout time.Duration
+	// RequestTimeout bounds named requests without a deadline (default 10s).
+	RequestTimeout        time.Duration
+	MaxConcurrentRequests int // handler goroutines in flight, default 64
+
+	// ServerTLS and ClientTLS enable TLS on every edge; both must be set.
+	ServerTLS *tls.Config
+	ClientTLS *tls.Config
+
+	// Store is the node's key-value store (optional); the node answers
+	// network fetches from it and stores fetched values in it.
+	Store *store.Store
+
+	// Files.
+	AcceptFiles   bool   // accept incoming files (default off)
+	DownloadDir   string // where accepted files go (required to accept)
+	MaxFileSize   int64  // default 4 GiB
+	FileChunkSize int    // default 256 KiB
+	// PromptFiles makes offers wait for AcceptTransfer instead of being
+	// refused when AcceptFiles is off (the dashboard asks the user).
+	PromptFiles bool
+	// FileHandler is called once per verified incoming file.
+	FileHandler func(FileReceived)
+
+	Logger *slog.Logger
+}
+
+// FavoritePorts are the seed's preferred listening ports.
+var FavoritePorts = []int{8511, 8512, 8513, 8514, 8515, 8516}
+
+func (c *Config) setDefaults() error {
+	if c.Name == "" {
+		h, _ := os.Hostname()
+		if h == "" {
+			h = "chaski"
+		}
+		if len(h) > 40 {
+			h = h[:40]
+		}
+		c.Name = fmt.Sprintf("%s-%04x", h, randUint64()&0xffff)
+	}
+	if !wire.ValidName(c.Name, wire.MaxNameLen) {
+		return fmt.Errorf("chaski: invalid node name %q (1–%d printable bytes)", c.Name, wire.MaxNameLen)
+	}
+	if c.Listen == "" {
+		c.Listen = "127.0.0.1:0"
+	}
+	for _, s := range c.Subscriptions {
+		if !wire.ValidName(s, wire.MaxTopicLen) {
+			return fmt.Errorf("%w: %q", ErrInvalidTopic, s)
+		}
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	defi := func(d *int, v int) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	if c.TTL <= 0 || c.TTL > wire.MaxTTL {
+		c.TTL = wire.MaxTTL
+	}
+	def(&c.PingInterval, 7*time.Second)
+	if c.PingSpread <= 0 {
+		c.PingSpread = 0.5
+	}
+	defi(&c.MaxMissedPongs, 3)
+	def(&c.HandshakeTimeout, 5*time.Second)
+	def(&c.DialTimeout, 5*time.Second)
+	def(&c.WriteTimeout, 30*time.Second)
+	if c.ReconnectAttempts == 0 {
+		c.ReconnectAttempts = 8
+	}
+	def(&c.ReconnectBase, 500*time.Millisecond)
+	def(&c.ReconnectMax, 30*time.Second)
+	defi(&c.MaxFrameBody, wire.DefaultMaxBody)
+	if c.MaxFrameBody > wire.HardMaxBody {
+		c.MaxFrameBody = wire.HardMaxBody
+	}
+	defi(&c.SendQueueBytes, 8<<20)
+	defi(&c.MessageBuffer, 4096)
+	defi(&c.DedupSize, 1<<16)
+	def(&c.DedupAge, 2*time.Minute)
+	defi(&c.MaxEdges, 256)
+	defi(&c.MaxConnections, 5)
+	def(&c.DiscoverTimeout, 10*time.Second)
+	def(&c.RequestTimeout, 10*time.Second)
+	defi(&c.MaxConcurrentRequests, 64)
+	if (c.ServerTLS == nil) != (c.ClientTLS == nil) {
+		return fmt.Errorf("chaski: ServerTLS and ClientTLS must be set together")
+	}
+	if c.MaxFileSize <= 0 {
+		c.MaxFileSize = 4 << 30
+	}
+	defi(&c.FileChunkSize, 256<<10)
+	if c.FileChunkSize > c.MaxFrameBody-wire.FileChunkFixedLen {
+		c.FileChunkSize = c.MaxFrameBody - wire.FileChunkFixedLen
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}

@@ -1,0 +1,397 @@
+package chaski
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/chaski-dev/chaski/chaski/wire"
+)
+
+// pairing is the discovery state of one subscription.
+type pairing struct {
+	paired  bool      // set by discovery, by Config.Paired or as first of topic
+	first   bool      // paired because nobody answered
+	peer    string    // who we paired with
+	lastRun time.Time // last discovery for this topic
+	outcome string
+	request []byte        // the discovery request in progress, if any
+	wake    chan struct{} // closed when the topic gets paired during a run
+	newEdge *edge         // the edge a pairing arrived on
+}
+
+type discoveryState struct {
+	seen    *dedupFilter  // discovery requests already handled
+	dialSem chan struct{} // bounds pairing dials started by requests
+}
+
+func (d *discoveryState) init() {
+	d.seen = newDedupFilter(4096, time.Minute)
+	d.dialSem = make(chan struct{}, 8)
+}
+
+// Paired reports whether the node is paired for every subscription.
+func (n *Node) Paired() bool {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	for t := range n.subs {
+		if !n.pairedForLocked(t) {
+			return false
+		}
+	}
+	return true
+}
+
+// PairedFor reports whether the node is paired for topic: discovery paired
+// it (or made it the first of the topic), or a live edge shares the topic.
+func (n *Node) PairedFor(topic string) bool {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	return n.pairedForLocked(topic)
+}
+
+func (n *Node) pairedForLocked(topic string) bool {
+	if !n.subs[topic] {
+		return false
+	}
+	if n.cfg.Root {
+		return true
+	}
+	if p := n.paired[topic]; p != nil && p.paired {
+		return true
+	}
+	for _, e := range n.edges {
+		if r := e.route.Load(); !r.root {
+			if _, ok := r.subs[topic]; ok {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// PairingInfo describes the discovery state of one subscription.
+type PairingInfo struct {
+	Topic   string
+	Paired  bool
+	First   bool // first of the topic: nobody answered discovery
+	Peer    string
+	LastRun time.Time
+	Outcome string
+}
+
+// Pairings returns the discovery state of every subscription.
+func (n *Node) Pairings() []PairingInfo {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	var out []PairingInfo
+	for _, t := range n.subscriptionsLocked() {
+		pi := PairingInfo{Topic: t, Paired: n.pairedForLocked(t)}
+		if p := n.paired[t]; p != nil {
+			pi.First, pi.Peer, pi.LastRun, pi.Outcome = p.first, p.peer, p.lastRun, p.outcome
+		}
+		if pi.Peer == "" && pi.Paired && !pi.First {
+			for _, e := range n.edges {
+				if _, ok := e.route.Load().subs[t]; ok {
+					pi.Peer = e.peerName
+					break
+				}
+			}
+		}
+		out = append(out, pi)
+	}
+	return out
+}
+
+// Discover looks for peers already paired for each unpaired subscription
+// (the seed's discovery): a request travels every edge with a TTL and a
+// visited set; a node paired for the topic dials this node back (or reports
+// on an existing edge). A topic nobody answers within the timeout makes this
+// node the first of that topic, which counts as paired so that later nodes
+// can pair with it; the DiscoveryEvent says so ("first").
+func (n *Node) Discover(ctx context.Context, opts DiscoverOptions) error {
+	if opts.Timeout <= 0 {
+		opts.Timeout = n.cfg.DiscoverTimeout
+	}
+	if opts.OnPair == "" {
+		opts.OnPair = OnPairNone
+	}
+	if opts.OnPair != OnPairNone && opts.OnPair != OnPairDisconnect {
+		return fmt.Errorf("chaski: on_pair must be %q or %q, not %q", OnPairNone, OnPairDisconnect, opts.OnPair)
+	}
+	if n.cfg.Root {
+		return nil // a root is paired for everything
+	}
+	topics := opts.Topics
+	if len(topics) == 0 {
+		topics = n.Subscriptions()
+	}
+	entry := n.liveEdges()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	pairedWithPeer := false
+	for _, t := range topics {
+		n.mu.Lock()
+		p := n.paired[t]
+		if p == nil || !n.subs[t] {
+			n.mu.Unlock()
+			continue
+		}
+		p.lastRun = time.Now()
+		if n.pairedForLocked(t) && p.request == nil {
+			p.outcome = "already paired"
+			n.mu.Unlock()
+			n.emit(&DiscoveryEvent{EventBase: now(), Topic: t, Phase: "skipped", Detail: "already paired"})
+			continue
+		}
+		req := make([]byte, 16)
+		_, _ = rand.Read(req)
+		p.request, p.wake, p.outcome = req, make(chan struct{}), "searching"
+		wake := p.wake
+		n.mu.Unlock()
+		n.disc.seen.firstSight(wire.MessageID{Origin: wire.NodeID(req)})
+		n.emit(&DiscoveryEvent{EventBase: now(), Topic: t, Phase: "started", Detail: fmt.Sprintf("asking %d edges", len(entry))})
+		n.logf(slog.LevelInfo, "discovery started", "topic", t, "edges", len(entry))
+		d := &wire.Discover{Request: req, Origin: n.id[:], OriginName: n.cfg.Name, OriginAddr: n.addr,
+			Topic: t, TTL: n.cfg.TTL, Visited: [][]byte{n.id[:]}, OnPair: string(opts.OnPair)}
+		if f, err := wire.AppendControlFrame(nil, wire.KindDiscover, "", d); err == nil {
+			for _, e := range entry {
+				e.sendCtrl(f)
+			}
+		}
+		wg.Add(1)
+		go func(t string, req []byte, wake chan struct{}) {
+			defer wg.Done()
+			timer := time.NewTimer(opts.Timeout)
+			defer timer.Stop()
+			var outcome string
+			select {
+			case <-wake:
+				outcome = "paired"
+			case <-timer.C:
+				outcome = "first"
+			case <-ctx.Done():
+				outcome = "cancelled"
+			case <-n.ctx.Done():
+				outcome = "cancelled"
+			}
+			n.mu.Lock()
+			p := n.paired[t]
+			if p == nil || !bytes.Equal(p.request, req) {
+				n.mu.Unlock()
+				return
+			}
+			p.request = nil
+			switch outcome {
+			case "first":
+				if !p.paired {
+					p.paired, p.first, p.peer = true, true, ""
+					p.outcome = "first of topic, no peer found"
+				} else {
+					outcome = "paired"
+				}
+			case "cancelled":
+				p.outcome = "cancelled"
+			}
+			if outcome == "paired" {
+				p.outcome = "paired with " + p.peer
+			}
+			peer := p.peer
+			n.mu.Unlock()
+			switch outcome {
+			case "first":
+				n.logf(slog.LevelInfo, "discovery: no peer found, first of topic", "topic", t)
+				n.emit(&DiscoveryEvent{EventBase: now(), Topic: t, Phase: "first", Detail: "first of topic, no peer found"})
+				n.emit(&PairedEvent{EventBase: now(), Topic: t, First: true})
+			case "paired":
+				mu.Lock()
+				pairedWithPeer = true
+				mu.Unlock()
+				_ = peer
+			case "cancelled":
+				n.emit(&DiscoveryEvent{EventBase: now(), Topic: t, Phase: "failed", Detail: "cancelled"})
+			}
+		}(t, req, wake)
+	}
+	wg.Wait()
+	if pairedWithPeer && opts.OnPair == OnPairDisconnect {
+		n.disconnectEntries(entry)
+	}
+	return ctx.Err()
+}
+
+// disconnectEntries closes the edges discovery went through that share no
+// subscription with this node (the seed's on_pair="disconnect").
+func (n *Node) disconnectEntries(entry []*edge) {
+	mine := n.Subscriptions()
+	for _, e := range entry {
+		r := e.route.Load()
+		shared := false
+		for _, t := range mine {
+			if _, ok := r.subs[t]; ok {
+				shared = true
+				break
+			}
+		}
+		if !shared {
+			n.logf(slog.LevelInfo, "discovery: dropping entry edge after pairing", "peer", e.name())
+			e.close("paired elsewhere; entry edge no longer needed", true, false)
+		}
+	}
+}
+
+// markPaired records a pairing for topic reported on edge e. It only
+// accepts pairings for a discovery that is in progress, so no peer can
+// impose one (or make us drop edges) unasked.
+func (n *Node) markPaired(e *edge, topic string, request []byte) bool {
+	n.mu.Lock()
+	p := n.paired[topic]
+	if p == nil || p.request == nil || !bytes.Equal(p.request, request) {
+		n.mu.Unlock()
+		return false
+	}
+	if p.paired && !p.first {
+		n.mu.Unlock()
+		return false
+	}
+	p.paired, p.first, p.peer = true, false, e.name()
+	if p.wake != nil {
+		close(p.wake)
+		p.wake = nil
+	}
+	n.mu.Unlock()
+	n.logf(slog.LevelInfo, "paired", "topic", topic, "peer", e.name())
+	n.emit(&DiscoveryEvent{EventBase: now(), Topic: topic, Phase: "paired", Peer: e.name()})
+	n.emit(&PairedEvent{EventBase: now(), Topic: topic, Peer: e.name()})
+	return true
+}
+
+func (n *Node) handleDiscover(e *edge, body []byte) error {
+	var d wire.Discover
+	if err := wire.Unmarshal(body, &d); err != nil {
+		return err
+	}
+	if !wire.ValidID(d.Request) || !wire.ValidID(d.Origin) || !wire.ValidName(d.Topic, wire.MaxTopicLen) ||
+		len(d.Visited) > wire.MaxVisited || len(d.OriginAddr) > 300 || len(d.OriginName) > wire.MaxNameLen {
+		return fmt.Errorf("malformed discovery request")
+	}
+	if !n.disc.seen.firstSight(wire.MessageID{Origin: wire.NodeID(d.Request)}) {
+		return nil
+	}
+	origin := wire.NodeID(d.Origin)
+	if origin == n.id {
+		return nil
+	}
+	if d.TTL > wire.MaxTTL {
+		d.TTL = wire.MaxTTL
+	}
+	n.mu.RLock()
+	canPair := !n.cfg.Root && n.subs[d.Topic] && n.pairedForLocked(d.Topic)
+	sharing := 0
+	for _, x := range n.edges {
+		if _, ok := x.route.Load().subs[d.Topic]; ok {
+			sharing++
+		}
+	}
+	existing := n.edges[origin]
+	n.mu.RUnlock()
+	if canPair {
+		if d.TTL <= 0 {
+			return nil
+		}
+		if existing != nil {
+			// Already connected: report the pairing on that edge (the
+			// seed sent nothing and left the origin waiting).
+			f, err := wire.AppendControlFrame(nil, wire.KindPaired, "", &wire.PairReport{Request: d.Request, Topic: d.Topic})
+			if err == nil {
+				existing.sendCtrl(f)
+			}
+			return nil
+		}
+		if sharing >= n.cfg.MaxConnections {
+			return nil
+		}
+		select {
+		case n.disc.dialSem <- struct{}{}:
+		default:
+			return nil // enough pairing dials in flight already
+		}
+		addr := d.OriginAddr
+		n.goSafe(func() {
+			defer func() { <-n.disc.dialSem }()
+			ctx, cancel := context.WithTimeout(n.ctx, n.cfg.DialTimeout+n.cfg.HandshakeTimeout)
+			defer cancel()
+			if _, err := n.connect(ctx, addr, &pairHello{topic: d.Topic, request: d.Request}); err != nil {
+				n.logf(slog.LevelDebug, "pairing dial failed", "topic", d.Topic, "origin", d.OriginName, "err", err.Error())
+			} else {
+				n.logf(slog.LevelInfo, "paired with discovery origin", "topic", d.Topic, "origin", d.OriginName)
+			}
+		})
+		return nil
+	}
+	// Forward, bounded by TTL and the visited set (node ids, not names).
+	if d.TTL-1 <= 0 || len(d.Visited) >= wire.MaxVisited {
+		return nil
+	}
+	visited := make(map[wire.NodeID]bool, len(d.Visited)+1)
+	for _, v := range d.Visited {
+		if wire.ValidID(v) {
+			visited[wire.NodeID(v)] = true
+		}
+	}
+	if visited[n.id] {
+		return nil
+	}
+	d.TTL--
+	d.Visited = append(d.Visited, n.id[:])
+	f, err := wire.AppendControlFrame(nil, wire.KindDiscover, "", &d)
+	if err != nil {
+		return nil
+	}
+	for _, x := range n.liveEdges() {
+		if x == e || x.peer == origin || visited[x.peer] {
+			continue
+		}
+		x.sendCtrl(f)
+	}
+	return nil
+}
+
+func (n *Node) handlePairReport(e *edge, body []byte) error {
+	var r wire.PairReport
+	if err := wire.Unmarshal(body, &r); err != nil {
+		return err
+	}
+	if !wire.ValidID(r.Request) || !wire.ValidName(r.Topic, wire.MaxTopicLen) {
+		return fmt.Errorf("malformed pair report")
+	}
+	n.markPaired(e, r.Topic, r.Request)
+	return nil
+}
+
+// afterEdgeUp handles the pairing fields of a new edge's hello: the dialer
+// is answering one of our discovery requests.
+func (n *Node) afterEdgeUp(e *edge, h *wire.Hello) {
+	if e.dialed || h.PairTopic == "" {
+		return
+	}
+	if !n.markPaired(e, h.PairTopic, h.PairRequest) {
+		n.mu.RLock()
+		p := n.paired[h.PairTopic]
+		already := p != nil && p.paired && !p.first && p.request == nil
+		n.mu.RUnlock()
+		if already {
+			// A second offer for a topic already paired: this edge exists
+			// only for the pairing, so it goes (as in the seed).
+			e.close("already paired for "+h.PairTopic, true, false)
+		}
+	}
+}
+
+func (n *Node) afterEdgeDown(e *edge) {
+	n.files.edgeLost(n, e)
+}

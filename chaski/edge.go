@@ -1,0 +1,819 @@
+package chaski
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/chaski-dev/chaski/chaski/wire"
+)
+
+// edge is one live connection to a peer. It owns exactly two goroutines: a
+// reader that decodes and dispatches frames, and a writer that drains the
+// send queue into a buffered writer and flushes when the queue runs dry.
+type edge struct {
+	n        *Node
+	conn     net.Conn
+	br       *bufio.Reader
+	peer     wire.NodeID
+	peerStr  string
+	dialed   bool
+	dialerID wire.NodeID // who opened the connection: the duplicate tie-break
+	remote   string
+	tls      bool
+	since    time.Time
+
+	mu         sync.Mutex
+	peerName   string
+	listen     string
+	acceptFile bool
+	lat        latencyTracker
+	pings      map[uint64]*pendingPing
+	missed     int
+	nextPing   time.Time
+
+	route atomic.Pointer[routeInfo] // the peer's subscriptions, read on the hot path
+
+	q *sendQueue
+
+	bytesIn, bytesOut atomic.Uint64
+	msgsIn, msgsOut   atomic.Uint64
+	lastRecv          atomic.Int64 // unix nanos of the last frame received
+	readerBlocked     atomic.Int64 // unix nanos since the reader waits on local delivery, 0 if not
+
+	done        chan struct{} // closed when the edge starts shutting down
+	writerDone  chan struct{}
+	closeOnce   sync.Once
+	closeReason string
+	reconnect   bool
+	goodbye     []byte // sent by the writer before it closes the connection
+}
+
+type routeInfo struct {
+	subs map[string]struct{}
+	list []string
+	root bool
+}
+
+func newRoute(subs []string, root bool) *routeInfo {
+	r := &routeInfo{subs: make(map[string]struct{}, len(subs)), root: root}
+	for _, s := range subs {
+		if _, dup := r.subs[s]; !dup {
+			r.subs[s] = struct{}{}
+			r.list = append(r.list, s)
+		}
+	}
+	return r
+}
+
+func (r *routeInfo) wants(topic string) bool {
+	if r.root {
+		return true
+	}
+	_, ok := r.subs[topic]
+	return ok
+}
+
+type pendingPing struct {
+	sent   time.Time
+	result chan time.Duration // nil for keep-alive pings
+}
+
+func (e *edge) name() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.peerName
+}
+
+func (e *edge) listenAddr() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.listen
+}
+
+func (e *edge) info() EdgeInfo {
+	r := e.route.Load()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return EdgeInfo{
+		PeerID:        e.peerStr,
+		Name:          e.peerName,
+		Address:       e.listen,
+		Remote:        e.remote,
+		Subscriptions: append([]string(nil), r.list...),
+		Root:          r.root,
+		AcceptsFiles:  e.acceptFile,
+		State:         StateUp,
+		Since:         e.since,
+		Dialed:        e.dialed,
+		TLS:           e.tls,
+		BytesIn:       e.bytesIn.Load(),
+		BytesOut:      e.bytesOut.Load(),
+		MsgsIn:        e.msgsIn.Load(),
+		MsgsOut:       e.msgsOut.Load(),
+		Latency:       e.lat.snapshot(),
+	}
+}
+
+// close starts the edge's shutdown once. With sayGoodbye the peer is told
+// the close is deliberate; reconnect tells whether this side should try to
+// reconnect once the edge has ended.
+func (e *edge) close(reason string, sayGoodbye, reconnect bool) {
+	e.closeOnce.Do(func() {
+		e.closeReason = reason
+		e.reconnect = reconnect && !e.n.closing.Load()
+		if sayGoodbye {
+			e.goodbye, _ = wire.AppendControlFrame(nil, wire.KindGoodbye, "", &wire.Goodbye{Reason: reason})
+		}
+		// Unblock a writer stuck on a peer that does not read, but leave it
+		// a moment to deliver the goodbye.
+		_ = e.conn.SetWriteDeadline(time.Now().Add(time.Second))
+		close(e.done)
+	})
+}
+
+// ---- connection set-up ----
+
+// Connect opens an edge to the node at addr (ip:port, [ipv6]:port or
+// host:port; a seed-style "Name@ip:port" is accepted too) and returns once
+// the handshake has completed. Connecting to a peer that already has an edge
+// returns that edge.
+func (n *Node) Connect(ctx context.Context, addr string) (EdgeInfo, error) {
+	e, err := n.connect(ctx, addr, nil)
+	if err != nil {
+		return EdgeInfo{}, err
+	}
+	return e.info(), nil
+}
+
+// pairHello carries the pairing fields of a discovery connection.
+type pairHello struct {
+	topic   string
+	request []byte
+}
+
+func (n *Node) connect(ctx context.Context, addr string, pair *pairHello) (*edge, error) {
+	if n.closing.Load() {
+		return nil, ErrClosed
+	}
+	addr, err := ParseAddr(addr)
+	if err != nil {
+		return nil, err
+	}
+	if addr == n.addr {
+		return nil, fmt.Errorf("%w: %s", ErrSelfConnect, addr)
+	}
+	if e := n.edgeByAddr(addr); e != nil {
+		return e, nil
+	}
+	if !n.reserveHandshake() {
+		return nil, fmt.Errorf("chaski: connect %s: edge limit (%d) reached", addr, n.cfg.MaxEdges)
+	}
+	defer n.releaseHandshake()
+	dctx, cancel := context.WithTimeout(ctx, n.cfg.DialTimeout)
+	defer cancel()
+	var d net.Dialer
+	conn, err := d.DialContext(dctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("chaski: cannot connect to %s: %w", addr, unwrapOp(err))
+	}
+	setNoDelay(conn)
+	if n.cfg.ClientTLS != nil {
+		tc := tls.Client(conn, n.cfg.ClientTLS.Clone())
+		if err := tc.HandshakeContext(dctx); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("%w: TLS with %s: %v", ErrHandshake, addr, err)
+		}
+		conn = tc
+	}
+	e, existing, err := n.handshake(ctx, conn, true, pair)
+	if existing != nil {
+		return existing, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+func (n *Node) edgeByAddr(addr string) *edge {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	for _, e := range n.edges {
+		if e.listenAddr() == addr {
+			return e
+		}
+	}
+	return nil
+}
+
+func (n *Node) reserveHandshake() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if len(n.edges)+n.pending >= n.cfg.MaxEdges {
+		return false
+	}
+	n.pending++
+	return true
+}
+
+func (n *Node) releaseHandshake() {
+	n.mu.Lock()
+	n.pending--
+	n.mu.Unlock()
+}
+
+func (n *Node) acceptLoop() {
+	var delay time.Duration
+	for {
+		conn, err := n.ln.Accept()
+		if err != nil {
+			if n.closing.Load() || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of file descriptors and the like: back off instead of
+			// spinning.
+			if delay == 0 {
+				delay = 5 * time.Millisecond
+			} else if delay < time.Second {
+				delay *= 2
+			}
+			n.logf(slog.LevelWarn, "accept failed", "err", err)
+			select {
+			case <-time.After(delay):
+			case <-n.ctx.Done():
+				return
+			}
+			continue
+		}
+		delay = 0
+		if !n.reserveHandshake() {
+			n.logf(slog.LevelWarn, "connection refused: edge limit reached", "remote", conn.RemoteAddr().String(), "limit", n.cfg.MaxEdges)
+			conn.Close()
+			continue
+		}
+		n.goSafe(func() {
+			defer n.releaseHandshake()
+			setNoDelay(conn)
+			c := conn
+			if n.cfg.ServerTLS != nil {
+				tc := tls.Server(conn, n.cfg.ServerTLS)
+				ctx, cancel := context.WithTimeout(n.ctx, n.cfg.HandshakeTimeout)
+				err := tc.HandshakeContext(ctx)
+				cancel()
+				if err != nil {
+					n.logf(slog.LevelWarn, "TLS handshake refused", "remote", conn.RemoteAddr().String(), "reason", tlsReason(err))
+					conn.Close()
+					return
+				}
+				c = tc
+			}
+			if _, _, err := n.handshake(n.ctx, c, false, nil); err != nil {
+				n.logf(slog.LevelWarn, "handshake refused", "remote", conn.RemoteAddr().String(), "reason", err.Error())
+			}
+		})
+	}
+}
+
+func tlsReason(err error) string {
+	s := err.Error()
+	var rec tls.RecordHeaderError
+	if errors.As(err, &rec) {
+		return "peer does not speak TLS (plaintext peer?): " + s
+	}
+	return s
+}
+
+func setNoDelay(c net.Conn) {
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetNoDelay(true)
+	}
+}
+
+func unwrapOp(err error) error {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Err != nil {
+		var sc *os.SyscallError
+		if errors.As(op.Err, &sc) {
+			return sc.Err
+		}
+		return op.Err
+	}
+	return err
+}
+
+// handshake exchanges preambles and Hello frames under a deadline, then
+// registers and starts the edge. The dialer speaks first. When the peer
+// already has an edge with us, existing is that edge and no new one starts.
+func (n *Node) handshake(ctx context.Context, conn net.Conn, dialed bool, pair *pairHello) (e *edge, existing *edge, err error) {
+	remote := conn.RemoteAddr().String()
+	fail := func(format string, args ...any) (*edge, *edge, error) {
+		conn.Close()
+		return nil, nil, fmt.Errorf("%w: %s: %s", ErrHandshake, remote, fmt.Sprintf(format, args...))
+	}
+	deadline := time.Now().Add(n.cfg.HandshakeTimeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	_ = conn.SetDeadline(deadline)
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+
+	hello := n.hello(pair)
+	sendHello := func() error {
+		b := wire.AppendPreamble(nil)
+		b, err := wire.AppendControlFrame(b, wire.KindHello, "", hello)
+		if err != nil {
+			return err
+		}
+		_, err = conn.Write(b)
+		return err
+	}
+	if dialed {
+		if err := sendHello(); err != nil {
+			return fail("sending hello: %v", err)
+		}
+	}
+	br := bufio.NewReaderSize(conn, 64<<10)
+	var pre [wire.PreambleLen]byte
+	if _, err := io.ReadFull(br, pre[:]); err != nil {
+		return fail("reading preamble: %v", err)
+	}
+	if _, err := wire.ParsePreamble(pre[:]); err != nil {
+		if errors.Is(err, wire.ErrVersion) {
+			if !dialed {
+				// Tell the peer in its own framing is impossible; close.
+			}
+			conn.Close()
+			return nil, nil, fmt.Errorf("%w: %s: %v", ErrVersionMismatch, remote, err)
+		}
+		return fail("%v", err)
+	}
+	fr := wire.NewReader(br, 64<<10)
+	f, err := fr.ReadFrame()
+	if err != nil {
+		return fail("reading hello: %v", err)
+	}
+	if f.Kind == wire.KindGoodbye {
+		var g wire.Goodbye
+		_ = wire.Unmarshal(f.Body, &g)
+		conn.Close()
+		if g.Reason == reasonDuplicate {
+			if ex := n.edgeByRemoteHint(remote); ex != nil {
+				return nil, ex, nil
+			}
+		}
+		return nil, nil, fmt.Errorf("%w: %s: %s", ErrRefused, remote, g.Reason)
+	}
+	if f.Kind != wire.KindHello {
+		return fail("expected hello, got %v", f.Kind)
+	}
+	var h wire.Hello
+	if err := wire.Unmarshal(f.Body, &h); err != nil {
+		return fail("malformed hello: %v", err)
+	}
+	if h.Version != wire.Version {
+		conn.Close()
+		return nil, nil, fmt.Errorf("%w: %s: peer speaks %d, we speak %d", ErrVersionMismatch, remote, h.Version, wire.Version)
+	}
+	if err := validateHello(&h); err != nil {
+		return fail("%v", err)
+	}
+	var peer wire.NodeID
+	copy(peer[:], h.ID)
+	if peer == n.id {
+		conn.Close()
+		return nil, nil, fmt.Errorf("%w: %s", ErrSelfConnect, remote)
+	}
+	listen := fixListen(h.Listen, conn.RemoteAddr())
+	e = &edge{
+		n:          n,
+		conn:       conn,
+		br:         br,
+		peer:       peer,
+		peerStr:    idString(peer),
+		dialed:     dialed,
+		remote:     remote,
+		since:      time.Now(),
+		peerName:   h.Name,
+		listen:     listen,
+		acceptFile: h.AcceptFiles,
+		pings:      make(map[uint64]*pendingPing),
+		q:          newSendQueue(n.cfg.SendQueueBytes),
+		done:       make(chan struct{}),
+		writerDone: make(chan struct{}),
+	}
+	_, e.tls = conn.(*tls.Conn)
+	e.route.Store(newRoute(h.Subs, h.Root))
+	if dialed {
+		e.dialerID = n.id
+	} else {
+		e.dialerID = peer
+	}
+	e.lastRecv.Store(time.Now().UnixNano())
+	e.nextPing = time.Now().Add(n.pingPeriod() / 4)
+
+	kept, regErr := n.register(e)
+	if regErr != nil {
+		if !dialed {
+			// Answer with the reason instead of a hello.
+			b := wire.AppendPreamble(nil)
+			b, _ = wire.AppendControlFrame(b, wire.KindGoodbye, "", &wire.Goodbye{Reason: regErr.Error()})
+			_, _ = conn.Write(b)
+		}
+		conn.Close()
+		if kept != nil {
+			return nil, kept, nil
+		}
+		return nil, nil, fmt.Errorf("%w: %s: %v", ErrRefused, remote, regErr)
+	}
+	if !dialed {
+		if err := sendHello(); err != nil {
+			n.unregister(e)
+			return fail("sending hello: %v", err)
+		}
+	}
+	_ = conn.SetDeadline(time.Time{})
+	n.wg.Add(2)
+	go e.writeLoop()
+	go e.readLoop()
+	info := e.info()
+	n.logf(slog.LevelInfo, "edge up", "peer", info.Name, "address", info.Address, "dialed", dialed)
+	n.emit(&EdgeUpEvent{EventBase: now(), Edge: info})
+	n.afterEdgeUp(e, &h)
+	return e, nil, nil
+}
+
+const reasonDuplicate = "duplicate connection"
+
+// edgeByRemoteHint finds the edge a duplicate refusal refers to: the one to
+// the same listening address.
+func (n *Node) edgeByRemoteHint(remote string) *edge {
+	if e := n.edgeByAddr(remote); e != nil {
+		return e
+	}
+	return nil
+}
+
+func (n *Node) hello(pair *pairHello) *wire.Hello {
+	n.mu.RLock()
+	subs := n.subscriptionsLocked()
+	n.mu.RUnlock()
+	h := &wire.Hello{
+		Version:     wire.Version,
+		ID:          n.id[:],
+		Name:        n.cfg.Name,
+		Listen:      n.addr,
+		Subs:        subs,
+		Root:        n.cfg.Root,
+		AcceptFiles: n.acceptsFiles(),
+	}
+	if pair != nil {
+		h.PairTopic = pair.topic
+		h.PairRequest = pair.request
+	}
+	return h
+}
+
+func validateHello(h *wire.Hello) error {
+	if !wire.ValidID(h.ID) {
+		return errors.New("hello without a valid node id")
+	}
+	if !wire.ValidName(h.Name, wire.MaxNameLen) {
+		return fmt.Errorf("invalid peer name %q", h.Name)
+	}
+	if len(h.Listen) > 300 {
+		return errors.New("listening address too long")
+	}
+	if len(h.Subs) > wire.MaxSubscriptions {
+		return fmt.Errorf("%d subscriptions (limit %d)", len(h.Subs), wire.MaxSubscriptions)
+	}
+	for _, s := range h.Subs {
+		if !wire.ValidName(s, wire.MaxTopicLen) {
+			return fmt.Errorf("invalid subscription %q", s)
+		}
+	}
+	return nil
+}
+
+// fixListen replaces an unspecified listening host (0.0.0.0, ::) by the
+// address the connection came from, so that the address is dialable.
+func fixListen(listen string, remote net.Addr) string {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return listen
+	}
+	ip := net.ParseIP(host)
+	if host == "" || (ip != nil && ip.IsUnspecified()) {
+		if ta, ok := remote.(*net.TCPAddr); ok {
+			return net.JoinHostPort(ta.IP.String(), port)
+		}
+	}
+	return listen
+}
+
+// register adds a handshaken edge. For a peer that already has an edge, the
+// connection opened by the node with the smaller id wins (both sides apply
+// the same rule, so they agree); a second connection from the same dialer
+// loses to the first.
+func (n *Node) register(e *edge) (kept *edge, err error) {
+	n.mu.Lock()
+	if n.closing.Load() {
+		n.mu.Unlock()
+		return nil, ErrClosed
+	}
+	old, dup := n.edges[e.peer]
+	if dup {
+		if old.dialerID == e.dialerID || bytes.Compare(old.dialerID[:], e.dialerID[:]) < 0 {
+			n.mu.Unlock()
+			return old, errors.New(reasonDuplicate)
+		}
+	}
+	n.edges[e.peer] = e
+	for addr, g := range n.ghosts {
+		if addr == e.listen || g.peerID == e.peerStr {
+			g.stop()
+		}
+	}
+	n.mu.Unlock()
+	if dup {
+		old.close(reasonDuplicate, true, false)
+	}
+	return nil, nil
+}
+
+func (n *Node) unregister(e *edge) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.edges[e.peer] == e {
+		delete(n.edges, e.peer)
+		return true
+	}
+	return false
+}
+
+// ---- the writer ----
+
+const writeBatchBudget = 256 << 10
+
+func (e *edge) writeLoop() {
+	defer e.n.wg.Done()
+	defer close(e.writerDone)
+	bw := bufio.NewWriterSize(e.conn, 64<<10)
+	var ctrl, data [][]byte
+	fail := func(err error) {
+		e.close("write failed: "+describeNetErr(err, e.n.cfg.WriteTimeout), false, true)
+	}
+	for {
+		ctrl, data = e.q.take(ctrl[:0], data[:0], writeBatchBudget)
+		if len(ctrl) == 0 && len(data) == 0 {
+			if bw.Buffered() > 0 {
+				_ = e.conn.SetWriteDeadline(time.Now().Add(e.n.cfg.WriteTimeout))
+				if err := bw.Flush(); err != nil {
+					fail(err)
+					break
+				}
+			}
+			select {
+			case <-e.q.wake:
+				continue
+			case <-e.done:
+			}
+			break
+		}
+		_ = e.conn.SetWriteDeadline(time.Now().Add(e.n.cfg.WriteTimeout))
+		// Checked after setting the deadline, so a close that shortened it
+		// is never overridden.
+		select {
+		case <-e.done:
+			// Shutting down: drop the backlog, keep only the goodbye.
+			e.q.release(sumLen(data))
+			goto shutdown
+		default:
+		}
+		var err error
+		written := 0
+		for _, f := range ctrl {
+			if _, err = bw.Write(f); err != nil {
+				break
+			}
+			written += len(f)
+		}
+		dataBytes := 0
+		if err == nil {
+			for _, f := range data {
+				if _, err = bw.Write(f); err != nil {
+					break
+				}
+				dataBytes += len(f)
+			}
+		}
+		e.q.release(sumLen(data))
+		written += dataBytes
+		e.bytesOut.Add(uint64(written))
+		e.n.bytesOut.Add(uint64(written))
+		clear(ctrl)
+		clear(data)
+		if err != nil {
+			fail(err)
+			break
+		}
+	}
+shutdown:
+	if e.goodbye != nil {
+		_ = e.conn.SetWriteDeadline(time.Now().Add(time.Second))
+		if _, err := bw.Write(e.goodbye); err == nil {
+			_ = bw.Flush()
+		}
+	}
+	e.conn.Close()
+}
+
+func sumLen(frames [][]byte) int {
+	n := 0
+	for _, f := range frames {
+		n += len(f)
+	}
+	return n
+}
+
+func describeNetErr(err error, writeTimeout time.Duration) string {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return fmt.Sprintf("peer accepted no data for %v (stopped reading?)", writeTimeout)
+	}
+	return unwrapOp(err).Error()
+}
+
+// sendCtrl queues a control frame; false when the edge is closing or its
+// control lane is full.
+func (e *edge) sendCtrl(f []byte) bool {
+	select {
+	case <-e.done:
+		return false
+	default:
+	}
+	return e.q.pushCtrl(f)
+}
+
+// sendData queues a data frame, waiting while the data lane is full.
+func (e *edge) sendData(ctx context.Context, f []byte) error {
+	select {
+	case <-e.done:
+		return ErrEdgeLost
+	default:
+	}
+	return e.q.pushData(ctx, e.done, f)
+}
+
+// ---- the reader ----
+
+func (e *edge) readLoop() {
+	defer e.n.wg.Done()
+	n := e.n
+	fr := wire.NewReader(e.br, n.cfg.MaxFrameBody)
+	idle := n.deadTimeout()
+	var deadlineSet time.Time
+	for {
+		now := time.Now()
+		if now.Sub(deadlineSet) > idle/8 {
+			_ = e.conn.SetReadDeadline(now.Add(idle))
+			deadlineSet = now
+		}
+		f, err := fr.ReadFrame()
+		if err != nil {
+			e.close(readFailure(err, idle), false, true)
+			break
+		}
+		size := uint64(wire.HeaderLen + len(f.Topic) + len(f.Body))
+		e.bytesIn.Add(size)
+		n.bytesIn.Add(size)
+		e.lastRecv.Store(time.Now().UnixNano())
+		if err := n.handleFrame(e, f); err != nil {
+			if err != errStopReading {
+				n.logf(slog.LevelWarn, "closing edge after a malformed frame", "peer", e.name(), "kind", f.Kind.String(), "reason", err.Error())
+				e.close("protocol error: "+err.Error(), true, false)
+			}
+			break
+		}
+	}
+	// Make sure the writer (and with it the connection) ends too.
+	e.close("reader ended", false, false)
+	_ = e.conn.SetReadDeadline(time.Unix(1, 0))
+	<-e.writerDone
+	n.edgeEnded(e)
+}
+
+func readFailure(err error, idle time.Duration) string {
+	switch {
+	case errors.Is(err, io.EOF):
+		return "connection closed by peer"
+	case errors.Is(err, wire.ErrTooLarge):
+		return "protocol error: " + err.Error()
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return fmt.Sprintf("peer silent for %v", idle)
+	}
+	return unwrapOp(err).Error()
+}
+
+// edgeEnded runs once per edge after both of its goroutines are done.
+func (n *Node) edgeEnded(e *edge) {
+	e.failPending()
+	if !n.unregister(e) {
+		return // lost a duplicate race; never announced as a separate peer
+	}
+	info := e.info()
+	info.State = StateClosed
+	reconnect := e.reconnect && !n.closing.Load() && n.cfg.ReconnectAttempts > 0 && info.Address != ""
+	n.logf(slog.LevelInfo, "edge down", "peer", info.Name, "address", info.Address, "reason", e.closeReason, "reconnect", reconnect)
+	n.emit(&EdgeDownEvent{EventBase: now(), Edge: info, Reason: e.closeReason, Reconnect: reconnect})
+	n.afterEdgeDown(e)
+	if reconnect {
+		n.startReconnect(info)
+	}
+}
+
+func (e *edge) failPending() {
+	e.mu.Lock()
+	for id, p := range e.pings {
+		if p.result != nil {
+			close(p.result)
+		}
+		delete(e.pings, id)
+	}
+	e.mu.Unlock()
+}
+
+// deadTimeout is the read deadline: a peer that sends nothing at all for
+// this long is gone (it would have answered or sent several pings).
+func (n *Node) deadTimeout() time.Duration {
+	d := time.Duration(float64(n.cfg.PingInterval) * (1 + n.cfg.PingSpread) * float64(n.cfg.MaxMissedPongs+2))
+	if d < 5*time.Second {
+		d = 5 * time.Second
+	}
+	return d
+}
+
+func (n *Node) handleFrame(e *edge, f wire.Frame) error {
+	switch f.Kind {
+	case wire.KindPublish:
+		return n.handlePublish(e, f)
+	case wire.KindPing:
+		return e.handlePing(f.Body)
+	case wire.KindPong:
+		return e.handlePong(f.Body)
+	case wire.KindGoodbye:
+		var g wire.Goodbye
+		_ = wire.Unmarshal(f.Body, &g)
+		reason := "closed by peer"
+		if g.Reason != "" {
+			reason = "closed by peer: " + truncate(g.Reason, 200)
+		}
+		e.close(reason, false, false)
+		return errStopReading
+	case wire.KindSubs:
+		return n.handleSubs(e, f.Body)
+	case wire.KindHello:
+		return errors.New("second hello on an established edge")
+	case wire.KindDiscover:
+		return n.handleDiscover(e, f.Body)
+	case wire.KindPaired:
+		return n.handlePairReport(e, f.Body)
+	case wire.KindRequest:
+		return n.handleRequest(e, f.Body)
+	case wire.KindResponse:
+		return n.handleResponse(f.Body)
+	case wire.KindStoreReq:
+		return n.handleStoreRequest(e, f.Body)
+	case wire.KindStoreResp:
+		return n.handleStoreResponse(e, f.Body)
+	case wire.KindFileOffer, wire.KindFileChunk, wire.KindFileEnd, wire.KindFileAck, wire.KindFileAbort:
+		return n.handleFileFrame(e, f)
+	default:
+		// Unknown commands are counted and ignored: a newer peer may speak
+		// frames we do not know yet.
+		if n.unknown.Add(1)%1000 == 1 {
+			n.logf(slog.LevelDebug, "ignoring unknown frame kind", "peer", e.name(), "kind", f.Kind.String())
+		}
+		return nil
+	}
+}
+
+func truncate(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	return s[:max] + "…"
+}

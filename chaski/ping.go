@@ -1,0 +1,204 @@
+package chaski
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/chaski-dev/chaski/chaski/wire"
+)
+
+// maxPendingPings bounds the pings awaiting an answer on one edge.
+const maxPendingPings = 64
+
+// Ping sends a ping padded with size random bytes (echoed back, as in the
+// seed) to the peer (id, name or address) and returns the round trip. The
+// sample also feeds the edge's latency statistics.
+func (n *Node) Ping(ctx context.Context, peer string, size int) (time.Duration, error) {
+	e := n.findEdge(peer)
+	if e == nil {
+		return 0, fmt.Errorf("%w: %s", ErrNoEdge, peer)
+	}
+	if size < 0 || size > n.cfg.MaxFrameBody-wire.PingFixedLen {
+		return 0, fmt.Errorf("%w: ping padding of %d bytes", ErrTooLarge, size)
+	}
+	ch, err := e.sendPing(size, true)
+	if err != nil {
+		return 0, err
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, n.cfg.RequestTimeout)
+		defer cancel()
+	}
+	select {
+	case rtt, ok := <-ch:
+		if !ok {
+			return 0, fmt.Errorf("%w: %s", ErrEdgeLost, peer)
+		}
+		return rtt, nil
+	case <-ctx.Done():
+		return 0, fmt.Errorf("%w: ping %s: %v", ErrTimeout, peer, ctx.Err())
+	}
+}
+
+// ResetLatency clears the latency statistics of an edge (the seed's
+// reset_latency).
+func (n *Node) ResetLatency(peer string) error {
+	e := n.findEdge(peer)
+	if e == nil {
+		return fmt.Errorf("%w: %s", ErrNoEdge, peer)
+	}
+	e.mu.Lock()
+	e.lat.reset()
+	e.mu.Unlock()
+	return nil
+}
+
+func (e *edge) sendPing(size int, wait bool) (chan time.Duration, error) {
+	id := randUint64()
+	p := &pendingPing{sent: time.Now()}
+	if wait {
+		p.result = make(chan time.Duration, 1)
+	}
+	e.mu.Lock()
+	if len(e.pings) >= maxPendingPings {
+		e.mu.Unlock()
+		return nil, fmt.Errorf("%w: %d pings already waiting on %s", ErrBusy, maxPendingPings, e.peerName)
+	}
+	e.pings[id] = p
+	e.mu.Unlock()
+	var pad []byte
+	if size > 0 {
+		pad = make([]byte, size)
+		fillRandom(pad)
+	}
+	f := wire.AppendPingFrame(make([]byte, 0, wire.HeaderLen+wire.PingFixedLen+size), wire.KindPing, &wire.Ping{ID: id, Echo: true, Padding: pad})
+	if !e.sendCtrl(f) {
+		e.mu.Lock()
+		delete(e.pings, id)
+		e.mu.Unlock()
+		return nil, fmt.Errorf("%w: %s", ErrEdgeLost, e.peerName)
+	}
+	return p.result, nil
+}
+
+func (e *edge) handlePing(body []byte) error {
+	p, err := wire.ParsePing(body)
+	if err != nil {
+		return err
+	}
+	var pad []byte
+	if p.Echo {
+		pad = p.Padding
+	}
+	f := wire.AppendPingFrame(make([]byte, 0, wire.HeaderLen+wire.PingFixedLen+len(pad)), wire.KindPong, &wire.Ping{ID: p.ID, Padding: pad})
+	// A full control lane means the peer floods us; its pong is dropped and
+	// it counts a loss. Nothing else suffers.
+	e.sendCtrl(f)
+	return nil
+}
+
+func (e *edge) handlePong(body []byte) error {
+	p, err := wire.ParsePing(body)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	e.mu.Lock()
+	pp, ok := e.pings[p.ID]
+	if !ok {
+		// Unknown or already counted lost: ignore (the seed tore the
+		// connection down here).
+		e.mu.Unlock()
+		return nil
+	}
+	delete(e.pings, p.ID)
+	rtt := now.Sub(pp.sent)
+	e.lat.add(now, rtt)
+	e.missed = 0
+	name := e.peerName
+	e.mu.Unlock()
+	if pp.result != nil {
+		pp.result <- rtt
+	}
+	e.n.emit(&LatencyEvent{EventBase: EventBase{At: now}, PeerID: e.peerStr, Name: name, RTT: rtt})
+	return nil
+}
+
+// pingPeriod is one keep-alive period with the seed's random spread.
+func (n *Node) pingPeriod() time.Duration {
+	return time.Duration(float64(n.cfg.PingInterval) * (1 + n.cfg.PingSpread*randFloat()))
+}
+
+// pingTimeout is how long a keep-alive ping may stay unanswered before it is
+// counted lost.
+func (n *Node) pingTimeout() time.Duration {
+	t := 2 * n.cfg.PingInterval
+	if t < 2*time.Second {
+		t = 2 * time.Second
+	}
+	return t
+}
+
+// keepAliveLoop pings every edge once per period, counts lost pings and drops
+// an edge only when several consecutive pings went unanswered AND nothing at
+// all was heard from the peer for that long. A pong stuck behind a large
+// transfer is late, not lost, because the transfer's frames keep arriving.
+func (n *Node) keepAliveLoop() {
+	tick := n.cfg.PingInterval / 4
+	if tick > 250*time.Millisecond {
+		tick = 250 * time.Millisecond
+	}
+	if tick < 10*time.Millisecond {
+		tick = 10 * time.Millisecond
+	}
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := time.Now()
+		for _, e := range n.liveEdges() {
+			n.keepAlive(e, now)
+		}
+	}
+}
+
+func (n *Node) keepAlive(e *edge, now time.Time) {
+	timeout := n.pingTimeout()
+	var lost int
+	e.mu.Lock()
+	for id, p := range e.pings {
+		if p.result == nil && now.Sub(p.sent) > timeout {
+			delete(e.pings, id)
+			e.lat.lose(now)
+			e.missed++
+			lost++
+		}
+	}
+	missed := e.missed
+	due := !now.Before(e.nextPing)
+	if due {
+		e.nextPing = now.Add(n.pingPeriod())
+	}
+	name := e.peerName
+	e.mu.Unlock()
+	for i := 0; i < lost; i++ {
+		n.emit(&LatencyEvent{EventBase: EventBase{At: now}, PeerID: e.peerStr, Name: name, Lost: true})
+	}
+	silent := now.Sub(time.Unix(0, e.lastRecv.Load()))
+	blocked := e.readerBlocked.Load() != 0
+	if missed >= n.cfg.MaxMissedPongs && !blocked && silent > time.Duration(n.cfg.MaxMissedPongs)*n.cfg.PingInterval {
+		n.logf(slog.LevelWarn, "peer stopped answering", "peer", name, "missed_pongs", missed, "silent", silent.Round(time.Millisecond).String())
+		e.close(fmt.Sprintf("%d pings unanswered, silent for %v", missed, silent.Round(time.Millisecond)), false, true)
+		return
+	}
+	if due {
+		_, _ = e.sendPing(0, false)
+	}
+}

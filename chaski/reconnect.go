@@ -1,0 +1,148 @@
+package chaski
+
+import (
+	"context"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/chaski-dev/chaski/chaski/wire"
+)
+
+// ghost is a peer lost unexpectedly that the node is trying to reach again.
+type ghost struct {
+	peerID, name, address string
+	subs                  []string
+	root                  bool
+	lost                  time.Time
+	cancel                context.CancelFunc
+	mu                    sync.Mutex
+	attempt               int
+}
+
+func (g *ghost) stop() { g.cancel() }
+
+func (g *ghost) info() EdgeInfo {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return EdgeInfo{PeerID: g.peerID, Name: g.name, Address: g.address, Subscriptions: g.subs,
+		Root: g.root, State: StateReconnecting, Since: g.lost, Attempt: g.attempt}
+}
+
+// startReconnect tries to reach a lost peer again with exponential back-off
+// and jitter, for a bounded number of attempts. Deliberate closes never get
+// here; a peer that comes back by dialing us ends the attempts too.
+func (n *Node) startReconnect(info EdgeInfo) {
+	ctx, cancel := context.WithCancel(n.ctx)
+	g := &ghost{peerID: info.PeerID, name: info.Name, address: info.Address, subs: info.Subscriptions,
+		root: info.Root, lost: time.Now(), cancel: cancel}
+	n.mu.Lock()
+	if n.closing.Load() {
+		n.mu.Unlock()
+		cancel()
+		return
+	}
+	if old, ok := n.ghosts[info.Address]; ok {
+		old.stop()
+	}
+	n.ghosts[info.Address] = g
+	n.mu.Unlock()
+	n.goSafe(func() {
+		defer cancel()
+		defer func() {
+			n.mu.Lock()
+			if n.ghosts[info.Address] == g {
+				delete(n.ghosts, info.Address)
+			}
+			n.mu.Unlock()
+		}()
+		delay := n.cfg.ReconnectBase
+		var lastErr error
+		for attempt := 1; attempt <= n.cfg.ReconnectAttempts; attempt++ {
+			g.mu.Lock()
+			g.attempt = attempt
+			g.mu.Unlock()
+			n.emit(&EdgeStateEvent{EventBase: now(), PeerID: g.peerID, Name: g.name, Address: g.address, State: StateReconnecting, Attempt: attempt})
+			wait := time.Duration(float64(delay) * (0.5 + rand.Float64()))
+			select {
+			case <-time.After(wait):
+			case <-ctx.Done():
+				return
+			}
+			if n.edgeByAddr(g.address) != nil {
+				return
+			}
+			actx, acancel := context.WithTimeout(ctx, n.cfg.DialTimeout+n.cfg.HandshakeTimeout)
+			_, err := n.connect(actx, g.address, nil)
+			acancel()
+			if err == nil {
+				n.logf(slog.LevelInfo, "reconnected", "peer", g.name, "address", g.address, "attempt", attempt)
+				return
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			lastErr = err
+			n.logf(slog.LevelDebug, "reconnect attempt failed", "peer", g.name, "address", g.address, "attempt", attempt, "err", err.Error())
+			delay *= 2
+			if delay > n.cfg.ReconnectMax {
+				delay = n.cfg.ReconnectMax
+			}
+		}
+		msg := ""
+		if lastErr != nil {
+			msg = lastErr.Error()
+		}
+		n.logf(slog.LevelWarn, "gave up reconnecting", "peer", g.name, "address", g.address, "attempts", n.cfg.ReconnectAttempts)
+		n.emit(&EdgeStateEvent{EventBase: now(), PeerID: g.peerID, Name: g.name, Address: g.address, State: StateClosed, Attempt: n.cfg.ReconnectAttempts, Err: msg})
+	})
+}
+
+// ParseAddr normalises a peer address: "ip:port", "[ipv6]:port",
+// "host:port", or the seed's "Name@ip:port" and "*Name@ip:port" forms.
+func ParseAddr(s string) (string, error) {
+	s = strings.TrimSpace(s)
+	if i := strings.LastIndex(s, "@"); i >= 0 {
+		s = s[i+1:]
+	}
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return "", &AddrError{Addr: s, Err: err}
+	}
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	if ip := net.ParseIP(host); ip != nil {
+		host = ip.String() // canonical form: [0:0:0:0:0:0:0:1] → ::1
+	}
+	return net.JoinHostPort(host, port), nil
+}
+
+// AddrError reports an address that cannot be parsed.
+type AddrError struct {
+	Addr string
+	Err  error
+}
+
+func (e *AddrError) Error() string {
+	return "chaski: bad address " + e.Addr + " (want ip:port, [ipv6]:port or host:port): " + e.Err.Error()
+}
+func (e *AddrError) Unwrap() error { return e.Err }
+
+// fillRandom fills ping padding; it needs no cryptographic quality.
+func fillRandom(b []byte) {
+	for i := 0; i+8 <= len(b); i += 8 {
+		v := rand.Uint64()
+		for j := 0; j < 8; j++ {
+			b[i+j] = byte(v >> (8 * j))
+		}
+	}
+	for i := len(b) &^ 7; i < len(b); i++ {
+		b[i] = byte(rand.Uint32())
+	}
+}
+
+var _ = wire.Version

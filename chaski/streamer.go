@@ -1,0 +1,321 @@
+package chaski
+
+import (
+	"context"
+	"fmt"
+	"iter"
+	"time"
+
+	"github.com/chaski-dev/chaski/chaski/wire"
+)
+
+// Publish sends data to every node subscribed to topic that is reachable
+// through subscribers or root nodes (the seed's push). It is sent only to
+// edges whose peer subscribes to the topic or is root; the publisher does not
+// receive its own message. Publish returns once the frame is queued on every
+// such edge, waiting while an edge's queue is full (backpressure); it returns
+// ErrNoSubscribers when no connected peer would receive it.
+func (n *Node) Publish(ctx context.Context, topic string, data []byte) error {
+	if !wire.ValidName(topic, wire.MaxTopicLen) {
+		return fmt.Errorf("%w: %q", ErrInvalidTopic, topic)
+	}
+	if n.closing.Load() {
+		return ErrClosed
+	}
+	overhead := wire.PublishFixedLen + len(n.cfg.Name)
+	if len(data)+overhead > n.cfg.MaxFrameBody {
+		return fmt.Errorf("%w: %d bytes (limit %d)", ErrTooLarge, len(data), n.cfg.MaxFrameBody-overhead)
+	}
+	targets := n.routeTargets(topic, nil, nil)
+	if len(targets) == 0 {
+		return fmt.Errorf("%w: %q", ErrNoSubscribers, topic)
+	}
+	p := wire.Publish{
+		ID:      wire.MessageID{Origin: n.id, Seq: n.seq.Add(1)},
+		Time:    time.Now().UnixNano(),
+		TTL:     uint8(n.cfg.TTL),
+		Name:    n.cfg.Name,
+		Payload: data,
+	}
+	n.dedup.firstSight(p.ID)
+	frame, err := wire.AppendPublishFrame(make([]byte, 0, wire.HeaderLen+len(topic)+overhead+len(data)), topic, &p)
+	if err != nil {
+		return err
+	}
+	var firstErr error
+	sent := 0
+	for _, e := range targets {
+		if err := e.sendData(ctx, frame); err != nil {
+			if ctx.Err() != nil {
+				return err
+			}
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue
+		}
+		e.msgsOut.Add(1)
+		sent++
+	}
+	if sent == 0 {
+		return firstErr
+	}
+	n.msgsOut.Add(1)
+	if n.events.wantsMessages() {
+		n.emit(&MessageEvent{EventBase: EventBase{At: time.Unix(0, p.Time)}, Outgoing: true, Msg: &Message{
+			Topic: topic, Data: data, From: n.cfg.Name, FromID: n.idStr, Seq: p.ID.Seq, Time: time.Unix(0, p.Time), ID: p.ID,
+		}})
+	}
+	return nil
+}
+
+// Push is Publish under the seed's name.
+func (n *Node) Push(ctx context.Context, topic string, data []byte) error {
+	return n.Publish(ctx, topic, data)
+}
+
+// routeTargets lists the live edges that should get a message on topic,
+// except the edge it came from and its origin.
+func (n *Node) routeTargets(topic string, from *edge, origin *wire.NodeID) []*edge {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	var out []*edge
+	for id, e := range n.edges {
+		if e == from || (origin != nil && id == *origin) {
+			continue
+		}
+		if e.route.Load().wants(topic) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// wantsLocally reports whether a message on topic is delivered to this
+// node's subscriber queue.
+func (n *Node) wantsLocally(topic string) bool {
+	if n.cfg.DeliverAll {
+		return true
+	}
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	return n.subs[topic]
+}
+
+func (n *Node) handlePublish(e *edge, f wire.Frame) error {
+	p, err := wire.ParsePublish(f.Body)
+	if err != nil {
+		return err
+	}
+	if !wire.ValidName(f.Topic, wire.MaxTopicLen) {
+		return fmt.Errorf("invalid topic %q", truncate(f.Topic, 40))
+	}
+	e.msgsIn.Add(1)
+	if !n.dedup.firstSight(p.ID) {
+		return nil
+	}
+	n.msgsIn.Add(1)
+	// Relay first, in arrival order, so every node forwards each origin's
+	// messages in the order it first saw them: that keeps per-sender order
+	// along every path.
+	if p.TTL > 1 && (n.cfg.Root || n.wantsLocallyStrict(f.Topic)) {
+		if targets := n.routeTargets(f.Topic, e, &p.ID.Origin); len(targets) > 0 {
+			fwd, _ := wire.AppendFrame(make([]byte, 0, wire.HeaderLen+len(f.Topic)+len(f.Body)), wire.KindPublish, f.Topic, f.Body)
+			body := fwd[wire.HeaderLen+len(f.Topic):]
+			body[wire.PublishTTLOffset] = p.TTL - 1
+			body[wire.PublishHopsOffset] = p.Hops + 1
+			for _, t := range targets {
+				if err := n.relay(e, t, fwd); err != nil {
+					break
+				}
+			}
+		}
+	}
+	if !n.wantsLocally(f.Topic) {
+		return nil
+	}
+	m := &Message{
+		Topic:  f.Topic,
+		Data:   p.Payload,
+		From:   p.Name,
+		FromID: idString(p.ID.Origin),
+		Seq:    p.ID.Seq,
+		Time:   time.Unix(0, p.Time),
+		Hops:   int(p.Hops) + 1,
+		Via:    e.name(),
+		ID:     p.ID,
+	}
+	n.deliver(e, m)
+	return nil
+}
+
+// wantsLocallyStrict is the subscription test without DeliverAll: only
+// subscribers (and roots) relay, as in the original, so a node never carries
+// traffic it did not ask for.
+func (n *Node) wantsLocallyStrict(topic string) bool {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	return n.subs[topic]
+}
+
+// relay queues a forwarded frame on t. It waits while t's queue is full
+// (backpressure travels hop by hop) but gives up when either edge or the
+// node closes.
+func (n *Node) relay(from, t *edge, frame []byte) error {
+	if err := t.q.pushData(n.ctx, t.done, frame); err == nil {
+		t.msgsOut.Add(1)
+		return nil
+	} else if n.ctx.Err() != nil {
+		return err
+	}
+	return nil
+}
+
+// deliver hands a message to the subscriber queue. When the queue is full
+// the edge's reader waits (TCP flow control then slows the sender); while it
+// waits, keep-alive does not count the peer's unread pongs against it.
+func (n *Node) deliver(e *edge, m *Message) {
+	if n.events.wantsMessages() {
+		n.emit(&MessageEvent{EventBase: now(), Msg: m})
+	}
+	if n.terminated.Load() {
+		n.undelivered.Add(1)
+		return
+	}
+	select {
+	case n.msgs <- m:
+		return
+	default:
+	}
+	e.readerBlocked.Store(time.Now().UnixNano())
+	select {
+	case n.msgs <- m:
+	case <-n.ctx.Done():
+	}
+	e.readerBlocked.Store(0)
+}
+
+// Messages returns the subscriber queue: every message received on a
+// subscribed topic, in arrival order. It is closed when the node closes.
+// The queue is bounded; a consumer that falls behind slows the senders down
+// instead of losing messages.
+func (n *Node) Messages() <-chan *Message { return n.msgs }
+
+// Next waits for the next message (the seed's message_stream, one step).
+func (n *Node) Next(ctx context.Context) (*Message, error) {
+	select {
+	case m, ok := <-n.msgs:
+		if !ok {
+			return nil, ErrClosed
+		}
+		return m, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// Stream iterates over incoming messages until ctx ends or the node closes
+// (the seed's `async with streamer as stream`).
+func (n *Node) Stream(ctx context.Context) iter.Seq[*Message] {
+	return func(yield func(*Message) bool) {
+		for {
+			m, err := n.Next(ctx)
+			if err != nil || !yield(m) {
+				return
+			}
+		}
+	}
+}
+
+// TerminateStream stops delivering messages to the subscriber queue (the
+// seed's terminate_stream); routing and relaying go on. Messages not
+// delivered because of it are counted in Undelivered.
+func (n *Node) TerminateStream() { n.terminated.Store(true) }
+
+// Undelivered counts messages not delivered after TerminateStream.
+func (n *Node) Undelivered() uint64 { return n.undelivered.Load() }
+
+// Subscriptions returns this node's topics.
+func (n *Node) Subscriptions() []string {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	return n.subscriptionsLocked()
+}
+
+// Subscribe adds topics at run time; peers learn of it at once.
+func (n *Node) Subscribe(topics ...string) error {
+	for _, t := range topics {
+		if !wire.ValidName(t, wire.MaxTopicLen) {
+			return fmt.Errorf("%w: %q", ErrInvalidTopic, t)
+		}
+	}
+	changed := false
+	n.mu.Lock()
+	for _, t := range topics {
+		if !n.subs[t] {
+			if len(n.subs) >= wire.MaxSubscriptions {
+				n.mu.Unlock()
+				return fmt.Errorf("%w: more than %d subscriptions", ErrInvalidTopic, wire.MaxSubscriptions)
+			}
+			n.subs[t] = true
+			n.paired[t] = &pairing{paired: n.cfg.Root}
+			changed = true
+		}
+	}
+	n.mu.Unlock()
+	if changed {
+		n.announceSubs()
+	}
+	return nil
+}
+
+// Unsubscribe removes topics at run time; peers learn of it at once.
+func (n *Node) Unsubscribe(topics ...string) error {
+	changed := false
+	n.mu.Lock()
+	for _, t := range topics {
+		if n.subs[t] {
+			delete(n.subs, t)
+			delete(n.paired, t)
+			changed = true
+		}
+	}
+	n.mu.Unlock()
+	if changed {
+		n.announceSubs()
+	}
+	return nil
+}
+
+func (n *Node) announceSubs() {
+	n.mu.RLock()
+	subs := n.subscriptionsLocked()
+	n.mu.RUnlock()
+	f, err := wire.AppendControlFrame(nil, wire.KindSubs, "", &wire.Subs{Subs: subs, Root: n.cfg.Root})
+	if err != nil {
+		return
+	}
+	for _, e := range n.liveEdges() {
+		e.sendCtrl(f)
+	}
+	n.emit(&SubscriptionEvent{EventBase: now(), Subscriptions: subs})
+}
+
+func (n *Node) handleSubs(e *edge, body []byte) error {
+	var s wire.Subs
+	if err := wire.Unmarshal(body, &s); err != nil {
+		return err
+	}
+	if len(s.Subs) > wire.MaxSubscriptions {
+		return fmt.Errorf("%d subscriptions (limit %d)", len(s.Subs), wire.MaxSubscriptions)
+	}
+	for _, t := range s.Subs {
+		if !wire.ValidName(t, wire.MaxTopicLen) {
+			return fmt.Errorf("invalid subscription %q", truncate(t, 40))
+		}
+	}
+	r := newRoute(s.Subs, s.Root)
+	e.route.Store(r)
+	n.emit(&PeerSubscriptionEvent{EventBase: now(), PeerID: e.peerStr, Name: e.name(), Subscriptions: r.list, Root: r.root})
+	return nil
+}
