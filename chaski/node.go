@@ -43,9 +43,9 @@ type Node struct {
 
 	mu       sync.RWMutex
 	edges    map[wire.NodeID]*edge
-	pending  int                // handshakes in progress
-	ghosts   map[string]*ghost  // peers being reconnected, by address
-	subs     map[string]bool    // our subscriptions
+	pending  int                 // handshakes in progress
+	ghosts   map[string]*ghost   // peers being reconnected, by address
+	subs     map[string]bool     // our subscriptions
 	paired   map[string]*pairing // per subscription
 	handlers map[string]HandlerFunc
 

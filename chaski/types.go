@@ -4,8 +4,8 @@ import (
 	"errors"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/chaski-dev/chaski/chaski/wire"
+	"github.com/google/uuid"
 )
 
 // Sentinel errors. Callers test them with errors.Is; the wrapped text names
