@@ -334,7 +334,7 @@ func (n *Node) handleDiscover(e *edge, body []byte) error {
 		return nil
 	}
 	// Forward, bounded by TTL and the visited set (node ids, not names).
-	if d.TTL-1 <= 0 || len(d.Visited) >= wire.MaxVisited {
+	if !n.prop.enabled(CommandDiscover) || d.TTL-1 <= 0 || len(d.Visited) >= wire.MaxVisited {
 		return nil
 	}
 	visited := make(map[wire.NodeID]bool, len(d.Visited)+1)

@@ -52,7 +52,10 @@ type Node struct {
 	msgs       chan *Message
 	terminated atomic.Bool
 	seq        atomic.Uint64
-	dedup      *dedupFilter
+	pubMu      sync.Mutex
+	// originLocks serialise the handling of messages per origin (striped).
+	originLocks [64]sync.Mutex
+	dedup       *dedupFilter
 
 	reqSem  chan struct{}
 	nextReq atomic.Uint64
@@ -64,6 +67,7 @@ type Node struct {
 	unknown           atomic.Uint64
 	undelivered       atomic.Uint64
 
+	prop  propagation
 	disc  discoveryState
 	files fileState
 	fetch fetchState

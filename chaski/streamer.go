@@ -2,8 +2,10 @@ package chaski
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"iter"
+	"sync"
 	"time"
 
 	"github.com/chaski-dev/chaski/chaski/wire"
@@ -30,6 +32,10 @@ func (n *Node) Publish(ctx context.Context, topic string, data []byte) error {
 	if len(targets) == 0 {
 		return fmt.Errorf("%w: %q", ErrNoSubscribers, topic)
 	}
+	// Sequence numbers are handed out in the order frames are queued, so
+	// "publication order" is the same for every receiver.
+	n.pubMu.Lock()
+	defer n.pubMu.Unlock()
 	p := wire.Publish{
 		ID:      wire.MessageID{Origin: n.id, Seq: n.seq.Add(1)},
 		Time:    time.Now().UnixNano(),
@@ -111,6 +117,13 @@ func (n *Node) handlePublish(e *edge, f wire.Frame) error {
 		return fmt.Errorf("invalid topic %q", truncate(f.Topic, 40))
 	}
 	e.msgsIn.Add(1)
+	// First sight, relaying and delivery of one origin's messages happen
+	// under that origin's stripe lock: another reader that sees the next
+	// message of the same origin first must wait until this one is relayed
+	// and delivered, or per-sender order would be lost between edges.
+	lock := &n.originLocks[binary.LittleEndian.Uint64(p.ID.Origin[:8])%uint64(len(n.originLocks))]
+	lock.Lock()
+	defer lock.Unlock()
 	if !n.dedup.firstSight(p.ID) {
 		return nil
 	}
@@ -118,7 +131,7 @@ func (n *Node) handlePublish(e *edge, f wire.Frame) error {
 	// Relay first, in arrival order, so every node forwards each origin's
 	// messages in the order it first saw them: that keeps per-sender order
 	// along every path.
-	if p.TTL > 1 && (n.cfg.Root || n.wantsLocallyStrict(f.Topic)) {
+	if p.TTL > 1 && (n.cfg.Root || n.wantsLocallyStrict(f.Topic)) && n.prop.enabled(CommandPublish) {
 		if targets := n.routeTargets(f.Topic, e, &p.ID.Origin); len(targets) > 0 {
 			fwd, _ := wire.AppendFrame(make([]byte, 0, wire.HeaderLen+len(f.Topic)+len(f.Body)), wire.KindPublish, f.Topic, f.Body)
 			body := fwd[wire.HeaderLen+len(f.Topic):]
@@ -319,3 +332,55 @@ func (n *Node) handleSubs(e *edge, body []byte) error {
 	n.emit(&PeerSubscriptionEvent{EventBase: now(), PeerID: e.peerStr, Name: e.name(), Subscriptions: r.list, Root: r.root})
 	return nil
 }
+
+// Command names the kinds of traffic a node relays for others (the seed's
+// propagation commands).
+type Command string
+
+// Relayed commands.
+const (
+	CommandPublish  Command = "publish"  // topic messages
+	CommandDiscover Command = "discover" // discovery requests
+	CommandFetch    Command = "fetch"    // store fetch requests
+)
+
+// propagation is a set of relayed commands; every command is relayed by
+// default.
+type propagation struct {
+	mu  sync.RWMutex
+	off map[Command]bool
+	all bool // global switch off
+}
+
+func (p *propagation) enabled(c Command) bool {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return !p.all && !p.off[c]
+}
+
+// SetPropagation turns relaying for other nodes on or off (the seed's
+// enable/disable_message_propagation). Unlike the seed, turning it off never
+// stops local delivery: the node still receives its own subscriptions.
+func (n *Node) SetPropagation(on bool) {
+	n.prop.mu.Lock()
+	n.prop.all = !on
+	n.prop.mu.Unlock()
+}
+
+// SetPropagated adds or removes one command from the relayed set (the
+// seed's add/remove_propagation_command).
+func (n *Node) SetPropagated(c Command, on bool) {
+	n.prop.mu.Lock()
+	defer n.prop.mu.Unlock()
+	if n.prop.off == nil {
+		n.prop.off = make(map[Command]bool)
+	}
+	if on {
+		delete(n.prop.off, c)
+	} else {
+		n.prop.off[c] = true
+	}
+}
+
+// Propagated reports whether the node relays command c.
+func (n *Node) Propagated(c Command) bool { return n.prop.enabled(c) }
