@@ -206,6 +206,11 @@ type model struct {
 
 	bar progress.Model
 
+	// Render caches.
+	boxW                                 int
+	boxTop, boxBottom, boxLeft, boxRight string
+	headerKey, headerLine                string
+
 	dataDirty bool
 	viewDirty bool
 	view      string

@@ -32,10 +32,7 @@ func (m *model) render() string {
 	b.WriteString(m.renderPaneTabs())
 	b.WriteByte('\n')
 
-	inner := m.renderBody()
-	box := m.st.PaneActive.Width(w - 2).Height(h - 6).MaxHeight(h - 4)
-	b.WriteString(box.Render(strings.Join(inner, "\n")))
-	b.WriteByte('\n')
+	m.writeBox(&b, m.renderBody(), w)
 	b.WriteString(m.renderStatus())
 	b.WriteByte('\n')
 	b.WriteString(m.renderShortHelp())
@@ -79,9 +76,46 @@ func (m *model) renderBody() []string {
 	return lines
 }
 
+// writeBox draws the pane border around lines (already fitted to w-2) by
+// hand: much cheaper than a lipgloss border, which re-wraps every line.
+func (m *model) writeBox(b *strings.Builder, lines []string, w int) {
+	if m.boxW != w || m.boxTop == "" {
+		bs := m.st.PaneActive.GetBorderStyle()
+		fg := lipgloss.NewStyle().Foreground(m.st.PaneActive.GetBorderTopForeground())
+		m.boxTop = fg.Render(bs.TopLeft + strings.Repeat(bs.Top, w-2) + bs.TopRight)
+		m.boxBottom = fg.Render(bs.BottomLeft + strings.Repeat(bs.Bottom, w-2) + bs.BottomRight)
+		m.boxLeft, m.boxRight = fg.Render(bs.Left), fg.Render(bs.Right)
+		m.boxW = w
+	}
+	b.WriteString(m.boxTop)
+	b.WriteByte('\n')
+	for _, l := range lines {
+		b.WriteString(m.boxLeft)
+		b.WriteString(l)
+		if pad := w - 2 - lipgloss.Width(l); pad > 0 {
+			b.WriteString(strings.Repeat(" ", pad))
+		}
+		b.WriteString(m.boxRight)
+		b.WriteByte('\n')
+	}
+	b.WriteString(m.boxBottom)
+	b.WriteByte('\n')
+}
+
 func (m *model) renderHeader() string {
 	st := m.st
 	s := m.status
+	uptime := "–"
+	if !s.Started.IsZero() {
+		uptime = fmtAge(m.now().Sub(s.Started))
+	}
+	key := s.Name + "|" + s.Address + "|" + uptime + "|" + strconv.Itoa(s.Edges) + "|" + fmtRate(m.rateIn) + "|" +
+		fmtRate(m.rateOut) + "|" + strconv.FormatBool(s.Root) + strconv.FormatBool(s.TLS) +
+		strconv.FormatBool(s.Reconnecting) + strconv.FormatBool(s.AllPaired()) + "|" + strconv.Itoa(m.width)
+	if key == m.headerKey {
+		return m.headerLine
+	}
+	m.headerKey = key
 	hk := func(k string) string { return st.HeaderKey.Render(k) }
 	hv := func(v string) string { return st.HeaderValue.Render(v) }
 	sp := st.Header.Render("  ")
@@ -99,10 +133,6 @@ func (m *model) renderHeader() string {
 	}
 	if s.Root {
 		parts = append(parts, hv("root"))
-	}
-	uptime := "–"
-	if !s.Started.IsZero() {
-		uptime = fmtAge(m.now().Sub(s.Started))
 	}
 	tls := "off"
 	if s.TLS {
@@ -122,6 +152,7 @@ func (m *model) renderHeader() string {
 	if pad := m.width - lipgloss.Width(line); pad > 0 {
 		line += st.Header.Render(strings.Repeat(" ", pad))
 	}
+	m.headerLine = line
 	return line
 }
 
