@@ -1,0 +1,429 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/chaski-dev/chaski/chaski"
+	"github.com/chaski-dev/chaski/chaski/pki"
+	"github.com/chaski-dev/chaski/chaski/store"
+)
+
+// nodeOpts are the node flags shared by every subcommand that runs a node.
+type nodeOpts struct {
+	cmd *command
+
+	name            string
+	listen          string
+	connect         listFlag
+	subs            listFlag
+	root            bool
+	discover        bool
+	onPair          string
+	discoverTimeout time.Duration
+	dataDir         string
+	acceptFiles     bool
+	downloadDir     string
+	pingInterval    time.Duration
+	json            bool
+	tlsCert         string
+	tlsKey          string
+	tlsCA           string
+	caAddr          string
+	caToken         string
+	logLevel        string
+	logFile         string
+
+	full bool // all node flags (false: ping's subset)
+}
+
+// addNodeFlags registers the node flags on c. full=false registers only the
+// flags that make sense for a node that just dials one peer (ping).
+func addNodeFlags(c *command, full bool) *nodeOpts {
+	o := &nodeOpts{cmd: c, full: full}
+	fs := c.fs
+	kind := c.name
+	fs.StringVar(&o.name, "name", "", "the node's name (default <hostname>-<4 hex digits>)")
+	c.placeholder("name", "NAME")
+	listenHelp := "TCP and UDP listening address; [::1]:PORT for IPv6; port 0 = any free port"
+	if kind == "tui" || kind == "node" {
+		listenHelp += "; when not given, ports 8511-8516 are tried first"
+	}
+	fs.StringVar(&o.listen, "listen", "127.0.0.1:0", listenHelp)
+	c.placeholder("listen", "HOST:PORT")
+	fs.StringVar(&o.tlsCert, "tls-cert", "", "mutual TLS: this node's certificate (PEM); needs --tls-key and --tls-ca")
+	fs.StringVar(&o.tlsKey, "tls-key", "", "mutual TLS: this node's private key (PEM)")
+	fs.StringVar(&o.tlsCA, "tls-ca", "", "mutual TLS: the CA certificate(s) peers must chain to (PEM)")
+	c.placeholder("tls-cert", "FILE")
+	c.placeholder("tls-key", "FILE")
+	c.placeholder("tls-ca", "FILE")
+	fs.StringVar(&o.caAddr, "ca", "", "obtain a certificate from the 'chaski ca serve' at ADDR at start, then use mutual TLS (needs --ca-token)")
+	fs.StringVar(&o.caToken, "ca-token", "", "the join token of the CA given with --ca")
+	c.placeholder("ca", "ADDR")
+	c.placeholder("ca-token", "TOKEN")
+	fs.StringVar(&o.logLevel, "log-level", "warn", "log level: debug, info, warn or error")
+	c.placeholder("log-level", "LEVEL")
+	logHelp := "write the log to this file instead of stderr"
+	if kind == "tui" {
+		logHelp = "write the log to this file (default <data-dir>/chaski.log; the dashboard never logs to the terminal)"
+	}
+	fs.StringVar(&o.logFile, "log-file", "", logHelp)
+	c.placeholder("log-file", "FILE")
+	fs.BoolVar(&o.json, "json", false, "machine-readable output: one JSON object per line (NDJSON) on stdout")
+	fs.StringVar(&o.dataDir, "data-dir", "", "where the store and received files live (default $XDG_DATA_HOME/chaski, else ~/.local/share/chaski)")
+	c.placeholder("data-dir", "DIR")
+	pi := 7 * time.Second
+	if kind == "tui" {
+		pi = time.Second
+	}
+	fs.DurationVar(&o.pingInterval, "ping-interval", pi, "how often each edge is pinged (keep-alive and latency)")
+	c.placeholder("ping-interval", "DUR")
+	if !full {
+		o.markNodeFlags()
+		return o
+	}
+	fs.Var(&o.connect, "connect", "a peer to connect to at start (ip:port, [ipv6]:port or host:port); repeatable or comma-separated")
+	c.placeholder("connect", "ADDR")
+	fs.Var(&o.subs, "sub", "subscriptions, comma-separated; repeatable")
+	c.placeholder("sub", "TOPICS")
+	fs.BoolVar(&o.root, "root", false, "a root node: paired for everything, receives and relays every topic")
+	fs.BoolVar(&o.discover, "discover", false, "after connecting, run discovery for every subscription not yet paired")
+	fs.StringVar(&o.onPair, "on-pair", "none", "what discovery does after pairing: none or disconnect")
+	c.placeholder("on-pair", "none|disconnect")
+	fs.DurationVar(&o.discoverTimeout, "discover-timeout", 10*time.Second, "how long discovery waits for a peer per subscription before the node becomes the first of that topic")
+	c.placeholder("discover-timeout", "DUR")
+	fs.BoolVar(&o.acceptFiles, "accept-files", false, "accept incoming files")
+	fs.StringVar(&o.downloadDir, "download-dir", "", "where accepted files are written (default <data-dir>/downloads)")
+	c.placeholder("download-dir", "DIR")
+	o.markNodeFlags()
+	return o
+}
+
+// markNodeFlags lists every flag registered so far under "Node flags".
+func (o *nodeOpts) markNodeFlags() {
+	o.cmd.fs.VisitAll(func(f *flag.Flag) { o.cmd.nodeFlag[f.Name] = true })
+}
+
+// defaultDataDir is $XDG_DATA_HOME/chaski, else ~/.local/share/chaski.
+func defaultDataDir() string {
+	if x := os.Getenv("XDG_DATA_HOME"); x != "" && filepath.IsAbs(x) {
+		return filepath.Join(x, "chaski")
+	}
+	home, err := os.UserHomeDir()
+	if err != nil || home == "" {
+		return filepath.Join(os.TempDir(), "chaski")
+	}
+	return filepath.Join(home, ".local", "share", "chaski")
+}
+
+// resolvedDataDir returns --data-dir or the default.
+func (o *nodeOpts) resolvedDataDir() string {
+	if o.dataDir != "" {
+		return o.dataDir
+	}
+	return defaultDataDir()
+}
+
+// validate checks the flags that can be checked without side effects.
+func (o *nodeOpts) validate() error {
+	if o.onPair != "" && o.onPair != string(chaski.OnPairNone) && o.onPair != string(chaski.OnPairDisconnect) {
+		return usageErrorf("--on-pair must be none or disconnect, not %q", o.onPair)
+	}
+	if _, err := parseLevel(o.logLevel); err != nil {
+		return err
+	}
+	n := 0
+	for _, s := range []string{o.tlsCert, o.tlsKey, o.tlsCA} {
+		if s != "" {
+			n++
+		}
+	}
+	if n != 0 && n != 3 {
+		return usageErrorf("--tls-cert, --tls-key and --tls-ca go together")
+	}
+	if n == 3 && o.caAddr != "" {
+		return usageErrorf("use either --tls-cert/--tls-key/--tls-ca or --ca, not both")
+	}
+	if (o.caAddr == "") != (o.caToken == "") {
+		return usageErrorf("--ca and --ca-token go together")
+	}
+	if o.pingInterval <= 0 {
+		return usageErrorf("--ping-interval must be positive")
+	}
+	if o.discoverTimeout <= 0 && o.full {
+		return usageErrorf("--discover-timeout must be positive")
+	}
+	for _, a := range o.connect {
+		if _, err := chaski.ParseAddr(a); err != nil {
+			return withCode(2, err)
+		}
+	}
+	if _, _, err := net.SplitHostPort(o.listen); err != nil {
+		return usageErrorf("--listen %q: want HOST:PORT ([::1]:PORT for IPv6)", o.listen)
+	}
+	return nil
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	switch strings.ToLower(s) {
+	case "debug":
+		return slog.LevelDebug, nil
+	case "info", "":
+		return slog.LevelInfo, nil
+	case "warn", "warning":
+		return slog.LevelWarn, nil
+	case "error":
+		return slog.LevelError, nil
+	}
+	return 0, usageErrorf("--log-level must be debug, info, warn or error, not %q", s)
+}
+
+// logger opens the log destination. The dashboard logs to a file by
+// default, everything else to stderr.
+func (o *nodeOpts) logger(stderr io.Writer) (*slog.Logger, func(), error) {
+	level, err := parseLevel(o.logLevel)
+	if err != nil {
+		return nil, nil, err
+	}
+	path := o.logFile
+	if path == "" && o.cmd.name == "tui" {
+		path = filepath.Join(o.resolvedDataDir(), "chaski.log")
+	}
+	w := stderr
+	closer := func() {}
+	if path != "" {
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, nil, fmt.Errorf("cannot create the log directory: %w", err)
+		}
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		if err != nil {
+			return nil, nil, fmt.Errorf("cannot open the log file: %w", err)
+		}
+		w = f
+		closer = func() { f.Close() }
+	}
+	h := slog.NewTextHandler(w, &slog.HandlerOptions{Level: level})
+	return slog.New(h), closer, nil
+}
+
+// defaultName is <hostname>-<4 hex digits>, as the library makes it.
+func defaultName() string {
+	h, _ := os.Hostname()
+	if h == "" {
+		h = "chaski"
+	}
+	if len(h) > 40 {
+		h = h[:40]
+	}
+	var b [2]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%s-%04x", h, binary.BigEndian.Uint16(b[:]))
+}
+
+// runningNode is a started node and what must be released with it.
+type runningNode struct {
+	*chaski.Node
+	closers []func()
+}
+
+// close shuts the node down cleanly (bounded) and releases its resources.
+func (r *runningNode) close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := r.Node.Close(ctx)
+	for i := len(r.closers) - 1; i >= 0; i-- {
+		r.closers[i]()
+	}
+	r.closers = nil
+	if err != nil {
+		return fmt.Errorf("node did not shut down cleanly: %w", err)
+	}
+	return nil
+}
+
+// nodeSetup tunes the configuration of a node before it starts.
+type nodeSetup struct {
+	subs        []string // extra subscriptions (sub's TOPICs)
+	withStore   bool     // open <data-dir>/store.db; fail when locked
+	tryStore    bool     // open it if free, else run without
+	fileHandler func(chaski.FileReceived)
+	deliverAll  bool
+	promptFiles bool         // offers wait for the user (dashboard)
+	warn        func(string) // where non-fatal warnings go
+}
+
+// start builds the configuration from the flags and starts the node.
+func (o *nodeOpts) start(ctx context.Context, env *env, setup nodeSetup) (*runningNode, error) {
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	rn := &runningNode{}
+	fail := func(err error) (*runningNode, error) {
+		for i := len(rn.closers) - 1; i >= 0; i-- {
+			rn.closers[i]()
+		}
+		return nil, err
+	}
+	log, closeLog, err := o.logger(env.stderr)
+	if err != nil {
+		return fail(err)
+	}
+	rn.closers = append(rn.closers, closeLog)
+	cfg := chaski.Config{
+		Name:            o.name,
+		Listen:          o.listen,
+		Subscriptions:   dedupe(append(append([]string(nil), o.subs...), setup.subs...)),
+		Root:            o.root,
+		DeliverAll:      setup.deliverAll,
+		PingInterval:    o.pingInterval,
+		DiscoverTimeout: o.discoverTimeout,
+		Logger:          log,
+		FileHandler:     setup.fileHandler,
+		PromptFiles:     setup.promptFiles,
+	}
+	if cfg.Name == "" {
+		cfg.Name = defaultName()
+	}
+	if (o.cmd.name == "tui" || o.cmd.name == "node") && !o.cmd.set["listen"] {
+		cfg.PreferredPorts = chaski.FavoritePorts
+	}
+	if o.acceptFiles {
+		dir := o.downloadDir
+		if dir == "" {
+			dir = filepath.Join(o.resolvedDataDir(), "downloads")
+		}
+		abs, err := filepath.Abs(dir)
+		if err != nil {
+			return fail(err)
+		}
+		if err := os.MkdirAll(abs, 0o700); err != nil {
+			return fail(fmt.Errorf("cannot create the download directory: %w", err))
+		}
+		cfg.AcceptFiles = true
+		cfg.DownloadDir = abs
+	}
+	if setup.withStore || setup.tryStore {
+		st, err := openStore(o.resolvedDataDir(), setup.tryStore)
+		switch {
+		case err == nil:
+			cfg.Store = st
+			rn.closers = append(rn.closers, func() { st.Close() })
+		case setup.tryStore && errors.Is(err, store.ErrLocked):
+			if setup.warn != nil {
+				setup.warn(fmt.Sprintf("the store in %s is in use by another process; running without a store", o.resolvedDataDir()))
+			}
+		default:
+			return fail(err)
+		}
+	}
+	if err := o.setupTLS(ctx, &cfg); err != nil {
+		return fail(err)
+	}
+	n, err := chaski.Start(cfg)
+	if err != nil {
+		return fail(err)
+	}
+	rn.Node = n
+	return rn, nil
+}
+
+// setupTLS loads or obtains the node's TLS identity.
+func (o *nodeOpts) setupTLS(ctx context.Context, cfg *chaski.Config) error {
+	var id *pki.Identity
+	switch {
+	case o.tlsCert != "":
+		var err error
+		id, err = pki.LoadIdentity(o.tlsCert, o.tlsKey, o.tlsCA)
+		if err != nil {
+			return fmt.Errorf("cannot load the TLS identity: %s", strings.TrimPrefix(err.Error(), "pki: "))
+		}
+		if id.Leaf != nil && time.Now().After(id.Leaf.NotAfter) {
+			return fmt.Errorf("the TLS certificate %s expired on %s", o.tlsCert, id.Leaf.NotAfter.Format(time.RFC3339))
+		}
+	case o.caAddr != "":
+		req := pki.CertRequest{Name: cfg.Name}
+		if host, _, err := net.SplitHostPort(cfg.Listen); err == nil {
+			if ip := net.ParseIP(host); ip != nil && !ip.IsUnspecified() {
+				req.IPs = []net.IP{ip}
+			}
+		}
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		var err error
+		id, err = pki.Obtain(cctx, o.caAddr, o.caToken, req)
+		if err != nil {
+			return fmt.Errorf("cannot obtain a certificate from the CA at %s: %s", o.caAddr, strings.TrimPrefix(err.Error(), "pki: "))
+		}
+	default:
+		return nil
+	}
+	live := pki.NewLiveIdentity(id)
+	cfg.ServerTLS = live.ServerConfig()
+	cfg.ClientTLS = live.ClientConfig()
+	return nil
+}
+
+// connectAll connects to every --connect address in order.
+func (r *runningNode) connectAll(ctx context.Context, addrs []string) ([]chaski.EdgeInfo, error) {
+	var out []chaski.EdgeInfo
+	for _, a := range addrs {
+		e, err := r.Connect(ctx, a)
+		if err != nil {
+			if ctx.Err() != nil {
+				return out, ctx.Err()
+			}
+			return out, err
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// discoverInBackground starts discovery for the unpaired subscriptions.
+func (r *runningNode) discoverInBackground(ctx context.Context, o *nodeOpts, warn func(string)) {
+	go func() {
+		err := r.Discover(ctx, chaski.DiscoverOptions{OnPair: chaski.OnPair(o.onPair), Timeout: o.discoverTimeout})
+		if err != nil && ctx.Err() == nil && !errors.Is(err, chaski.ErrClosed) && warn != nil {
+			warn("discovery failed: " + cleanErr(err))
+		}
+	}()
+}
+
+// openStore opens <dir>/store.db. try=true fails fast when it is locked.
+func openStore(dir string, try bool) (*store.Store, error) {
+	opts := store.Options{}
+	if try {
+		opts.LockTimeout = 200 * time.Millisecond
+	}
+	st, err := store.Open(filepath.Join(dir, "store.db"), opts)
+	if err != nil {
+		if errors.Is(err, store.ErrLocked) {
+			return nil, fmt.Errorf("the store %s is in use by another process (a running chaski node?): %w", filepath.Join(dir, "store.db"), store.ErrLocked)
+		}
+		return nil, fmt.Errorf("cannot open the store %s: %s", filepath.Join(dir, "store.db"), strings.TrimPrefix(err.Error(), "store: "))
+	}
+	return st, nil
+}
+
+func dedupe(s []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, x := range s {
+		if !seen[x] {
+			seen[x] = true
+			out = append(out, x)
+		}
+	}
+	return out
+}

@@ -1,0 +1,100 @@
+package main
+
+import (
+	"context"
+	"sync"
+
+	"github.com/chaski-dev/chaski/chaski"
+)
+
+func newNodeCmd() (*command, runner) {
+	c := newCommand("node", "[flags]",
+		"Run a headless node until SIGINT or SIGTERM, then shut down cleanly (exit 0).",
+		`Without --json, events (edges, pairings, messages, files) are printed as
+lines for people on stdout, warnings on stderr. With --json, the first line
+is {"event":"listening","address":"HOST:PORT","name":...} with the real port,
+then one line per event: edge_up, edge_down, edge_state, paired, discovery,
+peer_subscriptions, message, file_received.`)
+	o := addNodeFlags(c, true)
+	return c, func(ctx context.Context, e *env, pos []string) error {
+		if len(pos) > 0 {
+			return usageErrorf("node takes no arguments, got %q (see 'chaski help node')", pos[0])
+		}
+		return runHeadless(ctx, e, o)
+	}
+}
+
+// runHeadless runs a node that reports its events until ctx ends.
+func runHeadless(ctx context.Context, e *env, o *nodeOpts) (err error) {
+	out := newPrinter(e.stdout)
+	errOut := newPrinter(e.stderr)
+	warn := func(s string) { errOut.linef("chaski: %s", s) }
+	fileHandler := func(f chaski.FileReceived) {
+		if o.json {
+			out.json(fileReceivedJSON(f))
+		} else {
+			out.linef("file received on %q from %s: %s (%d bytes, sha256 %s)", f.Topic, f.From, f.Path, f.Size, f.SHA256)
+		}
+	}
+	n, err := o.start(ctx, e, nodeSetup{tryStore: true, fileHandler: fileHandler, warn: warn})
+	if err != nil {
+		return err
+	}
+	events, stopWatch := n.Watch(8192)
+
+	if o.json {
+		out.json(event("listening").add("address", n.Addr()).add("name", n.Name()).
+			add("id", n.ID()).add("root", n.IsRoot()).add("subscriptions", nonNil(n.Subscriptions())).
+			add("tls", n.TLS()))
+	} else {
+		what := ""
+		if n.IsRoot() {
+			what = " (root)"
+		}
+		out.linef("%s listening on %s%s", n.Name(), n.Addr(), what)
+	}
+
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		for ev := range events {
+			if o.json {
+				if j := eventJSON(ev); j != nil {
+					out.json(j)
+				}
+			} else if s := eventText(ev); s != "" {
+				out.linef("%s", s)
+			}
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		for m := range n.Messages() {
+			if o.json {
+				out.json(messageJSON(m))
+			} else {
+				out.linef("%s", messageText(m))
+			}
+		}
+	}()
+	defer func() {
+		// Close the node first (that closes the event and message
+		// channels), then let the printers drain.
+		closeNode(n, &err)
+		stopWatch()
+		wg.Wait()
+	}()
+
+	if _, cerr := n.connectAll(ctx, o.connect); cerr != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return cerr
+	}
+	if o.discover {
+		n.discoverInBackground(ctx, o, warn)
+	}
+	<-ctx.Done()
+	return nil
+}

@@ -1,0 +1,230 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/chaski-dev/chaski/chaski"
+	"github.com/chaski-dev/chaski/chaski/store"
+)
+
+func newStoreCmd() (*command, runner) {
+	c := newCommand("store", "[flags] put KEY [VALUE] | get KEY | del KEY | ls [PREFIX] | fetch KEY",
+		"The persistent key-value store in <data-dir>/store.db.",
+		`  put KEY VALUE   set KEY (VALUE omitted: read it from stdin); --ttl sets the expiry
+  get KEY         print the value and exit 0; exit 1 when KEY is absent or expired
+  del KEY         delete KEY; exit 1 when it is absent
+  ls [PREFIX]     list the live keys with their size and expiry (--json: one
+                  {"event":"entry","key":...,"size":...,"expires":...} per line)
+  fetch KEY       run a node, join the network through --connect, ask it for KEY,
+                  store the answer locally and print it
+The store file is locked while a node (or another command) uses it.`)
+	o := addNodeFlags(c, true)
+	ttl := c.fs.Duration("ttl", store.DefaultTTL, "put: expiry of the entry (0: never expires)")
+	c.placeholder("ttl", "DUR")
+	raw := c.fs.Bool("raw", false, "get, fetch: print the value exactly, without a trailing newline")
+	timeout := c.fs.Duration("timeout", 10*time.Second, "fetch: how long to wait for the network's answer")
+	c.placeholder("timeout", "DUR")
+	return c, func(ctx context.Context, e *env, pos []string) error {
+		if len(pos) == 0 {
+			return usageErrorf("store needs an action: put, get, del, ls or fetch (see 'chaski help store')")
+		}
+		action, args := pos[0], pos[1:]
+		dir := o.resolvedDataDir()
+		switch action {
+		case "put", "set":
+			if len(args) < 1 || len(args) > 2 {
+				return usageErrorf("usage: chaski store put KEY [VALUE] [--ttl DUR]")
+			}
+			if *ttl < 0 {
+				return usageErrorf("--ttl must not be negative (0: never expires)")
+			}
+			var value []byte
+			if len(args) == 2 {
+				value = []byte(args[1])
+			} else {
+				b, err := io.ReadAll(io.LimitReader(e.stdin, store.MaxValueLen+1))
+				if err != nil {
+					return fmt.Errorf("cannot read the value from stdin: %w", err)
+				}
+				value = b
+			}
+			return withStore(dir, func(st *store.Store) error {
+				return storeErr(args[0], st.Set(args[0], value, *ttl))
+			})
+		case "get":
+			if len(args) != 1 {
+				return usageErrorf("usage: chaski store get KEY")
+			}
+			return withStore(dir, func(st *store.Store) error {
+				ent, err := st.Lookup(args[0])
+				if err != nil {
+					return storeErr(args[0], err)
+				}
+				return printValue(e, o.json, *raw, args[0], ent.Value, ent.Expires)
+			})
+		case "del", "delete", "rm":
+			if len(args) != 1 {
+				return usageErrorf("usage: chaski store del KEY")
+			}
+			return withStore(dir, func(st *store.Store) error {
+				return storeErr(args[0], st.Delete(args[0]))
+			})
+		case "ls", "list":
+			if len(args) > 1 {
+				return usageErrorf("usage: chaski store ls [PREFIX]")
+			}
+			prefix := ""
+			if len(args) == 1 {
+				prefix = args[0]
+			}
+			return withStore(dir, func(st *store.Store) error {
+				ents, err := st.Entries(prefix)
+				if err != nil {
+					return err
+				}
+				return printEntries(e, o.json, ents)
+			})
+		case "fetch", "get-remote":
+			if len(args) != 1 {
+				return usageErrorf("usage: chaski store fetch KEY --connect ADDR")
+			}
+			return runFetch(ctx, e, o, args[0], *raw, *timeout)
+		}
+		return usageErrorf("unknown store action %q: use put, get, del, ls or fetch", action)
+	}
+}
+
+// withStore opens the store for one short command.
+func withStore(dir string, f func(*store.Store) error) error {
+	st, err := store.Open(dir+"/store.db", store.Options{PurgeInterval: -1})
+	if err != nil {
+		if errors.Is(err, store.ErrLocked) {
+			return fmt.Errorf("the store %s/store.db is in use by another process (a running chaski node?)", dir)
+		}
+		return fmt.Errorf("cannot open the store %s/store.db: %s", dir, cleanErr(err))
+	}
+	ferr := f(st)
+	if cerr := st.Close(); cerr != nil && ferr == nil {
+		ferr = fmt.Errorf("cannot close the store: %s", cleanErr(cerr))
+	}
+	return ferr
+}
+
+// storeErr turns the store's errors into sentences about key.
+func storeErr(key string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, store.ErrNotFound):
+		return fmt.Errorf("key %q not found", key)
+	case errors.Is(err, store.ErrInvalidKey):
+		return withCode(2, fmt.Errorf("invalid key %q: %s", key, cleanErr(err)))
+	case errors.Is(err, store.ErrValueTooLarge):
+		return withCode(2, fmt.Errorf("%s", cleanErr(err)))
+	}
+	return fmt.Errorf("%s", cleanErr(err))
+}
+
+func printValue(e *env, asJSON, raw bool, key string, value []byte, expires time.Time) error {
+	if asJSON {
+		o := event("entry").add("key", key).withData("value", value).add("size", len(value))
+		newPrinter(e.stdout).json(o.add("expires", expiresJSON(expires)))
+		return nil
+	}
+	if _, err := e.stdout.Write(value); err != nil {
+		return err
+	}
+	if !raw {
+		_, err := e.stdout.Write([]byte{'\n'})
+		return err
+	}
+	return nil
+}
+
+// expiresJSON is the RFC 3339 deadline, or null for "never".
+func expiresJSON(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+func printEntries(e *env, asJSON bool, ents []store.Entry) error {
+	now := time.Now()
+	if asJSON {
+		p := newPrinter(e.stdout)
+		for _, ent := range ents {
+			o := event("entry").add("key", ent.Key).add("size", ent.Size).add("expires", expiresJSON(ent.Expires))
+			if !ent.Expires.IsZero() {
+				o = o.add("ttl_seconds", ent.Expires.Sub(now).Seconds())
+			}
+			o = o.add("updated", ent.Updated.UTC().Format(time.RFC3339Nano))
+			p.json(o)
+		}
+		return nil
+	}
+	if len(ents) == 0 {
+		return nil
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "KEY\tSIZE\tEXPIRES")
+	for _, ent := range ents {
+		exp := "never"
+		if !ent.Expires.IsZero() {
+			exp = fmt.Sprintf("%s (in %s)", ent.Expires.Local().Format("2006-01-02 15:04:05"),
+				ent.Expires.Sub(now).Round(time.Second))
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\n", strings.ReplaceAll(ent.Key, "\t", " "), ent.Size, exp)
+	}
+	return tw.Flush()
+}
+
+// fetcher is the library call 'store fetch' needs.
+//
+// TODO(lib): *chaski.Node has no Fetch yet; the expected signature (as in
+// tui.Backend) is Fetch(ctx context.Context, key string) ([]byte, error),
+// returning an error wrapping chaski.ErrNotFound when no peer holds the key.
+// This command picks it up as soon as the method exists.
+type fetcher interface {
+	Fetch(ctx context.Context, key string) ([]byte, error)
+}
+
+func runFetch(ctx context.Context, e *env, o *nodeOpts, key string, raw bool, timeout time.Duration) (err error) {
+	if len(o.connect) == 0 {
+		return usageErrorf("store fetch needs --connect ADDR to reach the network")
+	}
+	if err := o.validate(); err != nil {
+		return err
+	}
+	if _, ok := any((*chaski.Node)(nil)).(fetcher); !ok {
+		return errors.New("store fetch is not yet available in this build (the node library has no Fetch)")
+	}
+	n, err := o.start(ctx, e, nodeSetup{withStore: true})
+	if err != nil {
+		return err
+	}
+	defer closeNode(n, &err)
+	if _, err := n.connectAll(ctx, o.connect); err != nil {
+		return err
+	}
+	f := any(n.Node).(fetcher)
+	fctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	value, err := f.Fetch(fctx, key)
+	if err != nil {
+		if errors.Is(err, chaski.ErrNotFound) {
+			return fmt.Errorf("no peer holds key %q", key)
+		}
+		if fctx.Err() != nil && ctx.Err() == nil {
+			return fmt.Errorf("no answer for key %q within %v", key, timeout)
+		}
+		return err
+	}
+	return printValue(e, o.json, raw, key, value, time.Time{})
+}
