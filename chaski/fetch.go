@@ -1,11 +1,404 @@
 package chaski
 
-type fetchState struct{}
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
 
-func (f *fetchState) init() {}
+	"github.com/chaski-dev/chaski/chaski/store"
+	"github.com/chaski-dev/chaski/chaski/wire"
+)
 
-func (n *Node) attachStore() {}
-func (n *Node) closeHooks()  {}
+// Persistent storage and network fetch (the seed's store_data and
+// fetch_storage, fixed).
+//
+// Events: the node reports its own changes to the store as StoreEvents
+// ("put" from StorePut, "delete" from StoreDelete, "fetched" when Fetch got
+// a value from the network and stored it). Changes the node does not make
+// (expiry by the store's purge, Clear, writes by other code holding the
+// *store.Store) are only visible to the store's Options.OnEvent, which its
+// opener sets at Open time, before the node exists; a StoreEventRelay
+// bridges the two: pass relay.OnEvent as Options.OnEvent, and Attach the
+// node once started. While a relay is attached the node stops emitting
+// put/delete itself, so nothing is reported twice.
 
-func (n *Node) handleStoreRequest(e *edge, body []byte) error  { return nil }
-func (n *Node) handleStoreResponse(e *edge, body []byte) error { return nil }
+type fetchState struct {
+	seen    *dedupFilter  // store requests already handled
+	dialSem chan struct{} // bounds dials made to answer an origin
+
+	mu      sync.Mutex
+	pending map[xferID]*fetchWait // this node's fetches in flight
+	relays  map[*StoreEventRelay]struct{}
+	relayed atomic.Int32 // attached relays
+}
+
+type fetchWait struct {
+	key string
+	ch  chan *wire.StoreResponse
+}
+
+func (f *fetchState) init() {
+	f.seen = newDedupFilter(4096, time.Minute)
+	f.dialSem = make(chan struct{}, 8)
+	f.pending = make(map[xferID]*fetchWait)
+	f.relays = make(map[*StoreEventRelay]struct{})
+}
+
+// attachStore is called by Start when Config.Store is set. The store's
+// events are bridged by a StoreEventRelay (see above); nothing else is
+// needed: the store purges expired entries itself.
+func (n *Node) attachStore() {
+	n.logf(slog.LevelInfo, "store attached", "path", n.cfg.Store.Path(), "entries", n.cfg.Store.Len())
+}
+
+// closeHooks runs in Close once every node goroutine has ended. Transfer
+// goroutines closed their files themselves; what is left is bookkeeping.
+// The store belongs to whoever opened it and stays open.
+func (n *Node) closeHooks() {
+	n.fetch.mu.Lock()
+	relays := n.fetch.relays
+	n.fetch.relays = map[*StoreEventRelay]struct{}{}
+	clear(n.fetch.pending)
+	n.fetch.mu.Unlock()
+	for r := range relays {
+		r.detach(n)
+	}
+	n.files.mu.Lock()
+	for id, x := range n.files.in {
+		x.stop(stopLost, "")
+		delete(n.files.in, id)
+	}
+	n.files.mu.Unlock()
+}
+
+// Store returns the node's store, or nil.
+func (n *Node) Store() *store.Store { return n.cfg.Store }
+
+// StorePut stores value under key in the local store; ttl > 0 expires it,
+// 0 keeps it forever and store.UseDefaultTTL uses the store's default.
+func (n *Node) StorePut(key string, value []byte, ttl time.Duration) error {
+	st := n.cfg.Store
+	if st == nil {
+		return ErrNoStore
+	}
+	if err := st.Set(key, value, ttl); err != nil {
+		return err
+	}
+	if n.fetch.relayed.Load() == 0 {
+		ev := &StoreEvent{EventBase: now(), Kind: "put", Key: key, Size: len(value)}
+		if e, err := st.Lookup(key); err == nil {
+			ev.Expires = e.Expires
+		}
+		n.emit(ev)
+	}
+	return nil
+}
+
+// StoreDelete removes key from the local store (store.ErrNotFound if it is
+// not there).
+func (n *Node) StoreDelete(key string) error {
+	st := n.cfg.Store
+	if st == nil {
+		return ErrNoStore
+	}
+	if err := st.Delete(key); err != nil {
+		return err
+	}
+	if n.fetch.relayed.Load() == 0 {
+		n.emit(&StoreEvent{EventBase: now(), Kind: "delete", Key: key})
+	}
+	return nil
+}
+
+// StoreEntries lists the live entries of the local store, sorted by key.
+func (n *Node) StoreEntries() ([]StoreEntry, error) {
+	st := n.cfg.Store
+	if st == nil {
+		return nil, ErrNoStore
+	}
+	es, err := st.Entries("")
+	if err != nil {
+		return nil, err
+	}
+	out := make([]StoreEntry, len(es))
+	for i, e := range es {
+		out[i] = StoreEntry{Key: e.Key, Value: e.Value, Size: e.Size, Updated: e.Updated, Expires: e.Expires}
+	}
+	return out, nil
+}
+
+// Fetch returns the value of key: from the local store when it is there,
+// otherwise from the network. The request floods every edge like a
+// discovery request (deduplicated by request id, bounded by TTL and a
+// visited set); a node holding the key answers this node directly, over an
+// existing edge or by dialing it. The value is then stored locally with
+// the remaining lifetime it had at the holder. Without an answer before
+// ctx's deadline (default Config.RequestTimeout) the error wraps
+// ErrNotFound. Needs a store (ErrNoStore).
+func (n *Node) Fetch(ctx context.Context, key string) ([]byte, error) {
+	st := n.cfg.Store
+	if st == nil {
+		return nil, ErrNoStore
+	}
+	v, err := st.Get(key)
+	if err == nil {
+		return v, nil
+	}
+	if !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
+	if n.closing.Load() {
+		return nil, ErrClosed
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, n.cfg.RequestTimeout)
+		defer cancel()
+	}
+	id := newXferID()
+	n.fetch.seen.firstSight(wire.MessageID{Origin: wire.NodeID(id)})
+	w := &fetchWait{key: key, ch: make(chan *wire.StoreResponse, 1)}
+	n.fetch.mu.Lock()
+	n.fetch.pending[id] = w
+	n.fetch.mu.Unlock()
+	defer func() {
+		n.fetch.mu.Lock()
+		delete(n.fetch.pending, id)
+		n.fetch.mu.Unlock()
+	}()
+	req := &wire.StoreRequest{Request: id[:], Origin: n.id[:], OriginAddr: n.addr, Key: key,
+		TTL: n.cfg.TTL, Visited: [][]byte{n.id[:]}}
+	fr, err := wire.AppendControlFrame(nil, wire.KindStoreReq, "", req)
+	if err != nil {
+		return nil, err
+	}
+	sent := 0
+	for _, e := range n.liveEdges() {
+		if e.sendCtrl(fr) {
+			sent++
+		}
+	}
+	if sent == 0 {
+		return nil, fmt.Errorf("%w: %q not found on the network (no connected peer)", ErrNotFound, key)
+	}
+	select {
+	case r := <-w.ch:
+		var ttl time.Duration
+		var expires time.Time
+		if r.Expires != 0 {
+			expires = time.Unix(0, r.Expires)
+			if ttl = time.Until(expires); ttl <= 0 {
+				return nil, fmt.Errorf("%w: %q expired on its way from the network", ErrNotFound, key)
+			}
+		}
+		if err := st.Set(key, r.Value, ttl); err != nil {
+			return nil, fmt.Errorf("chaski: fetched %q but cannot store it: %w", key, err)
+		}
+		n.logf(slog.LevelInfo, "fetched from the network", "key", key, "size", len(r.Value))
+		n.emit(&StoreEvent{EventBase: now(), Kind: "fetched", Key: key, Size: len(r.Value), Expires: expires})
+		if r.Value == nil {
+			r.Value = []byte{}
+		}
+		return r.Value, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%w: %q not found on the network: %w", ErrNotFound, key, ctx.Err())
+	case <-n.ctx.Done():
+		return nil, ErrClosed
+	}
+}
+
+func (n *Node) handleStoreRequest(e *edge, body []byte) error {
+	var r wire.StoreRequest
+	if err := wire.Unmarshal(body, &r); err != nil {
+		return err
+	}
+	if !wire.ValidID(r.Request) || !wire.ValidID(r.Origin) || r.Key == "" || len(r.Key) > store.MaxKeyLen ||
+		len(r.Visited) > wire.MaxVisited || len(r.OriginAddr) > 300 {
+		return fmt.Errorf("malformed store request")
+	}
+	if !n.fetch.seen.firstSight(wire.MessageID{Origin: wire.NodeID(r.Request)}) {
+		return nil
+	}
+	origin := wire.NodeID(r.Origin)
+	if origin == n.id {
+		return nil
+	}
+	if st := n.cfg.Store; st != nil {
+		if ent, err := st.Lookup(r.Key); err == nil {
+			n.answerFetch(&r, origin, ent)
+			return nil
+		}
+	}
+	// Forward, bounded by TTL and the visited set.
+	if r.TTL > wire.MaxTTL {
+		r.TTL = wire.MaxTTL
+	}
+	if r.TTL-1 <= 0 || len(r.Visited) >= wire.MaxVisited {
+		return nil
+	}
+	visited := make(map[wire.NodeID]bool, len(r.Visited)+1)
+	for _, v := range r.Visited {
+		if wire.ValidID(v) {
+			visited[wire.NodeID(v)] = true
+		}
+	}
+	if visited[n.id] {
+		return nil
+	}
+	r.TTL--
+	r.Visited = append(r.Visited, n.id[:])
+	fr, err := wire.AppendControlFrame(nil, wire.KindStoreReq, "", &r)
+	if err != nil {
+		return nil
+	}
+	for _, x := range n.liveEdges() {
+		if x == e || x.peer == origin || visited[x.peer] {
+			continue
+		}
+		x.sendCtrl(fr)
+	}
+	return nil
+}
+
+// answerFetch sends a held key to the origin of a request, over the edge to
+// it or over a new edge, off the reader goroutine.
+func (n *Node) answerFetch(r *wire.StoreRequest, origin wire.NodeID, ent store.Entry) {
+	resp := &wire.StoreResponse{Request: r.Request, Key: r.Key, Found: true, Value: ent.Value}
+	if !ent.Expires.IsZero() {
+		resp.Expires = ent.Expires.UnixNano()
+	}
+	fr, err := wire.AppendControlFrame(nil, wire.KindStoreResp, "", resp)
+	if err != nil || len(fr)-wire.HeaderLen > n.cfg.MaxFrameBody {
+		n.logf(slog.LevelWarn, "store value too large to send", "key", r.Key, "size", len(ent.Value))
+		return
+	}
+	n.mu.RLock()
+	e := n.edges[origin]
+	n.mu.RUnlock()
+	if e == nil {
+		select {
+		case n.fetch.dialSem <- struct{}{}:
+		default:
+			return // enough answering dials in flight
+		}
+	}
+	addr := r.OriginAddr
+	n.goSafe(func() {
+		ctx, cancel := context.WithTimeout(n.ctx, n.cfg.DialTimeout+n.cfg.HandshakeTimeout+n.cfg.RequestTimeout)
+		defer cancel()
+		if e == nil {
+			var err error
+			e, err = n.connect(ctx, addr, nil)
+			<-n.fetch.dialSem
+			if err != nil {
+				n.logf(slog.LevelDebug, "cannot reach fetch origin", "address", addr, "err", err.Error())
+				return
+			}
+			if e.peer != origin {
+				n.logf(slog.LevelWarn, "fetch origin address belongs to another node; not answering", "address", addr)
+				return
+			}
+		}
+		if err := e.sendData(ctx, fr); err != nil {
+			n.logf(slog.LevelDebug, "cannot answer fetch", "key", r.Key, "err", err.Error())
+			return
+		}
+		n.logf(slog.LevelInfo, "answered fetch", "key", r.Key, "origin", e.name())
+	})
+}
+
+// handleStoreResponse delivers a value to a Fetch in flight with the same
+// request id and key; anything else is ignored, so no peer can write into
+// this node's store unasked.
+func (n *Node) handleStoreResponse(e *edge, body []byte) error {
+	var r wire.StoreResponse
+	if err := wire.Unmarshal(body, &r); err != nil {
+		return err
+	}
+	id, ok := toXferID(r.Request)
+	if !ok || !r.Found {
+		return nil
+	}
+	n.fetch.mu.Lock()
+	w := n.fetch.pending[id]
+	if w == nil || w.key != r.Key {
+		n.fetch.mu.Unlock()
+		return nil
+	}
+	delete(n.fetch.pending, id)
+	n.fetch.mu.Unlock()
+	select {
+	case w.ch <- &r:
+	default:
+	}
+	return nil
+}
+
+// StoreEventRelay forwards the change events of a store to the event
+// streams of nodes. The store's OnEvent is fixed when it is opened, before
+// any node exists, so:
+//
+//	relay := chaski.NewStoreEventRelay()
+//	st, err := store.Open(path, store.Options{OnEvent: relay.OnEvent})
+//	n, err := chaski.Start(chaski.Config{Store: st, ...})
+//	detach := relay.Attach(n)
+//
+// Every committed change (put, delete, expire, clear) then reaches the
+// node's watchers as a StoreEvent. A relay detaches itself from a node that
+// closes.
+type StoreEventRelay struct {
+	mu    sync.RWMutex
+	nodes map[*Node]struct{}
+}
+
+// NewStoreEventRelay returns a relay attached to no node.
+func NewStoreEventRelay() *StoreEventRelay {
+	return &StoreEventRelay{nodes: make(map[*Node]struct{})}
+}
+
+// OnEvent is the store.Options.OnEvent to open the store with. It never
+// blocks.
+func (r *StoreEventRelay) OnEvent(ev store.Event) {
+	se := &StoreEvent{EventBase: now(), Kind: ev.Kind.String(), Key: ev.Key, Size: ev.Size, Expires: ev.Expires}
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for n := range r.nodes {
+		n.emit(se)
+	}
+}
+
+// Attach makes the relay forward to n; the returned function detaches it.
+func (r *StoreEventRelay) Attach(n *Node) (detach func()) {
+	n.fetch.mu.Lock()
+	if n.closing.Load() {
+		n.fetch.mu.Unlock()
+		return func() {}
+	}
+	if _, dup := n.fetch.relays[r]; !dup {
+		n.fetch.relays[r] = struct{}{}
+		n.fetch.relayed.Add(1)
+	}
+	n.fetch.mu.Unlock()
+	r.mu.Lock()
+	r.nodes[n] = struct{}{}
+	r.mu.Unlock()
+	return func() {
+		n.fetch.mu.Lock()
+		if _, ok := n.fetch.relays[r]; ok {
+			delete(n.fetch.relays, r)
+			n.fetch.relayed.Add(-1)
+		}
+		n.fetch.mu.Unlock()
+		r.detach(n)
+	}
+}
+
+func (r *StoreEventRelay) detach(n *Node) {
+	r.mu.Lock()
+	delete(r.nodes, n)
+	r.mu.Unlock()
+}

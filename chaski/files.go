@@ -1,13 +1,480 @@
 package chaski
 
-import "github.com/chaski-dev/chaski/chaski/wire"
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/chaski-dev/chaski/chaski/wire"
+)
+
+// File transfer. See files_send.go for the sending side, files_recv.go for
+// the receiving side and docs/PROTOCOL.md for the frame sequence.
+
+// Limits and defaults of file transfers.
+const (
+	maxIncomingPerEdge = 8   // concurrent incoming transfers (pending included) per edge
+	maxIncomingPerNode = 32  // and per node
+	keepFinished       = 200 // finished transfers remembered by Transfers
+	progressEvery      = 100 * time.Millisecond
+	// recvBufferBytes bounds the chunk bytes queued between an edge's reader
+	// and a transfer's writer goroutine (at least one chunk is always let
+	// through).
+	recvBufferBytes = 2 << 20
+	recvQueueSlots  = 64
+	// freeSpaceMargin is left free in the download directory.
+	freeSpaceMargin = 64 << 20
+	maxFileNameLen  = 255
+	maxMetaEntries  = 64
+	maxMetaBytes    = 64 << 10
+	partialPrefix   = ".chaski-partial-"
+	partialMaxAge   = 7 * 24 * time.Hour
+
+	defaultIdleTimeout   = 60 * time.Second // receiver: no chunk for this long fails the transfer
+	defaultPromptTimeout = 2 * time.Minute  // receiver: an offer waiting for AcceptTransfer
+	defaultOfferTimeout  = 3 * time.Minute  // sender: waiting for the answer to an offer
+	defaultFinalTimeout  = 2 * time.Minute  // sender: waiting for the verdict after FileEnd
+)
+
+// Refusal reasons sent in FileAck.Reason (part of the protocol: senders may
+// match them).
+const (
+	reasonInvalidName   = "invalid file name"
+	reasonNotAccepted   = "files not accepted"
+	reasonTooLarge      = "file too large"
+	reasonNoSpace       = "not enough free space"
+	reasonBusy          = "too many concurrent transfers"
+	reasonNotSubscribed = "not subscribed to the topic"
+	reasonDeclined      = "declined by the user"
+	reasonNoAnswer      = "offer not answered in time"
+	reasonCancelled     = "cancelled"
+)
+
+type xferID [16]byte
+
+func (id xferID) String() string { return hex.EncodeToString(id[:]) }
+
+func newXferID() xferID {
+	var id xferID
+	_, _ = rand.Read(id[:])
+	return id
+}
 
 // fileState tracks file transfers in both directions.
-type fileState struct{}
+type fileState struct {
+	// accept overrides Config.AcceptFiles once SetAcceptFiles was called:
+	// 0 = use the config, 1 = on, 2 = off.
+	accept atomic.Int32
 
-func (f *fileState) init()                     {}
-func (f *fileState) edgeLost(n *Node, e *edge) {}
+	// Timeouts (nanoseconds), atomics so that tests may shorten them while
+	// the node runs.
+	idleTimeout, promptTimeout, offerTimeout, finalTimeout atomic.Int64
+	// writeHook, when set, is called before every write to a partial file;
+	// an error is treated as a write error (tests simulate a full disk).
+	writeHook atomic.Pointer[func(off int64, p []byte) error]
 
-func (n *Node) acceptsFiles() bool { return n.cfg.AcceptFiles && n.cfg.DownloadDir != "" }
+	mu       sync.Mutex
+	out      map[xferID]*outLeg
+	groups   map[string]*sendGroup
+	in       map[xferID]*inXfer
+	partials map[string]bool // partial files in use by an incoming transfer
+	finished []TransferInfo  // ring of the last keepFinished finished transfers
+	finHead  int
+}
 
-func (n *Node) handleFileFrame(e *edge, f wire.Frame) error { return nil }
+func (f *fileState) init() {
+	f.out = make(map[xferID]*outLeg)
+	f.groups = make(map[string]*sendGroup)
+	f.in = make(map[xferID]*inXfer)
+	f.partials = make(map[string]bool)
+	f.idleTimeout.Store(int64(defaultIdleTimeout))
+	f.promptTimeout.Store(int64(defaultPromptTimeout))
+	f.offerTimeout.Store(int64(defaultOfferTimeout))
+	f.finalTimeout.Store(int64(defaultFinalTimeout))
+}
+
+func loadDur(a *atomic.Int64) time.Duration { return time.Duration(a.Load()) }
+
+// acceptsFilesNow reports whether incoming offers are accepted without asking.
+func (n *Node) acceptsFilesNow() bool {
+	on := n.cfg.AcceptFiles
+	switch n.files.accept.Load() {
+	case 1:
+		on = true
+	case 2:
+		on = false
+	}
+	return on && n.cfg.DownloadDir != ""
+}
+
+// acceptsFiles is the hint sent in hello: offers may be accepted (directly
+// or after asking the user).
+func (n *Node) acceptsFiles() bool {
+	return n.acceptsFilesNow() || (n.cfg.PromptFiles && n.cfg.DownloadDir != "")
+}
+
+// SetAcceptFiles turns the acceptance of incoming files on or off at run
+// time (the seed's activate/deactivate_file_transfer). The receiver decides
+// at offer time, so the change applies to the next offer from any peer;
+// peers that connect afterwards also see it in the hello hint. Accepting
+// needs Config.DownloadDir.
+func (n *Node) SetAcceptFiles(on bool) {
+	if on {
+		n.files.accept.Store(1)
+	} else {
+		n.files.accept.Store(2)
+	}
+}
+
+// validFileName reports whether name may be used as a file name in the
+// download directory: a plain base name of valid UTF-8, 1–255 bytes, no
+// path separator, NUL or control character, not "." or "..", and not one
+// of Chaski's own partial-file names.
+func validFileName(name string) bool {
+	if name == "" || name == "." || name == ".." || len(name) > maxFileNameLen || !utf8.ValidString(name) {
+		return false
+	}
+	if strings.ContainsAny(name, "/\\\x00") || strings.HasPrefix(name, partialPrefix) {
+		return false
+	}
+	for _, r := range name {
+		if unicode.IsControl(r) {
+			return false
+		}
+	}
+	return true
+}
+
+func validMeta(m map[string]string) bool {
+	if len(m) > maxMetaEntries {
+		return false
+	}
+	total := 0
+	for k, v := range m {
+		total += len(k) + len(v)
+		if !utf8.ValidString(k) || !utf8.ValidString(v) {
+			return false
+		}
+	}
+	return total <= maxMetaBytes
+}
+
+// ---- common transfer bookkeeping ----
+
+// xfer is the part of a transfer shared by both directions: the snapshot
+// shown to users and the throttled progress events.
+type xfer struct {
+	n        *Node
+	mu       sync.Mutex
+	quiet    bool // not shown (an offer probing a peer that announced no files)
+	info     TransferInfo
+	lastEmit time.Time
+	rateAt   time.Time
+	rateDone int64
+}
+
+func (x *xfer) snapshot() TransferInfo {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.info
+}
+
+func (x *xfer) visible() (TransferInfo, bool) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.info, !x.quiet
+}
+
+func (x *xfer) emitLocked() {
+	x.lastEmit = time.Now()
+	if x.quiet {
+		return
+	}
+	x.n.emit(&TransferEvent{EventBase: EventBase{At: x.lastEmit}, Transfer: x.info})
+}
+
+// update changes the snapshot under the lock and emits an event.
+func (x *xfer) update(f func(*TransferInfo)) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.info.State.Finished() {
+		return
+	}
+	f(&x.info)
+	x.emitLocked()
+}
+
+// progress records done bytes; it emits at most one event per
+// progressEvery (the first and last are forced by state changes).
+func (x *xfer) progress(done int64) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.info.Done = done
+	t := time.Now()
+	if dt := t.Sub(x.rateAt); dt >= progressEvery {
+		if !x.rateAt.IsZero() {
+			inst := float64(done-x.rateDone) / dt.Seconds()
+			if x.info.Rate == 0 {
+				x.info.Rate = inst
+			} else {
+				x.info.Rate = 0.7*x.info.Rate + 0.3*inst
+			}
+			if x.info.Rate > 0 && x.info.Size >= 0 && x.info.Size >= done {
+				x.info.ETA = time.Duration(float64(x.info.Size-done) / x.info.Rate * float64(time.Second))
+			}
+		}
+		x.rateAt, x.rateDone = t, done
+	}
+	if t.Sub(x.lastEmit) >= progressEvery && !x.info.State.Finished() {
+		x.emitLocked()
+	}
+}
+
+// startClock starts the rate measurement at done bytes.
+func (x *xfer) startClock(done int64) {
+	x.mu.Lock()
+	x.rateAt, x.rateDone = time.Now(), done
+	x.mu.Unlock()
+}
+
+// finish moves the transfer to a final state once; it reports whether this
+// call did it.
+func (x *xfer) finish(state TransferState, errText string) bool {
+	x.mu.Lock()
+	if x.info.State.Finished() {
+		x.mu.Unlock()
+		return false
+	}
+	x.info.State = state
+	x.info.Err = errText
+	x.info.Ended = time.Now()
+	x.info.ETA = 0
+	if d := x.info.Ended.Sub(x.info.Started).Seconds(); d > 0 && state == TransferDone {
+		x.info.Rate = float64(x.info.Done-x.info.Resumed) / d
+	}
+	x.emitLocked()
+	info, quiet := x.info, x.quiet
+	x.mu.Unlock()
+	if !quiet {
+		x.n.files.remember(info)
+	}
+	return true
+}
+
+func (f *fileState) remember(info TransferInfo) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.finished) < keepFinished {
+		f.finished = append(f.finished, info)
+		return
+	}
+	f.finished[f.finHead] = info
+	f.finHead = (f.finHead + 1) % keepFinished
+}
+
+// Transfers returns the transfers in progress and the last finished ones
+// (at most 200), in both directions, oldest first.
+func (n *Node) Transfers() []TransferInfo {
+	f := &n.files
+	f.mu.Lock()
+	out := make([]TransferInfo, 0, len(f.finished)+len(f.out)+len(f.in))
+	out = append(out, f.finished...)
+	var live []*xfer
+	for _, l := range f.out {
+		live = append(live, &l.xfer)
+	}
+	for _, x := range f.in {
+		live = append(live, &x.xfer)
+	}
+	f.mu.Unlock()
+	seen := make(map[string]bool, len(out))
+	for _, t := range out {
+		seen[t.ID] = true
+	}
+	for _, x := range live {
+		// A transfer that just finished may be in both lists.
+		if t, ok := x.visible(); ok && !seen[t.ID] {
+			out = append(out, t)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Started.Before(out[j].Started) })
+	return out
+}
+
+// CancelTransfer cancels a transfer in either direction; the other side is
+// told with a FileAbort. For an outgoing file sent to several receivers,
+// the id SendFile returned cancels every receiver, and a receiver's own id
+// (from Transfers) cancels only that one. An incoming partial file is
+// deleted.
+func (n *Node) CancelTransfer(id string) error {
+	f := &n.files
+	var key xferID
+	f.mu.Lock()
+	g := f.groups[id]
+	var leg *outLeg
+	var in *inXfer
+	if b, err := hex.DecodeString(id); err == nil && len(b) == len(key) {
+		copy(key[:], b)
+		leg = f.out[key]
+		in = f.in[key]
+	}
+	f.mu.Unlock()
+	switch {
+	case g != nil:
+		for _, l := range g.legs {
+			l.cancel(errCancelledLocal)
+		}
+	case leg != nil:
+		leg.cancel(errCancelledLocal)
+	case in != nil:
+		in.stop(stopCancelLocal, "cancelled by receiver")
+	default:
+		return fmt.Errorf("%w: transfer %s", ErrNotFound, id)
+	}
+	return nil
+}
+
+// AcceptTransfer answers an incoming offer that waits for the user
+// (Config.PromptFiles): accept writes the file to Config.DownloadDir,
+// otherwise the sender is told it was declined.
+func (n *Node) AcceptTransfer(id string, accept bool) error {
+	var key xferID
+	b, err := hex.DecodeString(id)
+	if err != nil || len(b) != len(key) {
+		return fmt.Errorf("%w: transfer %s", ErrNotFound, id)
+	}
+	copy(key[:], b)
+	n.files.mu.Lock()
+	x := n.files.in[key]
+	n.files.mu.Unlock()
+	if x == nil || x.decide == nil {
+		return fmt.Errorf("%w: pending transfer %s", ErrNotFound, id)
+	}
+	select {
+	case x.decide <- accept:
+		return nil
+	default:
+		return fmt.Errorf("chaski: transfer %s was already answered", id)
+	}
+}
+
+var (
+	errCancelledLocal = errors.New("cancelled by sender")
+)
+
+// handleFileFrame dispatches the file frames of an edge (reader goroutine).
+func (n *Node) handleFileFrame(e *edge, f wire.Frame) error {
+	switch f.Kind {
+	case wire.KindFileOffer:
+		var o wire.FileOffer
+		if err := wire.Unmarshal(f.Body, &o); err != nil {
+			return err
+		}
+		n.handleOffer(e, f.Topic, &o)
+	case wire.KindFileChunk:
+		c, err := wire.ParseFileChunk(f.Body)
+		if err != nil {
+			return err
+		}
+		n.handleChunk(e, &c)
+	case wire.KindFileEnd:
+		var end wire.FileEnd
+		if err := wire.Unmarshal(f.Body, &end); err != nil {
+			return err
+		}
+		n.handleEnd(e, &end)
+	case wire.KindFileAck:
+		var a wire.FileAck
+		if err := wire.Unmarshal(f.Body, &a); err != nil {
+			return err
+		}
+		n.handleAck(e, &a)
+	case wire.KindFileAbort:
+		var a wire.FileAbort
+		if err := wire.Unmarshal(f.Body, &a); err != nil {
+			return err
+		}
+		n.handleAbort(e, &a)
+	}
+	return nil
+}
+
+func toXferID(b []byte) (xferID, bool) {
+	var id xferID
+	if len(b) != len(id) {
+		return id, false
+	}
+	copy(id[:], b)
+	return id, true
+}
+
+// handleAbort: FileAbort cancels the transfer of that id on this edge, in
+// whichever direction it runs.
+func (n *Node) handleAbort(e *edge, a *wire.FileAbort) {
+	id, ok := toXferID(a.Transfer)
+	if !ok {
+		return
+	}
+	reason := truncate(strings.ToValidUTF8(a.Reason, "?"), 200)
+	n.files.mu.Lock()
+	in := n.files.in[id]
+	leg := n.files.out[id]
+	n.files.mu.Unlock()
+	if in != nil && in.e == e {
+		in.stop(stopCancelRemote, "cancelled by sender: "+reason)
+	}
+	if leg != nil && leg.e == e {
+		leg.cancel(&remoteAbort{reason: reason})
+	}
+}
+
+// edgeLost fails every transfer that ran over e (called once the edge has
+// ended). Incoming partial files are kept so that a retry resumes.
+func (f *fileState) edgeLost(n *Node, e *edge) {
+	f.mu.Lock()
+	var ins []*inXfer
+	var legs []*outLeg
+	for _, x := range f.in {
+		if x.e == e {
+			ins = append(ins, x)
+		}
+	}
+	for _, l := range f.out {
+		if l.e == e {
+			legs = append(legs, l)
+		}
+	}
+	f.mu.Unlock()
+	for _, x := range ins {
+		x.stop(stopLost, "")
+	}
+	for _, l := range legs {
+		l.cancel(ErrEdgeLost)
+	}
+}
+
+func (n *Node) sendFileCtrl(e *edge, kind wire.Kind, topic string, v any) bool {
+	fr, err := wire.AppendControlFrame(nil, kind, topic, v)
+	if err != nil {
+		n.logf(slog.LevelWarn, "cannot encode file frame", "kind", kind.String(), "err", err.Error())
+		return false
+	}
+	return e.sendCtrl(fr)
+}
+
+// withNodeCtx returns a context done when either ctx or the node is.
+func (n *Node) withNodeCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	c, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(n.ctx, cancel)
+	return c, func() { stop(); cancel() }
+}

@@ -1,0 +1,503 @@
+package chaski
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/chaski-dev/chaski/chaski/wire"
+)
+
+// sendGroup is one PushFile: the same bytes to every receiver.
+type sendGroup struct {
+	id    string
+	topic string
+	name  string
+	size  int64
+	r     io.Reader
+	legs  []*outLeg
+}
+
+// outLeg is the transfer of a group to one receiver.
+type outLeg struct {
+	xfer
+	id     xferID
+	e      *edge
+	probe  bool // the peer's hello said it accepts no files: a refusal is not an error
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	acks   chan *wire.FileAck
+	offset int64 // the receiver's resume offset
+	sent   int64 // bytes queued so far (offset included)
+	err    error // why the leg failed
+	skip   bool  // a probe the receiver refused: not a receiver
+}
+
+// remoteAbort is the cause of a leg the receiver aborted.
+type remoteAbort struct{ reason string }
+
+func (r *remoteAbort) Error() string { return "receiver aborted: " + r.reason }
+
+var (
+	errCallerCancelled = errors.New("cancelled by the caller")
+	errSourceSize      = errors.New("the source does not match its declared size")
+)
+
+// SendFile sends the file at path to every connected subscriber of topic
+// that accepts files, in a node goroutine, and returns the transfer id at
+// once (follow it with Transfers or TransferEvents; cancel it with
+// CancelTransfer). ctx bounds only the set-up: the transfer itself lives
+// until it ends, is cancelled or the node closes. With several receivers
+// the id names the whole send; each receiver's transfer has its own id.
+func (n *Node) SendFile(ctx context.Context, topic, path string, meta map[string]string) (string, error) {
+	if n.closing.Load() {
+		return "", ErrClosed
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("chaski: send file: %w", err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return "", fmt.Errorf("chaski: send file: %w", err)
+	}
+	if !st.Mode().IsRegular() {
+		f.Close()
+		return "", fmt.Errorf("chaski: send file: %s is not a regular file", path)
+	}
+	if err := ctx.Err(); err != nil {
+		f.Close()
+		return "", err
+	}
+	g, err := n.startSend(topic, f, filepath.Base(path), st.Size(), meta)
+	if err != nil {
+		f.Close()
+		return "", err
+	}
+	n.goSafe(func() {
+		defer f.Close()
+		if _, err := n.runSend(n.ctx, g); err != nil {
+			n.logf(slog.LevelInfo, "file not sent to every receiver", "file", g.name, "topic", topic, "err", err.Error())
+		}
+	})
+	return g.id, nil
+}
+
+// PushFile sends size bytes read from r under the base name name to every
+// connected peer that subscribes to topic and accepts files, and returns
+// when every transfer has ended, with one TransferInfo per receiver. The
+// error is nil only if every receiver confirmed size and SHA-256. r is read
+// once, in chunks of Config.FileChunkSize, whatever the number of receivers
+// (the slowest receiver sets the pace); size may be -1 when unknown. A peer
+// whose hello said it accepts no files is offered the file too (it may have
+// started accepting since) but counts as a receiver only if it accepts.
+func (n *Node) PushFile(ctx context.Context, topic string, r io.Reader, name string, size int64, meta map[string]string) ([]TransferInfo, error) {
+	g, err := n.startSend(topic, r, name, size, meta)
+	if err != nil {
+		return nil, err
+	}
+	return n.runSend(ctx, g)
+}
+
+// startSend validates a send, chooses the receivers and sends them offers.
+func (n *Node) startSend(topic string, r io.Reader, name string, size int64, meta map[string]string) (*sendGroup, error) {
+	if n.closing.Load() {
+		return nil, ErrClosed
+	}
+	if !wire.ValidName(topic, wire.MaxTopicLen) {
+		return nil, fmt.Errorf("%w: %q", ErrInvalidTopic, topic)
+	}
+	if !validFileName(name) {
+		return nil, fmt.Errorf("chaski: invalid file name %q", name)
+	}
+	if size < -1 {
+		return nil, fmt.Errorf("chaski: invalid file size %d", size)
+	}
+	if !validMeta(meta) {
+		return nil, fmt.Errorf("chaski: file metadata too large (at most %d entries, %d bytes)", maxMetaEntries, maxMetaBytes)
+	}
+	meta = maps.Clone(meta)
+	var targets []*edge
+	for _, e := range n.liveEdges() {
+		if _, ok := e.route.Load().subs[topic]; ok {
+			targets = append(targets, e)
+		}
+	}
+	if len(targets) == 0 {
+		return nil, fmt.Errorf("%w: %q", ErrNoSubscribers, topic)
+	}
+	g := &sendGroup{topic: topic, name: name, size: size, r: r}
+	started := time.Now()
+	for _, e := range targets {
+		l := &outLeg{id: newXferID(), e: e, acks: make(chan *wire.FileAck, 4)}
+		l.n = n
+		l.ctx, l.cancel = context.WithCancelCause(n.ctx)
+		info := e.info()
+		l.probe = !info.AcceptsFiles
+		l.quiet = l.probe
+		l.info = TransferInfo{ID: l.id.String(), Name: name, Topic: topic, Peer: info.Name, PeerID: info.PeerID,
+			Outgoing: true, Size: size, State: TransferOffered, Meta: meta, Started: started}
+		g.legs = append(g.legs, l)
+	}
+	if len(g.legs) == 1 {
+		g.id = g.legs[0].id.String()
+	} else {
+		g.id = newXferID().String()
+	}
+	f := &n.files
+	f.mu.Lock()
+	for _, l := range g.legs {
+		f.out[l.id] = l
+	}
+	f.groups[g.id] = g
+	f.mu.Unlock()
+	for _, l := range g.legs {
+		l.mu.Lock()
+		l.emitLocked()
+		l.mu.Unlock()
+		offer := &wire.FileOffer{Transfer: l.id[:], Name: name, Size: size, Meta: meta}
+		if !n.sendFileCtrl(l.e, wire.KindFileOffer, topic, offer) {
+			l.cancel(ErrEdgeLost)
+		}
+	}
+	n.logf(slog.LevelInfo, "offering file", "file", name, "size", size, "topic", topic, "receivers", len(g.legs))
+	return g, nil
+}
+
+// runSend waits for the answers, streams the data and waits for the
+// verdicts.
+func (n *Node) runSend(ctx context.Context, g *sendGroup) ([]TransferInfo, error) {
+	f := &n.files
+	defer func() {
+		f.mu.Lock()
+		for _, l := range g.legs {
+			delete(f.out, l.id)
+		}
+		delete(f.groups, g.id)
+		f.mu.Unlock()
+		for _, l := range g.legs {
+			l.cancel(context.Canceled) // releases the context
+		}
+	}()
+	stop := context.AfterFunc(ctx, func() {
+		for _, l := range g.legs {
+			l.cancel(fmt.Errorf("%w: %w", errCallerCancelled, ctx.Err()))
+		}
+	})
+	defer stop()
+
+	// 1. Answers to the offers.
+	octx, ocancel := context.WithTimeout(context.Background(), loadDur(&f.offerTimeout))
+	var active []*outLeg
+	for _, l := range g.legs {
+		if n.awaitAccept(g, l, octx) {
+			active = append(active, l)
+		}
+	}
+	ocancel()
+
+	// 2. The data, read once and fanned out.
+	var sum []byte
+	if len(active) > 0 {
+		sum = n.pump(g, active)
+	}
+
+	// 3. The verdicts.
+	if sum != nil {
+		fctx, fcancel := context.WithTimeout(context.Background(), loadDur(&f.finalTimeout))
+		for _, l := range active {
+			if l.ctx.Err() == nil {
+				n.awaitVerdict(l, sum, fctx)
+			}
+		}
+		fcancel()
+	}
+	for _, l := range active {
+		if l.ctx.Err() != nil && l.err == nil {
+			n.failLeg(l, context.Cause(l.ctx))
+		}
+	}
+
+	var infos []TransferInfo
+	var errs []string
+	var first error
+	for _, l := range g.legs {
+		if l.skip {
+			continue
+		}
+		info := l.snapshot()
+		infos = append(infos, info)
+		if info.State != TransferDone {
+			err := l.err
+			if err == nil {
+				err = fmt.Errorf("chaski: transfer to %s ended %s", info.Peer, info.State)
+			}
+			if first == nil {
+				first = err
+			}
+			errs = append(errs, err.Error())
+		}
+	}
+	if len(infos) == 0 {
+		return nil, fmt.Errorf("%w: no subscriber of %q accepts files", ErrRefused, g.topic)
+	}
+	if first != nil {
+		if len(errs) == 1 {
+			return infos, fmt.Errorf("chaski: send %q: %w", g.name, first)
+		}
+		return infos, fmt.Errorf("chaski: send %q: %d of %d receivers failed: %w (all: %s)", g.name, len(errs), len(infos), first, strings.Join(errs, "; "))
+	}
+	n.logf(slog.LevelInfo, "file sent", "file", g.name, "receivers", len(infos))
+	return infos, nil
+}
+
+// awaitAccept waits for the receiver's answer to the offer; it reports
+// whether the leg goes on to the data phase.
+func (n *Node) awaitAccept(g *sendGroup, l *outLeg, octx context.Context) bool {
+	for {
+		select {
+		case a := <-l.acks:
+			if a.Final {
+				n.failLeg(l, fmt.Errorf("%w: %s sent a verdict before the data", ErrRemote, l.info.Peer))
+				n.sendFileCtrl(l.e, wire.KindFileAbort, "", &wire.FileAbort{Transfer: l.id[:], Reason: "protocol error: verdict before data"})
+				return false
+			}
+			if !a.Accept {
+				reason := truncate(strings.ToValidUTF8(a.Reason, "?"), 200)
+				if l.probe && reason == reasonNotAccepted {
+					l.skip = true
+					l.finish(TransferFailed, "refused: "+reason)
+					return false
+				}
+				n.failLeg(l, fmt.Errorf("%w: %s: %s", ErrRefused, l.info.Peer, reason))
+				return false
+			}
+			if a.Offset < 0 || (g.size >= 0 && a.Offset > g.size) {
+				n.sendFileCtrl(l.e, wire.KindFileAbort, "", &wire.FileAbort{Transfer: l.id[:], Reason: "invalid resume offset"})
+				n.failLeg(l, fmt.Errorf("%w: %s asked to resume at invalid offset %d", ErrRemote, l.info.Peer, a.Offset))
+				return false
+			}
+			l.offset, l.sent = a.Offset, a.Offset
+			l.mu.Lock()
+			l.quiet = false
+			l.mu.Unlock()
+			l.update(func(t *TransferInfo) {
+				t.State, t.Resumed, t.Done = TransferActive, a.Offset, a.Offset
+			})
+			l.startClock(a.Offset)
+			return true
+		case <-l.ctx.Done():
+			n.failLeg(l, context.Cause(l.ctx))
+			return false
+		case <-octx.Done():
+			n.sendFileCtrl(l.e, wire.KindFileAbort, "", &wire.FileAbort{Transfer: l.id[:], Reason: reasonNoAnswer})
+			n.failLeg(l, fmt.Errorf("%w: %s did not answer the offer", ErrTimeout, l.info.Peer))
+			return false
+		}
+	}
+}
+
+// pump reads the source once, hashes it and queues chunks on the data lane
+// of every active leg; it returns the SHA-256 of the whole source, or nil
+// when no leg is left.
+func (n *Node) pump(g *sendGroup, legs []*outLeg) []byte {
+	chunk := n.cfg.FileChunkSize
+	buf := make([]byte, chunk)
+	h := sha256.New()
+	var off int64
+	live := func() []*outLeg {
+		out := legs[:0:0]
+		for _, l := range legs {
+			if l.ctx.Err() == nil {
+				out = append(out, l)
+			} else if l.err == nil {
+				n.failLeg(l, context.Cause(l.ctx))
+			}
+		}
+		return out
+	}
+	failAll := func(err error) []byte {
+		for _, l := range legs {
+			l.cancel(err)
+			n.failLeg(l, err)
+		}
+		return nil
+	}
+	for {
+		if legs = live(); len(legs) == 0 {
+			return nil
+		}
+		k, rerr := io.ReadFull(g.r, buf)
+		if k > 0 {
+			if g.size >= 0 && off+int64(k) > g.size {
+				return failAll(fmt.Errorf("%w: more than %d bytes", errSourceSize, g.size))
+			}
+			h.Write(buf[:k])
+			end := off + int64(k)
+			for _, l := range legs {
+				if end <= l.offset || l.ctx.Err() != nil {
+					continue
+				}
+				start := max(off, l.offset)
+				data := buf[start-off : k]
+				fr, err := wire.AppendFileChunkFrame(make([]byte, 0, wire.HeaderLen+wire.FileChunkFixedLen+len(data)),
+					&wire.FileChunk{Transfer: l.id, Offset: uint64(start), Data: data})
+				if err == nil {
+					err = l.e.sendData(l.ctx, fr)
+				}
+				if err != nil {
+					if errors.Is(err, ErrEdgeLost) {
+						l.cancel(ErrEdgeLost)
+					} else {
+						l.cancel(err)
+					}
+					continue
+				}
+				l.sent = end
+				l.progress(end)
+			}
+			off = end
+		}
+		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
+			break
+		}
+		if rerr != nil {
+			return failAll(fmt.Errorf("chaski: reading %s: %w", g.name, rerr))
+		}
+	}
+	if g.size >= 0 && off != g.size {
+		return failAll(fmt.Errorf("%w: %d bytes instead of %d", errSourceSize, off, g.size))
+	}
+	sum := h.Sum(nil)
+	sumHex := hex.EncodeToString(sum)
+	for _, l := range live() {
+		if l.offset > off {
+			l.cancel(fmt.Errorf("%w: %s asked to resume at %d of %d bytes", ErrRemote, l.info.Peer, l.offset, off))
+			continue
+		}
+		fr, err := wire.AppendControlFrame(nil, wire.KindFileEnd, "", &wire.FileEnd{Transfer: l.id[:], Size: off, SHA256: sum})
+		if err == nil {
+			// The data lane keeps FileEnd behind the last chunk.
+			err = l.e.sendData(l.ctx, fr)
+		}
+		if err != nil {
+			l.cancel(ErrEdgeLost)
+			continue
+		}
+		l.update(func(t *TransferInfo) {
+			t.State, t.Done, t.SHA256 = TransferVerifying, off, sumHex
+			if t.Size < 0 {
+				t.Size = off
+			}
+		})
+	}
+	return sum
+}
+
+// awaitVerdict waits for the receiver's final FileAck.
+func (n *Node) awaitVerdict(l *outLeg, sum []byte, fctx context.Context) {
+	for {
+		select {
+		case a := <-l.acks:
+			if !a.Final {
+				continue
+			}
+			if !a.OK {
+				reason := truncate(strings.ToValidUTF8(a.Reason, "?"), 200)
+				l.cancel(errors.New("rejected"))
+				n.failLeg(l, fmt.Errorf("%w: %s rejected the file: %s", ErrRemote, l.info.Peer, reason))
+				return
+			}
+			if !bytes.Equal(a.SHA256, sum) {
+				l.cancel(errors.New("rejected"))
+				n.failLeg(l, fmt.Errorf("%w: %s confirmed a different SHA-256", ErrRemote, l.info.Peer))
+				return
+			}
+			l.finish(TransferDone, "")
+			return
+		case <-l.ctx.Done():
+			n.failLeg(l, context.Cause(l.ctx))
+			return
+		case <-fctx.Done():
+			n.sendFileCtrl(l.e, wire.KindFileAbort, "", &wire.FileAbort{Transfer: l.id[:], Reason: "no verdict in time"})
+			l.cancel(ErrTimeout)
+			n.failLeg(l, fmt.Errorf("%w: %s did not confirm the file", ErrTimeout, l.info.Peer))
+			return
+		}
+	}
+}
+
+// failLeg ends a leg for cause, tells the receiver when it should know, and
+// records the error PushFile returns.
+func (n *Node) failLeg(l *outLeg, cause error) {
+	if l.err != nil {
+		return
+	}
+	peer := l.info.Peer
+	state := TransferFailed
+	var text string
+	var ra *remoteAbort
+	switch {
+	case errors.Is(cause, errCancelledLocal):
+		state, text = TransferCancelled, "cancelled"
+		l.err = fmt.Errorf("chaski: transfer to %s cancelled: %w", peer, context.Canceled)
+		n.sendFileCtrl(l.e, wire.KindFileAbort, "", &wire.FileAbort{Transfer: l.id[:], Reason: reasonCancelled})
+	case errors.Is(cause, errCallerCancelled):
+		state, text = TransferCancelled, cause.Error()
+		l.err = fmt.Errorf("chaski: transfer to %s: %w", peer, cause)
+		n.sendFileCtrl(l.e, wire.KindFileAbort, "", &wire.FileAbort{Transfer: l.id[:], Reason: reasonCancelled})
+	case errors.As(cause, &ra):
+		text = cause.Error()
+		if strings.HasPrefix(ra.reason, reasonCancelled) {
+			state = TransferCancelled
+		}
+		l.err = fmt.Errorf("%w: %s aborted the transfer: %s", ErrRemote, peer, ra.reason)
+	case errors.Is(cause, ErrEdgeLost):
+		text = fmt.Sprintf("peer lost after %d bytes", l.sent)
+		l.err = fmt.Errorf("%w: %s lost after %d bytes", ErrEdgeLost, peer, l.sent)
+	case n.ctx.Err() != nil && errors.Is(cause, context.Canceled):
+		text = "node closing"
+		l.err = fmt.Errorf("%w: transfer to %s", ErrClosed, peer)
+		n.sendFileCtrl(l.e, wire.KindFileAbort, "", &wire.FileAbort{Transfer: l.id[:], Reason: "sender closing"})
+	default:
+		text = cause.Error()
+		l.err = cause
+		var refused bool
+		if errors.Is(cause, ErrRefused) {
+			refused = true
+		}
+		if !refused && !errors.Is(cause, ErrRemote) && !errors.Is(cause, ErrTimeout) {
+			n.sendFileCtrl(l.e, wire.KindFileAbort, "", &wire.FileAbort{Transfer: l.id[:], Reason: "sender failed: " + truncate(cause.Error(), 150)})
+		}
+	}
+	l.finish(state, text)
+}
+
+// handleAck routes a FileAck to the outgoing leg it answers.
+func (n *Node) handleAck(e *edge, a *wire.FileAck) {
+	id, ok := toXferID(a.Transfer)
+	if !ok {
+		return
+	}
+	n.files.mu.Lock()
+	l := n.files.out[id]
+	n.files.mu.Unlock()
+	if l == nil || l.e != e {
+		return
+	}
+	select {
+	case l.acks <- a:
+	default: // a peer repeating itself; the leg reads at most two
+	}
+}
