@@ -145,3 +145,58 @@ func TestFlowQuit(t *testing.T) {
 	waitText(t, tm, "no edges yet")
 	quitFlow(t, tm)
 }
+
+// A flood of messages must not freeze the screen: keys still work while
+// thousands of messages arrive, and memory stays bounded.
+func TestFlowFloodStaysResponsive(t *testing.T) {
+	f := newFake()
+	tm := startFlow(t, f, 120, 40)
+	waitText(t, tm, "chaski-test")
+	tm.Type("2")
+	waitText(t, tm, "chat ›")
+	tm.Send(tea.KeyMsg{Type: tea.KeyEsc})
+	const n = 30000
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 1; i <= n; i++ {
+			ev := msgEvent("chat", "flood", uint64(i), []byte("flood line "+itoa(i)))
+			f.msgs <- ev.Msg // the subscriber queue
+			if i%2 == 0 {
+				f.events <- ev // the same message as an event, when it is not dropped
+			}
+			if i%10 == 0 { // a relayed topic we do not subscribe to: events only
+				f.events <- msgEvent("relay", "root", uint64(n+i), []byte("relayed "+itoa(i)))
+			}
+		}
+	}()
+	tm.Type("?")
+	waitText(t, tm, "GLOBAL")
+	tm.Type("?")
+	<-done
+	waitText(t, tm, "flood line "+itoa(n))
+	quitFlow(t, tm)
+	fm := tm.FinalModel(t, teatest.WithFinalTimeout(flowWait)).(Model)
+	if got := fm.m.topics["chat"].Len(); got != topicLines {
+		t.Errorf("chat ring holds %d lines, want %d", got, topicLines)
+	}
+	if got := fm.m.all.Len(); got != topicLines {
+		t.Errorf("all ring holds %d lines", got)
+	}
+	// In order, without duplicates.
+	r := fm.m.topics["chat"]
+	for i := 1; i < r.Len(); i++ {
+		if a, b := string(r.At(i-1).data), string(r.At(i).data); a == b {
+			t.Fatalf("duplicate line %q", a)
+		}
+	}
+	if last := string(r.At(r.Len() - 1).data); last != "flood line "+itoa(n) {
+		t.Errorf("last chat line %q", last)
+	}
+}
+
+func TestRunRejectsUnknownTheme(t *testing.T) {
+	if err := Run(t.Context(), newFake(), Options{Theme: "no-such-theme"}); err == nil {
+		t.Fatal("Run accepted an unknown theme")
+	}
+}

@@ -66,6 +66,9 @@ func (m *model) onPaste(msg tea.KeyMsg) (tea.Cmd, bool) {
 	if len(m.confirms) > 0 {
 		return nil, true // a question is pending: ignore stray pastes
 	}
+	if m.prompt != nil || m.filtering {
+		return nil, false // a path pasted into a prompt is text for it
+	}
 	files := pastedFiles(string(msg.Runes))
 	if files == nil {
 		if m.prompt == nil && !m.filtering && !(m.pane == paneTopics && m.typing) {

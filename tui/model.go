@@ -637,7 +637,10 @@ func (m *model) dropConfirm(id string) {
 func (m *model) applyEvent(ev chaski.Event) {
 	switch e := ev.(type) {
 	case *chaski.MessageEvent:
-		if e.Msg != nil {
+		// Messages received on our subscriptions come through the
+		// subscriber queue (reliable, in order); events add what it does
+		// not carry: our own messages and topics we only relay or see.
+		if e.Msg != nil && (e.Outgoing || !m.subscribed(e.Msg.Topic) || e.Msg.FromID == m.status.ID) {
 			m.addMessage(e.Msg, e.Outgoing)
 		}
 	case *chaski.LatencyEvent:
@@ -799,9 +802,9 @@ func (m *model) subscribed(topic string) bool {
 	return false
 }
 
-// addMessage files a message under "all" and its topic. A message can
-// arrive twice (as an event and from the subscriber queue): the second copy
-// is dropped by id.
+// addMessage files a message under "all" and its topic. Should a message
+// arrive twice (as an event and from the subscriber queue, e.g. while the
+// subscriptions change), the second copy is dropped by id.
 func (m *model) addMessage(msg *chaski.Message, outgoing bool) {
 	if msg.ID != (wire.MessageID{}) {
 		if _, dup := m.seen[msg.ID]; dup {

@@ -218,13 +218,16 @@ func TestTopicsPane(t *testing.T) {
 		m := newTestModel(t, f, sz[0], sz[1])
 		keys(m, "2")
 		wantIn(t, frame(m), "no messages on chat")
+		// Subscribed topics come from the subscriber queue; relayed topics
+		// only as events.
+		m.Update(messagesMsg{msgs: []*chaski.Message{
+			msgEvent("chat", "bravo", 1, []byte("hello there")).Msg,
+			msgEvent("news", "charlie", 2, []byte{0xde, 0xad, 0xbe, 0xef, 0xff}).Msg,
+		}})
 		m.Update(events(
-			msgEvent("chat", "bravo", 1, []byte("hello there")),
-			msgEvent("news", "charlie", 2, []byte{0xde, 0xad, 0xbe, 0xef, 0xff}),
+			msgEvent("chat", "bravo", 1, []byte("hello there")), // also as an event: shown once
 			msgEvent("other", "delta", 3, []byte("relayed\x1b[31m text")),
 		))
-		// The same message from the subscriber queue is not shown twice.
-		m.Update(messagesMsg{msgs: []*chaski.Message{msgEvent("chat", "bravo", 1, []byte("hello there")).Msg}})
 		v := frame(m)
 		checkFits(t, v, sz[0], sz[1])
 		wantIn(t, v, "Topics", " all ", " chat ", "12:00:00", "bravo", "hello there")
@@ -308,11 +311,11 @@ func TestScrollAndManyMessages(t *testing.T) {
 	f := newFake()
 	m := newTestModel(t, f, 80, 24)
 	keys(m, "2")
-	var evs []chaski.Event
+	var msgs []*chaski.Message
 	for i := 1; i <= 3000; i++ {
-		evs = append(evs, msgEvent("chat", "bravo", uint64(i), []byte("line "+itoa(i))))
+		msgs = append(msgs, msgEvent("chat", "bravo", uint64(i), []byte("line "+itoa(i))).Msg)
 	}
-	m.Update(events(evs...))
+	m.Update(messagesMsg{msgs: msgs})
 	v := frame(m)
 	wantIn(t, v, "line 3000")
 	if n := m.m.topics["chat"].Len(); n != topicLines {

@@ -111,7 +111,8 @@ func (m *model) renderHeader() string {
 	}
 	key := s.Name + "|" + s.Address + "|" + uptime + "|" + strconv.Itoa(s.Edges) + "|" + fmtRate(m.rateIn) + "|" +
 		fmtRate(m.rateOut) + "|" + strconv.FormatBool(s.Root) + strconv.FormatBool(s.TLS) +
-		strconv.FormatBool(s.Reconnecting) + strconv.FormatBool(s.AllPaired()) + "|" + strconv.Itoa(m.width)
+		strconv.FormatBool(s.Reconnecting) + strconv.FormatBool(s.AllPaired()) + "|" + strconv.Itoa(m.width) +
+		"|" + strconv.FormatUint(s.Dropped, 10)
 	if key == m.headerKey {
 		return m.headerLine
 	}
@@ -124,7 +125,7 @@ func (m *model) renderHeader() string {
 		name = "?"
 	}
 	addr := s.Address
-	if s.AllPaired() && len(s.Paired) > 0 {
+	if s.AllPaired() {
 		addr = "*" + addr
 	}
 	parts := []string{
@@ -146,6 +147,9 @@ func (m *model) renderHeader() string {
 	)
 	if s.Reconnecting {
 		parts = append(parts, hv(m.st.Symbols.Reconnecting+" reconnecting"))
+	}
+	if s.Dropped > 0 {
+		parts = append(parts, hk("dropped ")+hv(strconv.FormatUint(s.Dropped, 10)))
 	}
 	line := strings.Join(parts, sp)
 	line = trunc(line, m.width)
