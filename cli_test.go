@@ -1,0 +1,564 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// chaskiBin is the chaski executable built once for the whole test run.
+var chaskiBin string
+
+// waitFor is generous: CI runs on a loaded machine.
+const waitFor = 20 * time.Second
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "chaski-cli-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	chaskiBin = filepath.Join(dir, "chaski")
+	build := exec.Command("go", "build", "-o", chaskiBin, ".")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building chaski:", err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// proc is a running chaski subprocess whose stdout lines are collected.
+type proc struct {
+	t    *testing.T
+	name string
+	cmd  *exec.Cmd
+
+	mu     sync.Mutex
+	lines  []string
+	stderr bytes.Buffer
+	change chan struct{} // closed and replaced on every new line or exit
+	done   chan struct{} // closed when the process has exited
+	err    error
+}
+
+// testEnv gives every subprocess its own data directory.
+func testEnv(t *testing.T) []string {
+	return append(os.Environ(), "XDG_DATA_HOME="+t.TempDir(), "NO_COLOR=1")
+}
+
+// start runs chaski with args in the background; it is killed when the
+// test ends.
+func start(t *testing.T, args ...string) *proc {
+	t.Helper()
+	p := &proc{t: t, name: strings.Join(args, " "), change: make(chan struct{}), done: make(chan struct{})}
+	p.cmd = exec.Command(chaskiBin, args...)
+	p.cmd.Env = testEnv(t)
+	stdout, err := p.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.cmd.Stderr = lockedWriter{&p.mu, &p.stderr}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		if t.Failed() {
+			p.mu.Lock()
+			t.Logf("chaski %s\nstdout:\n%s\nstderr:\n%s", p.name, strings.Join(p.lines, "\n"), p.stderr.String())
+			p.mu.Unlock()
+		}
+	})
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			p.mu.Lock()
+			p.lines = append(p.lines, sc.Text())
+			close(p.change)
+			p.change = make(chan struct{})
+			p.mu.Unlock()
+		}
+		err := p.cmd.Wait()
+		p.mu.Lock()
+		p.err = err
+		close(p.change)
+		p.change = make(chan struct{})
+		p.mu.Unlock()
+		close(p.done)
+	}()
+	return p
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
+}
+
+// waitLine waits for a stdout line (from index from on) that satisfies ok
+// and returns its index and text.
+func (p *proc) waitLine(from int, timeout time.Duration, what string, ok func(string) bool) (int, string) {
+	p.t.Helper()
+	deadline := time.After(timeout)
+	for {
+		p.mu.Lock()
+		for i := from; i < len(p.lines); i++ {
+			if ok(p.lines[i]) {
+				l := p.lines[i]
+				p.mu.Unlock()
+				return i, l
+			}
+		}
+		from = len(p.lines)
+		ch := p.change
+		exited := p.isDone()
+		p.mu.Unlock()
+		if exited {
+			p.t.Fatalf("chaski %s exited before printing %s: %v\nstderr: %s", p.name, what, p.err, p.stderrText())
+		}
+		select {
+		case <-ch:
+		case <-deadline:
+			p.t.Fatalf("chaski %s: no %s within %v", p.name, what, timeout)
+		}
+	}
+}
+
+func (p *proc) isDone() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+func (p *proc) stderrText() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stderr.String()
+}
+
+// wait waits for the process to exit and returns its exit code.
+func (p *proc) wait(timeout time.Duration) int {
+	p.t.Helper()
+	select {
+	case <-p.done:
+	case <-time.After(timeout):
+		p.t.Fatalf("chaski %s still running after %v", p.name, timeout)
+	}
+	return exitCode(p.err)
+}
+
+func exitCode(err error) int {
+	if err == nil {
+		return 0
+	}
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode()
+	}
+	return -1
+}
+
+// jsonEvent decodes an NDJSON line, nil when it is not a JSON object.
+func jsonEvent(line string) map[string]any {
+	var m map[string]any
+	if json.Unmarshal([]byte(line), &m) != nil {
+		return nil
+	}
+	return m
+}
+
+func isEvent(name string) func(string) bool {
+	return func(l string) bool {
+		m := jsonEvent(l)
+		return m != nil && m["event"] == name
+	}
+}
+
+// runCmd runs chaski to completion and returns stdout, stderr and the exit
+// code.
+func runCmd(t *testing.T, stdin string, args ...string) (string, string, int) {
+	t.Helper()
+	return runEnv(t, testEnv(t), stdin, args...)
+}
+
+func runEnv(t *testing.T, env []string, stdin string, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := exec.Command(chaskiBin, args...)
+	cmd.Env = env
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		return out.String(), errb.String(), exitCode(err)
+	case <-time.After(2 * waitFor):
+		_ = cmd.Process.Kill()
+		<-done
+		t.Fatalf("chaski %s did not finish\nstdout: %s\nstderr: %s", strings.Join(args, " "), out.String(), errb.String())
+	}
+	return "", "", -1
+}
+
+// startNode starts 'chaski node --json' and returns it with its address.
+func startNode(t *testing.T, args ...string) (*proc, string) {
+	t.Helper()
+	p := start(t, append([]string{"node", "--json", "--listen", "127.0.0.1:0"}, args...)...)
+	_, first := p.waitLine(0, waitFor, "the listening line", func(string) bool { return true })
+	ev := jsonEvent(first)
+	if ev == nil || ev["event"] != "listening" {
+		t.Fatalf("first line is not the listening event: %q", first)
+	}
+	addr, _ := ev["address"].(string)
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || host != "127.0.0.1" || port == "0" {
+		t.Fatalf("listening address %q is not a real loopback address", addr)
+	}
+	return p, addr
+}
+
+func TestVersion(t *testing.T) {
+	out, _, code := runCmd(t, "", "version")
+	if code != 0 || !strings.HasPrefix(out, "chaski ") {
+		t.Fatalf("version: exit %d, %q", code, out)
+	}
+	out2, _, code := runCmd(t, "", "--version")
+	if code != 0 || out2 != out {
+		t.Fatalf("--version: exit %d, %q", code, out2)
+	}
+}
+
+func TestHelpListsEverySubcommand(t *testing.T) {
+	for _, args := range [][]string{{"help"}, {"-h"}, {"--help"}} {
+		out, _, code := runCmd(t, "", args...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d", args, code)
+		}
+		for _, name := range []string{"tui", "node", "pub", "sub", "send", "ping", "status", "store", "ca", "bench", "version", "help"} {
+			if !strings.Contains(out, "\n  "+name+" ") {
+				t.Errorf("%v does not list %s:\n%s", args, name, out)
+			}
+		}
+	}
+	out, _, code := runCmd(t, "", "help", "pub")
+	if code != 0 || !strings.Contains(out, "--count N") || !strings.Contains(out, "--connect ADDR") {
+		t.Fatalf("help pub: exit %d\n%s", code, out)
+	}
+	out, _, code = runCmd(t, "", "ping", "--help")
+	if code != 0 || !strings.Contains(out, "-c N") || !strings.Contains(out, "(default 1s)") {
+		t.Fatalf("ping --help: exit %d\n%s", code, out)
+	}
+	_, errOut, code := runCmd(t, "", "help", "nosuch")
+	if code != 2 || !strings.Contains(errOut, "unknown command") {
+		t.Fatalf("help nosuch: exit %d, %q", code, errOut)
+	}
+}
+
+// TestUsageDocumentsEveryFlag checks in-process that each command's usage
+// names every flag it accepts.
+func TestUsageDocumentsEveryFlag(t *testing.T) {
+	for _, s := range specs() {
+		c, _ := s.make()
+		var b bytes.Buffer
+		c.writeUsage(&b)
+		for _, name := range flagNames(c) {
+			dash := "--"
+			if len(name) == 1 {
+				dash = "-"
+			}
+			if !strings.Contains(b.String(), "  "+dash+name) {
+				t.Errorf("usage of %s does not document %s%s:\n%s", s.name, dash, name, b.String())
+			}
+		}
+	}
+}
+
+func TestUnknownFlagAndCommand(t *testing.T) {
+	_, errOut, code := runCmd(t, "", "node", "--bogus")
+	if code != 2 || !strings.Contains(errOut, "unknown flag: --bogus") || strings.Count(errOut, "\n") != 1 {
+		t.Fatalf("unknown flag: exit %d, %q", code, errOut)
+	}
+	_, errOut, code = runCmd(t, "", "frobnicate")
+	if code != 2 || !strings.Contains(errOut, `unknown command "frobnicate"`) {
+		t.Fatalf("unknown command: exit %d, %q", code, errOut)
+	}
+	_, errOut, code = runCmd(t, "", "ping", "-c", "x", "127.0.0.1:1")
+	if code != 2 || !strings.HasPrefix(errOut, "chaski: ") {
+		t.Fatalf("bad value: exit %d, %q", code, errOut)
+	}
+	_, errOut, code = runCmd(t, "", "bench")
+	if code != 2 || !strings.Contains(errOut, "not yet implemented") {
+		t.Fatalf("bench: exit %d, %q", code, errOut)
+	}
+}
+
+func TestStoreRoundTripAndFlagsAfterPositionals(t *testing.T) {
+	dir := t.TempDir()
+	env := testEnv(t)
+	run := func(stdin string, args ...string) (string, string, int) {
+		t.Helper()
+		return runEnv(t, env, stdin, args...)
+	}
+	// Flags after the positional arguments...
+	if _, e, code := run("", "store", "put", "greeting", "hello world", "--data-dir", dir, "--ttl", "1h"); code != 0 {
+		t.Fatalf("put: exit %d: %s", code, e)
+	}
+	// ... and before them.
+	out, e, code := run("", "store", "--data-dir", dir, "get", "greeting")
+	if code != 0 || out != "hello world\n" {
+		t.Fatalf("get: exit %d, %q, %s", code, out, e)
+	}
+	if _, e, code := run("from stdin", "store", "put", "--data-dir="+dir, "k2", "--ttl", "0"); code != 0 {
+		t.Fatalf("put from stdin: exit %d: %s", code, e)
+	}
+	out, _, code = run("", "store", "get", "k2", "--raw", "--data-dir", dir)
+	if code != 0 || out != "from stdin" {
+		t.Fatalf("get --raw: exit %d, %q", code, out)
+	}
+	out, _, code = run("", "store", "ls", "--data-dir", dir)
+	if code != 0 || !strings.Contains(out, "greeting") || !strings.Contains(out, "k2") || !strings.Contains(out, "never") {
+		t.Fatalf("ls: exit %d\n%s", code, out)
+	}
+	out, _, code = run("", "store", "ls", "--json", "--data-dir", dir)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if code != 0 || len(lines) != 2 {
+		t.Fatalf("ls --json: exit %d\n%s", code, out)
+	}
+	for _, l := range lines {
+		ev := jsonEvent(l)
+		if ev == nil || ev["event"] != "entry" || ev["key"] == nil || ev["size"] == nil {
+			t.Fatalf("ls --json line %q", l)
+		}
+		if ev["key"] == "k2" && ev["expires"] != nil {
+			t.Fatalf("k2 should never expire: %q", l)
+		}
+		if ev["key"] == "greeting" && ev["expires"] == nil {
+			t.Fatalf("greeting should expire: %q", l)
+		}
+	}
+	if _, e, code := run("", "store", "del", "greeting", "--data-dir", dir); code != 0 {
+		t.Fatalf("del: exit %d: %s", code, e)
+	}
+	_, e, code = run("", "store", "get", "greeting", "--data-dir", dir)
+	if code != 1 || !strings.Contains(e, `key "greeting" not found`) {
+		t.Fatalf("get after del: exit %d, %q", code, e)
+	}
+	if _, _, code := run("", "store", "del", "greeting", "--data-dir", dir); code != 1 {
+		t.Fatalf("del of a missing key: exit %d", code)
+	}
+	if _, _, code := run("", "store", "get", "missing", "--data-dir", dir); code != 1 {
+		t.Fatalf("get of a missing key: exit %d", code)
+	}
+	// An expired key is absent.
+	if _, e, code := run("", "store", "put", "brief", "x", "--ttl", "1ms", "--data-dir", dir); code != 0 {
+		t.Fatalf("put brief: %s", e)
+	}
+	deadline := time.Now().Add(waitFor)
+	for {
+		_, _, code := run("", "store", "get", "brief", "--data-dir", dir)
+		if code == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("expired key still readable")
+		}
+	}
+	if _, _, code := run("", "store", "frob", "--data-dir", dir); code != 2 {
+		t.Fatalf("unknown store action: exit %d", code)
+	}
+}
+
+func TestNodeJSONStatusAndSIGTERM(t *testing.T) {
+	p, addr := startNode(t, "--sub", "alpha,beta", "--name", "status-node")
+	out, e, code := runCmd(t, "", "status", addr, "--timeout", "5s")
+	if code != 0 {
+		t.Fatalf("status: exit %d: %s", code, e)
+	}
+	st := jsonEvent(strings.TrimSpace(out))
+	if st == nil {
+		t.Fatalf("status output is not one JSON object: %q", out)
+	}
+	for _, k := range []string{"name", "address", "paired", "serving", "reconnecting", "edges"} {
+		if _, ok := st[k]; !ok {
+			t.Errorf("status lacks %q: %s", k, out)
+		}
+	}
+	if st["name"] != "status-node" || st["address"] != addr || st["serving"] != true {
+		t.Errorf("status: %s", out)
+	}
+	paired, _ := st["paired"].(map[string]any)
+	if _, ok := paired["alpha"]; !ok || len(paired) != 2 {
+		t.Errorf("paired: %v", st["paired"])
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := p.wait(waitFor); code != 0 {
+		t.Fatalf("node exit %d after SIGTERM: %s", code, p.stderrText())
+	}
+}
+
+func TestStatusOfDeadAddress(t *testing.T) {
+	// A UDP port that nobody listens on.
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := c.LocalAddr().String()
+	c.Close()
+	t0 := time.Now()
+	_, e, code := runCmd(t, "", "status", "--timeout", "500ms", addr)
+	if code != 1 || !strings.Contains(e, "no answer from "+addr) {
+		t.Fatalf("exit %d, %q", code, e)
+	}
+	if d := time.Since(t0); d > 5*time.Second {
+		t.Fatalf("status of a dead address took %v", d)
+	}
+}
+
+func TestPubSubThroughRoot(t *testing.T) {
+	root, addr := startNode(t, "--root")
+	const n = 200
+	sub := start(t, "sub", "--count", fmt.Sprint(n), "--connect", addr, "--timeout", "60s", "load")
+	root.waitLine(1, waitFor, "the subscriber's edge_up", isEvent("edge_up"))
+	out, e, code := runCmd(t, "", "pub", "--count", fmt.Sprint(n), "--size", "100", "--connect", addr, "load")
+	if code != 0 {
+		t.Fatalf("pub: exit %d: %s %s", code, out, e)
+	}
+	if code := sub.wait(waitFor); code != 0 {
+		t.Fatalf("sub: exit %d: %s", code, sub.stderrText())
+	}
+	sub.mu.Lock()
+	lines := append([]string(nil), sub.lines...)
+	sub.mu.Unlock()
+	if len(lines) != n {
+		t.Fatalf("sub printed %d lines, want %d", len(lines), n)
+	}
+	for i, l := range lines {
+		if len(l) != 100 || !strings.HasPrefix(l, fmt.Sprintf("%d ", i+1)) {
+			t.Fatalf("line %d = %q", i, l)
+		}
+	}
+}
+
+func TestPubSubJSONAndStdin(t *testing.T) {
+	root, addr := startNode(t, "--root")
+	sub := start(t, "sub", "--json", "--count", "3", "--connect", addr, "chat")
+	root.waitLine(1, waitFor, "the subscriber's edge_up", isEvent("edge_up"))
+	if _, e, code := runCmd(t, "", "pub", "chat", "hello", "there", "--connect", addr, "--name", "alice"); code != 0 {
+		t.Fatalf("pub words: exit %d: %s", code, e)
+	}
+	if _, e, code := runCmd(t, "one\r\ntwo\n", "pub", "--connect", addr, "--name", "bob", "chat"); code != 0 {
+		t.Fatalf("pub stdin: exit %d: %s", code, e)
+	}
+	if code := sub.wait(waitFor); code != 0 {
+		t.Fatalf("sub: exit %d: %s", code, sub.stderrText())
+	}
+	want := []struct{ from, data string }{{"alice", "hello there"}, {"bob", "one"}, {"bob", "two"}}
+	for i, w := range want {
+		ev := jsonEvent(sub.lines[i])
+		if ev == nil || ev["event"] != "message" || ev["topic"] != "chat" || ev["from"] != w.from || ev["data"] != w.data {
+			t.Fatalf("line %d = %q, want from %s data %q", i, sub.lines[i], w.from, w.data)
+		}
+	}
+}
+
+func TestSubTimeout(t *testing.T) {
+	_, addr := startNode(t, "--root")
+	t0 := time.Now()
+	_, e, code := runCmd(t, "", "sub", "--count", "1", "--timeout", "300ms", "--connect", addr, "quiet")
+	if code != 1 || !strings.Contains(e, "0 of 1") {
+		t.Fatalf("exit %d, %q", code, e)
+	}
+	if time.Since(t0) > 10*time.Second {
+		t.Fatal("sub --timeout took too long")
+	}
+}
+
+func TestPubWithoutSubscriber(t *testing.T) {
+	_, addr := startNode(t, "--sub", "other")
+	_, e, code := runCmd(t, "", "pub", "--connect", addr, "lonely", "anyone?")
+	if code != 2 || !strings.Contains(e, `no connected peer subscribes to topic "lonely"`) {
+		t.Fatalf("exit %d, %q", code, e)
+	}
+	_, e, code = runCmd(t, "", "pub", "--connect", "127.0.0.1:1", "t", "x")
+	if code != 1 || !strings.HasPrefix(e, "chaski: cannot connect to 127.0.0.1:1") {
+		t.Fatalf("dead peer: exit %d, %q", code, e)
+	}
+}
+
+func TestPing(t *testing.T) {
+	_, addr := startNode(t, "--name", "pong")
+	out, e, code := runCmd(t, "", "ping", "-c", "3", "-i", "50ms", addr)
+	if code != 0 {
+		t.Fatalf("ping: exit %d: %s\n%s", code, e, out)
+	}
+	if got := strings.Count(out, "bytes from pong ("+addr+"): seq="); got != 3 {
+		t.Errorf("%d reply lines:\n%s", got, out)
+	}
+	if !strings.Contains(out, "\n3 packets transmitted, 3 received, 0% packet loss\n") {
+		t.Errorf("no transmitted/received line:\n%s", out)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	last := lines[len(lines)-1]
+	var a, b, c, d float64
+	if _, err := fmt.Sscanf(last, "rtt min/avg/max/mdev = %f/%f/%f/%f ms", &a, &b, &c, &d); err != nil || a > b || b > c {
+		t.Errorf("bad rtt line %q: %v", last, err)
+	}
+	out, _, code = runCmd(t, "", "ping", "--json", "-c", "2", "-i", "10ms", addr, "-s", "100")
+	if code != 0 || strings.Count(out, `"event":"ping_reply"`) != 2 || !strings.Contains(out, `"event":"ping_summary"`) {
+		t.Fatalf("ping --json: exit %d\n%s", code, out)
+	}
+}
+
+func TestEdgeDownAfterSIGKILL(t *testing.T) {
+	a, addr := startNode(t, "--name", "survivor")
+	b := start(t, "node", "--json", "--listen", "127.0.0.1:0", "--connect", addr, "--name", "victim")
+	b.waitLine(0, waitFor, "victim's edge_up", isEvent("edge_up"))
+	i, _ := a.waitLine(1, waitFor, "survivor's edge_up", isEvent("edge_up"))
+	if err := b.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	_, line := a.waitLine(i+1, 5*time.Second, "edge_down after SIGKILL", isEvent("edge_down"))
+	ev := jsonEvent(line)
+	if ev["peer"] != "victim" || ev["reason"] == "" || ev["address"] == nil {
+		t.Fatalf("edge_down = %s", line)
+	}
+	t.Logf("edge_down after %v", time.Since(t0))
+}
+
+func TestNodeConnectFailure(t *testing.T) {
+	_, e, code := runCmd(t, "", "node", "--connect", "127.0.0.1:1", "--listen", "127.0.0.1:0")
+	if code != 1 || e != "chaski: cannot connect to 127.0.0.1:1: connection refused\n" {
+		t.Fatalf("exit %d, %q", code, e)
+	}
+}
