@@ -235,7 +235,7 @@ func (m *model) renderTopicTabs(w int) string {
 		m.topicTab = len(subs)
 	}
 	var parts []string
-	selStart, selEnd, pos := 0, 0, 0
+	selEnd, pos := 0, 0
 	for i := 0; i <= len(subs); i++ {
 		name := "all"
 		if i > 0 {
@@ -247,7 +247,7 @@ func (m *model) renderTopicTabs(w int) string {
 		label := " " + name + " "
 		lw := lipgloss.Width(label)
 		if i == m.topicTab {
-			selStart, selEnd = pos, pos+lw
+			selEnd = pos + lw
 			parts = append(parts, m.st.TabActive.Render(label))
 		} else {
 			parts = append(parts, m.st.Tab.Render(label))
@@ -257,12 +257,14 @@ func (m *model) renderTopicTabs(w int) string {
 	head := m.st.Title.Render("Topics") + " "
 	avail := w - lipgloss.Width(head)
 	line := strings.Join(parts, " ")
-	// Keep the selected tab in view when the tabs overflow.
+	// Keep the selected tab in view when the tabs overflow: drop tabs from
+	// the left (marked "‹ ") until it fits.
 	if lipgloss.Width(line) > avail && selEnd > avail {
+		const markW = 2
 		skip := 0
-		for skip < len(parts)-1 && selEnd-selStart <= avail && selEnd > avail {
+		for skip < m.topicTab && selEnd+markW >= avail {
 			sw := lipgloss.Width(parts[skip]) + 1
-			selStart, selEnd = selStart-sw, selEnd-sw
+			selEnd -= sw
 			skip++
 		}
 		line = m.st.Muted.Render("‹ ") + strings.Join(parts[skip:], " ")
