@@ -382,7 +382,7 @@ func (n *Node) afterEdgeUp(e *edge, h *wire.Hello) {
 	if !n.markPaired(e, h.PairTopic, h.PairRequest) {
 		n.mu.RLock()
 		p := n.paired[h.PairTopic]
-		already := p != nil && p.paired && !p.first && p.request == nil
+		already := p != nil && p.paired && !p.first
 		n.mu.RUnlock()
 		if already {
 			// A second offer for a topic already paired: this edge exists
@@ -394,4 +394,14 @@ func (n *Node) afterEdgeUp(e *edge, h *wire.Hello) {
 
 func (n *Node) afterEdgeDown(e *edge) {
 	n.files.edgeLost(n, e)
+}
+
+// markFirstForTest sets a topic paired as first of topic (the seed's tests
+// set paired_event directly).
+func (n *Node) markFirstForTest(topic string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if p := n.paired[topic]; p != nil {
+		p.paired, p.first = true, true
+	}
 }
