@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -225,5 +224,3 @@ func (f *fakeBackend) populate() {
 }
 
 var errRefused = errors.New("connection refused")
-
-func tempFile(dir, name string) string { return filepath.Join(dir, name) }

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/charmbracelet/bubbles/key"
-	"github.com/charmbracelet/bubbles/textinput"
 	tea "github.com/charmbracelet/bubbletea"
 
 	"github.com/chaski-dev/chaski/chaski"
@@ -839,5 +838,3 @@ func (m *model) onMouse(msg tea.MouseMsg) tea.Cmd {
 	m.viewDirty = true
 	return nil
 }
-
-var _ = textinput.New

@@ -211,10 +211,11 @@ type model struct {
 	boxTop, boxBottom, boxLeft, boxRight string
 	headerKey, headerLine                string
 
-	dataDirty bool
-	viewDirty bool
-	view      string
-	quitting  bool
+	lastSecond int64
+	dataDirty  bool
+	viewDirty  bool
+	view       string
+	quitting   bool
 }
 
 // Model is the dashboard's Bubble Tea model. It is a handle: copies share
@@ -489,7 +490,8 @@ func (m *model) onFrame() {
 		m.dataDirty = false
 	}
 	// The header's uptime moves once a second.
-	if now.Truncate(time.Second) != m.rateAt.Truncate(time.Second) && now.Sub(m.rateAt) >= time.Second {
+	if sec := now.Unix(); sec != m.lastSecond {
+		m.lastSecond = sec
 		m.viewDirty = true
 	}
 }
