@@ -1,0 +1,274 @@
+package chaski
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chaski-dev/chaski/chaski/wire"
+)
+
+// rawPeer speaks the wire protocol by hand, to misbehave in ways a real node
+// never would.
+type rawPeer struct {
+	t    testing.TB
+	conn net.Conn
+	br   *bufio.Reader
+	id   [16]byte
+}
+
+func dialRaw(t testing.TB, addr string) *rawPeer {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	p := &rawPeer{t: t, conn: c, br: bufio.NewReader(c)}
+	_, _ = rand.Read(p.id[:])
+	return p
+}
+
+// handshake sends a valid preamble and hello and reads the node's answer.
+func (p *rawPeer) handshake(subs ...string) {
+	p.t.Helper()
+	b := wire.AppendPreamble(nil)
+	b, _ = wire.AppendControlFrame(b, wire.KindHello, "", &wire.Hello{Version: wire.Version, ID: p.id[:], Name: "raw", Listen: "127.0.0.1:1", Subs: subs})
+	p.write(b)
+	_ = p.conn.SetReadDeadline(time.Now().Add(waitTimeout))
+	var pre [wire.PreambleLen]byte
+	if _, err := io.ReadFull(p.br, pre[:]); err != nil {
+		p.t.Fatalf("reading preamble: %v", err)
+	}
+	f, err := wire.NewReader(p.br, 0).ReadFrame()
+	if err != nil || f.Kind != wire.KindHello {
+		p.t.Fatalf("expected hello, got %v %v", f.Kind, err)
+	}
+	_ = p.conn.SetReadDeadline(time.Time{})
+}
+
+func (p *rawPeer) write(b []byte) {
+	_ = p.conn.SetWriteDeadline(time.Now().Add(waitTimeout))
+	_, _ = p.conn.Write(b)
+}
+
+// closedWithin reports whether the node closes the connection in time,
+// discarding whatever it sends before.
+func (p *rawPeer) closedWithin(d time.Duration) bool {
+	_ = p.conn.SetReadDeadline(time.Now().Add(d))
+	_, err := io.Copy(io.Discard, p.br)
+	var ne net.Error
+	return err == nil || !(errors.As(err, &ne) && ne.Timeout())
+}
+
+// stillServes checks the node accepts a normal peer after the abuse.
+func stillServes(t *testing.T, n *Node) {
+	t.Helper()
+	other := startNode(t, "127.0.0.1", Config{Name: "healthy"})
+	connect(t, other, n)
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	if _, err := other.Ping(ctx, n.ID(), 0); err != nil {
+		t.Fatalf("node unhealthy after abuse: %v", err)
+	}
+}
+
+func TestHostileGarbage(t *testing.T) {
+	n := startNode(t, "127.0.0.1", Config{Name: "victim"})
+	p := dialRaw(t, n.Addr())
+	p.write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
+	if !p.closedWithin(waitTimeout) {
+		t.Fatal("garbage did not close the connection")
+	}
+	stillServes(t, n)
+}
+
+func TestHostileNeverHandshakes(t *testing.T) {
+	n := startNode(t, "127.0.0.1", Config{Name: "victim", HandshakeTimeout: 200 * time.Millisecond})
+	p := dialRaw(t, n.Addr())
+	start := time.Now()
+	if !p.closedWithin(waitTimeout) {
+		t.Fatal("silent peer kept open")
+	}
+	if time.Since(start) < 150*time.Millisecond {
+		t.Fatal("closed before the handshake deadline")
+	}
+	stillServes(t, n)
+}
+
+func TestHostileVersionMismatch(t *testing.T) {
+	n := startNode(t, "127.0.0.1", Config{Name: "victim"})
+	p := dialRaw(t, n.Addr())
+	pre := wire.AppendPreamble(nil)
+	pre[4] = wire.Version + 1
+	p.write(pre)
+	if !p.closedWithin(waitTimeout) {
+		t.Fatal("version mismatch not refused")
+	}
+}
+
+func TestHostileOversizedLength(t *testing.T) {
+	n := startNode(t, "127.0.0.1", Config{Name: "victim"})
+	p := dialRaw(t, n.Addr())
+	p.handshake()
+	eventually(t, "raw edge up", func() bool { return n.EdgeCount() == 1 })
+	var h [wire.HeaderLen]byte
+	wire.PutHeader(h[:], wire.KindPublish, 1, 0)
+	binary.BigEndian.PutUint32(h[4:], 0xFFFFFFFF) // a 4 GiB body
+	p.write(h[:])
+	if !p.closedWithin(waitTimeout) {
+		t.Fatal("4 GiB frame not refused")
+	}
+	eventually(t, "edge dropped", func() bool { return n.EdgeCount() == 0 })
+	stillServes(t, n)
+}
+
+func TestHostileMalformedBodies(t *testing.T) {
+	deep := append(bytes.Repeat([]byte{0x91}, 100000), 0xc0)
+	hugeVisited := &wire.Discover{Request: make([]byte, 16), Origin: make([]byte, 16), Topic: "t", TTL: 1 << 30,
+		Visited: make([][]byte, wire.MaxVisited+10), OriginAddr: "127.0.0.1:1"}
+	hv, _ := wire.Marshal(hugeVisited)
+	cases := map[string][]byte{}
+	cases["deep msgpack"], _ = wire.AppendFrame(nil, wire.KindSubs, "", deep)
+	cases["huge visited list"], _ = wire.AppendFrame(nil, wire.KindDiscover, "", hv)
+	cases["short publish"], _ = wire.AppendFrame(nil, wire.KindPublish, "t", []byte{1, 2, 3})
+	cases["second hello"], _ = wire.AppendControlFrame(nil, wire.KindHello, "", &wire.Hello{})
+	cases["bad topic"], _ = wire.AppendFrame(nil, wire.KindPublish, "a\x00b", make([]byte, 40))
+	for name, frame := range cases {
+		t.Run(strings.ReplaceAll(name, " ", "_"), func(t *testing.T) {
+			n := startNode(t, "127.0.0.1", Config{Name: "victim", Subscriptions: []string{"t"}})
+			p := dialRaw(t, n.Addr())
+			p.handshake("t")
+			eventually(t, "raw edge up", func() bool { return n.EdgeCount() == 1 })
+			p.write(frame)
+			if !p.closedWithin(waitTimeout) {
+				t.Fatalf("%s not refused", name)
+			}
+			stillServes(t, n)
+		})
+	}
+}
+
+func TestHostileUnknownKindIgnored(t *testing.T) {
+	n := startNode(t, "127.0.0.1", Config{Name: "victim"})
+	p := dialRaw(t, n.Addr())
+	p.handshake()
+	f, _ := wire.AppendFrame(nil, wire.Kind(0xEE), "", []byte("from the future"))
+	for i := 0; i < 10; i++ {
+		p.write(f)
+	}
+	eventually(t, "unknown frames counted", func() bool { return n.Status().Unknown == 10 })
+	if n.EdgeCount() != 1 {
+		t.Fatal("unknown frame closed the edge")
+	}
+}
+
+func TestHostilePingFlood(t *testing.T) {
+	n := startNode(t, "127.0.0.1", Config{Name: "victim"})
+	p := dialRaw(t, n.Addr())
+	p.handshake()
+	// Never read the pongs: the node's control lane is bounded and its
+	// memory does not grow with the flood.
+	ping := wire.AppendPingFrame(nil, wire.KindPing, &wire.Ping{ID: 1, Echo: true, Padding: make([]byte, 1024)})
+	flood := bytes.Repeat(ping, 2000)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = p.conn.SetWriteDeadline(time.Now().Add(3 * time.Second))
+		_, _ = p.conn.Write(flood)
+	}()
+	<-done
+	if e := n.findEdge(p.connID()); e != nil {
+		e.q.mu.Lock()
+		queued := len(e.q.ctrl)
+		e.q.mu.Unlock()
+		if queued > e.q.maxCtrl {
+			t.Fatalf("control lane grew to %d", queued)
+		}
+	}
+	stillServes(t, n)
+}
+
+func (p *rawPeer) connID() string  { return idString(wire.NodeID(p.id)) }
+
+func TestHostilePeerStopsReading(t *testing.T) {
+	n := startNode(t, "127.0.0.1", Config{Name: "victim", WriteTimeout: 300 * time.Millisecond, SendQueueBytes: 256 << 10})
+	p := dialRaw(t, n.Addr())
+	p.handshake("t")
+	eventually(t, "raw edge up", func() bool { return n.EdgeCount() == 1 })
+	// The raw peer never reads: the socket buffers fill, the writer stalls,
+	// and after WriteTimeout the edge is dropped; Publish does not hang.
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	payload := make([]byte, 64<<10)
+	var err error
+	for i := 0; i < 10000 && err == nil; i++ {
+		err = n.Publish(ctx, "t", payload)
+	}
+	if err == nil || ctx.Err() != nil {
+		t.Fatalf("publish to a peer that never reads: %v (ctx %v)", err, ctx.Err())
+	}
+	eventually(t, "edge dropped", func() bool { return n.EdgeCount() == 0 })
+}
+
+func TestHostileConnectionLimit(t *testing.T) {
+	n := startNode(t, "127.0.0.1", Config{Name: "victim", MaxEdges: 8, HandshakeTimeout: time.Second})
+	var conns []net.Conn
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for i := 0; i < 200; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := net.DialTimeout("tcp", n.Addr(), 5*time.Second)
+			if err == nil {
+				mu.Lock()
+				conns = append(conns, c)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	n.mu.RLock()
+	pending := n.pending
+	n.mu.RUnlock()
+	if pending > 8 {
+		t.Fatalf("%d handshakes in progress, limit 8", pending)
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+	stillServes(t, n)
+}
+
+func TestHostileUDP(t *testing.T) {
+	n := startNode(t, "127.0.0.1", Config{Name: "victim"})
+	c, err := net.Dial("udp", n.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	bomb := append([]byte{'C', 'H', 'S', 'U', wire.Version, byte(wire.UDPStatusRequest)}, bytes.Repeat([]byte{0x91}, 5000)...)
+	wrongVersion := []byte{'C', 'H', 'S', 'U', 99, 1, 0x80}
+	big := make([]byte, 60000)
+	copy(big, "CHSU")
+	unknownKind := []byte{'C', 'H', 'S', 'U', wire.Version, 200, 0x80}
+	reqNoHandler, _ := wire.AppendDatagram(nil, wire.UDPRequest, &wire.Request{ID: 1, Name: "Close"})
+	for _, d := range [][]byte{{}, []byte("garbage"), bomb, wrongVersion, big, unknownKind, reqNoHandler} {
+		_, _ = c.Write(d)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	if _, err := QueryStatus(ctx, n.Addr()); err != nil {
+		t.Fatalf("status after malformed datagrams: %v", err)
+	}
+}
