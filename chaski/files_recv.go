@@ -232,12 +232,7 @@ func (x *inXfer) push(it inItem) {
 // prepares the partial file, answers the offer and writes the data.
 func (x *inXfer) run() {
 	n := x.n
-	defer func() {
-		n.files.mu.Lock()
-		delete(n.files.in, x.id)
-		delete(n.files.partials, x.pkey)
-		n.files.mu.Unlock()
-	}()
+	defer x.forget()
 	if x.decide != nil {
 		timer := time.NewTimer(loadDur(&n.files.promptTimeout))
 		defer timer.Stop()
@@ -282,8 +277,22 @@ func (x *inXfer) run() {
 	x.write(w)
 }
 
+// forget removes the transfer from the node's tables (before its final
+// state is published, so that a retry seen right after is not refused as
+// a duplicate).
+func (x *inXfer) forget() {
+	f := &x.n.files
+	f.mu.Lock()
+	if f.in[x.id] == x {
+		delete(f.in, x.id)
+		delete(f.partials, x.pkey)
+	}
+	f.mu.Unlock()
+}
+
 // refuse answers the offer negatively and forgets the transfer.
 func (x *inXfer) refuse(reason string) {
+	x.forget()
 	x.n.refuseOffer(x.e, x.id[:], x.name, reason)
 	state := TransferFailed
 	if reason == reasonDeclined {
@@ -508,6 +517,7 @@ func (x *inXfer) ended(w *pwriter, _ string) {
 			_ = os.Chtimes(w.path, now, now)
 		}
 	}
+	x.forget()
 	switch x.stopKind {
 	case stopLost:
 		why := fmt.Sprintf("peer lost after %d bytes (partial file kept for resume)", done)
@@ -561,6 +571,7 @@ func (x *inXfer) verify(w *pwriter, end *wire.FileEnd) {
 	} else {
 		w.f.Close()
 	}
+	x.forget()
 	if reason != "" {
 		_ = os.Remove(w.path)
 		_ = os.Remove(w.sidecar)
