@@ -300,6 +300,10 @@ func (n *Node) awaitAccept(g *sendGroup, l *outLeg, octx context.Context) bool {
 		case <-l.ctx.Done():
 			n.failLeg(l, context.Cause(l.ctx))
 			return false
+		case <-l.e.done:
+			l.cancel(ErrEdgeLost)
+			n.failLeg(l, context.Cause(l.ctx))
+			return false
 		case <-octx.Done():
 			n.sendFileCtrl(l.e, wire.KindFileAbort, "", &wire.FileAbort{Transfer: l.id[:], Reason: reasonNoAnswer})
 			n.failLeg(l, fmt.Errorf("%w: %s did not answer the offer", ErrTimeout, l.info.Peer))
@@ -427,6 +431,10 @@ func (n *Node) awaitVerdict(l *outLeg, sum []byte, fctx context.Context) {
 			l.finish(TransferDone, "")
 			return
 		case <-l.ctx.Done():
+			n.failLeg(l, context.Cause(l.ctx))
+			return
+		case <-l.e.done:
+			l.cancel(ErrEdgeLost)
 			n.failLeg(l, context.Cause(l.ctx))
 			return
 		case <-fctx.Done():
