@@ -177,6 +177,10 @@ type xfer struct {
 	n        *Node
 	mu       sync.Mutex
 	quiet    bool // not shown (an offer probing a peer that announced no files)
+	// retire, if set, runs under fileState.mu when the transfer finishes,
+	// together with its move to the finished list, so that Transfers never
+	// misses it and a retry is never refused as a duplicate of it.
+	retire func()
 	info     TransferInfo
 	lastEmit time.Time
 	rateAt   time.Time
@@ -265,15 +269,19 @@ func (x *xfer) finish(state TransferState, errText string) bool {
 	x.emitLocked()
 	info, quiet := x.info, x.quiet
 	x.mu.Unlock()
+	f := &x.n.files
+	f.mu.Lock()
 	if !quiet {
-		x.n.files.remember(info)
+		f.rememberLocked(info)
 	}
+	if x.retire != nil {
+		x.retire()
+	}
+	f.mu.Unlock()
 	return true
 }
 
-func (f *fileState) remember(info TransferInfo) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+func (f *fileState) rememberLocked(info TransferInfo) {
 	if len(f.finished) < keepFinished {
 		f.finished = append(f.finished, info)
 		return

@@ -113,6 +113,7 @@ func (n *Node) handleOffer(e *edge, topic string, o *wire.FileOffer) {
 	x := &inXfer{id: id, e: e, topic: topic, name: o.Name, size: o.Size, meta: maps.Clone(o.Meta),
 		items: make(chan inItem, recvQueueSlots), space: make(chan struct{}, 1), done: make(chan struct{})}
 	x.n = n
+	x.retire = x.forgetLocked
 	x.pkey = partialKey(e.peerStr, o.Name, o.Size)
 	info := e.info()
 	x.info = TransferInfo{ID: id.String(), Name: o.Name, Topic: topic, Peer: info.Name, PeerID: info.PeerID,
@@ -281,24 +282,27 @@ func (x *inXfer) run() {
 // state is published, so that a retry seen right after is not refused as
 // a duplicate).
 func (x *inXfer) forget() {
+	x.n.files.mu.Lock()
+	x.forgetLocked()
+	x.n.files.mu.Unlock()
+}
+
+func (x *inXfer) forgetLocked() {
 	f := &x.n.files
-	f.mu.Lock()
 	if f.in[x.id] == x {
 		delete(f.in, x.id)
 		delete(f.partials, x.pkey)
 	}
-	f.mu.Unlock()
 }
 
 // refuse answers the offer negatively and forgets the transfer.
 func (x *inXfer) refuse(reason string) {
-	x.forget()
-	x.n.refuseOffer(x.e, x.id[:], x.name, reason)
 	state := TransferFailed
 	if reason == reasonDeclined {
 		state = TransferCancelled
 	}
 	x.finish(state, "refused: "+reason)
+	x.n.refuseOffer(x.e, x.id[:], x.name, reason)
 }
 
 // pwriter is the open partial file of an accepted transfer.
@@ -517,7 +521,6 @@ func (x *inXfer) ended(w *pwriter, _ string) {
 			_ = os.Chtimes(w.path, now, now)
 		}
 	}
-	x.forget()
 	switch x.stopKind {
 	case stopLost:
 		why := fmt.Sprintf("peer lost after %d bytes (partial file kept for resume)", done)
@@ -526,13 +529,13 @@ func (x *inXfer) ended(w *pwriter, _ string) {
 		}
 		x.finish(TransferFailed, why)
 	case stopCancelLocal:
-		n.sendFileCtrl(x.e, wire.KindFileAbort, "", &wire.FileAbort{Transfer: x.id[:], Reason: reasonCancelled + " by receiver"})
 		x.finish(TransferCancelled, x.stopWhy)
+		n.sendFileCtrl(x.e, wire.KindFileAbort, "", &wire.FileAbort{Transfer: x.id[:], Reason: reasonCancelled + " by receiver"})
 	case stopCancelRemote:
 		x.finish(TransferCancelled, x.stopWhy)
 	default:
-		n.sendFileCtrl(x.e, wire.KindFileAbort, "", &wire.FileAbort{Transfer: x.id[:], Reason: x.stopWhy})
 		x.finish(TransferFailed, x.stopWhy)
+		n.sendFileCtrl(x.e, wire.KindFileAbort, "", &wire.FileAbort{Transfer: x.id[:], Reason: x.stopWhy})
 	}
 	n.logf(slog.LevelInfo, "file transfer ended", "file", x.name, "peer", x.info.Peer, "bytes", done, "reason", x.snapshot().Err)
 }
@@ -571,21 +574,20 @@ func (x *inXfer) verify(w *pwriter, end *wire.FileEnd) {
 	} else {
 		w.f.Close()
 	}
-	x.forget()
 	if reason != "" {
 		_ = os.Remove(w.path)
 		_ = os.Remove(w.sidecar)
+		x.finish(TransferFailed, reason)
 		n.sendFileCtrl(x.e, wire.KindFileAck, "", &wire.FileAck{Transfer: x.id[:], Final: true, OK: false, SHA256: sum, Reason: reason})
 		n.logf(slog.LevelWarn, "received file rejected", "file", x.name, "peer", x.info.Peer, "reason", reason)
-		x.finish(TransferFailed, reason)
 		return
 	}
 	_ = os.Remove(w.sidecar)
-	n.sendFileCtrl(x.e, wire.KindFileAck, "", &wire.FileAck{Transfer: x.id[:], Final: true, OK: true, SHA256: sum, Path: filepath.Base(final)})
 	x.mu.Lock()
 	x.info.SHA256, x.info.Path, x.info.Size = sumHex, final, w.off
 	x.mu.Unlock()
 	x.finish(TransferDone, "")
+	n.sendFileCtrl(x.e, wire.KindFileAck, "", &wire.FileAck{Transfer: x.id[:], Final: true, OK: true, SHA256: sum, Path: filepath.Base(final)})
 	n.logf(slog.LevelInfo, "file received", "file", x.name, "path", final, "size", w.off, "peer", x.info.Peer, "sha256", sumHex)
 	if h := n.cfg.FileHandler; h != nil {
 		info := x.snapshot()
