@@ -416,3 +416,14 @@ func randUint64() uint64 {
 func randFloat() float64 { return float64(randUint64()>>11) / (1 << 53) }
 
 var errStopReading = errors.New("stop reading")
+
+// crashForTest simulates a process killed with SIGKILL: sockets vanish
+// without goodbyes. The node is unusable afterwards except for Close.
+func (n *Node) crashForTest() {
+	n.closing.Store(true)
+	n.ln.Close()
+	n.udp.Close()
+	for _, e := range n.liveEdges() {
+		e.conn.Close()
+	}
+}

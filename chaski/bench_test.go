@@ -1,0 +1,126 @@
+package chaski
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"testing"
+	"time"
+
+	"github.com/chaski-dev/chaski/chaski/wire"
+)
+
+// Benchmarks of the hot paths. Targets are checked in docs/PERFORMANCE.md,
+// never by timed assertions in tests.
+
+func BenchmarkPublishFrameEncode(b *testing.B) {
+	p := wire.Publish{Name: "publisher", TTL: 64, Payload: make([]byte, 100)}
+	buf := make([]byte, 0, 256)
+	b.ReportAllocs()
+	b.SetBytes(100)
+	for i := 0; i < b.N; i++ {
+		p.ID.Seq = uint64(i)
+		buf, _ = wire.AppendPublishFrame(buf[:0], "bench", &p)
+	}
+}
+
+func BenchmarkPublishFrameDecode(b *testing.B) {
+	frame, _ := wire.AppendPublishFrame(nil, "bench", &wire.Publish{Name: "publisher", TTL: 64, Payload: make([]byte, 100)})
+	stream := bytes.Repeat(frame, 1024)
+	b.ReportAllocs()
+	b.SetBytes(100)
+	r := bytes.NewReader(stream)
+	fr := wire.NewReader(bufio.NewReaderSize(r, 64<<10), 0)
+	for i := 0; i < b.N; i++ {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			r.Reset(stream)
+			f, _ = fr.ReadFrame()
+		}
+		if _, err := wire.ParsePublish(f.Body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func benchPair(b *testing.B, cfg Config) (*Node, *Node) {
+	b.Helper()
+	cfg.Subscriptions = []string{"bench"}
+	cfg.PingInterval = time.Hour // keep-alive out of the measurement
+	pub := startNode(b, "127.0.0.1", Config{Name: "pub", PingInterval: time.Hour})
+	sub := startNode(b, "127.0.0.1", cfg)
+	connect(b, sub, pub)
+	eventually(b, "subscription known", func() bool { e, ok := pub.Edge(sub.ID()); return ok && e.Subscribes("bench") })
+	return pub, sub
+}
+
+// BenchmarkPingRTT measures one ping round trip over loopback, in one
+// process (both nodes share the two cores).
+func BenchmarkPingRTT(b *testing.B) {
+	a, c := benchPair(b, Config{Name: "sub"})
+	ctx := context.Background()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := a.Ping(ctx, c.ID(), 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkMessages100B publishes 100-byte messages from one node to
+// another in the same process and counts them on arrival.
+func BenchmarkMessages100B(b *testing.B) {
+	pub, sub := benchPair(b, Config{Name: "sub"})
+	payload := make([]byte, 100)
+	ctx := context.Background()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < b.N; i++ {
+			if _, err := sub.Next(ctx); err != nil {
+				return
+			}
+		}
+	}()
+	b.ReportAllocs()
+	b.SetBytes(100)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := pub.Publish(ctx, "bench", payload); err != nil {
+			b.Fatal(err)
+		}
+	}
+	<-done
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+}
+
+// BenchmarkMessagesThroughRoot is the same through a relaying root node.
+func BenchmarkMessagesThroughRoot(b *testing.B) {
+	root := startNode(b, "127.0.0.1", Config{Name: "root", Root: true, PingInterval: time.Hour})
+	pub := startNode(b, "127.0.0.1", Config{Name: "pub", PingInterval: time.Hour})
+	sub := startNode(b, "127.0.0.1", Config{Name: "sub", Subscriptions: []string{"bench"}, PingInterval: time.Hour})
+	connect(b, pub, root)
+	connect(b, sub, root)
+	eventually(b, "routes", func() bool { e, ok := root.Edge(sub.ID()); return ok && e.Subscribes("bench") })
+	payload := make([]byte, 100)
+	ctx := context.Background()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < b.N; i++ {
+			if _, err := sub.Next(ctx); err != nil {
+				return
+			}
+		}
+	}()
+	b.ReportAllocs()
+	b.SetBytes(100)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := pub.Publish(ctx, "bench", payload); err != nil {
+			b.Fatal(err)
+		}
+	}
+	<-done
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+}
