@@ -198,7 +198,7 @@ func TestHostilePingFlood(t *testing.T) {
 	stillServes(t, n)
 }
 
-func (p *rawPeer) connID() string  { return idString(wire.NodeID(p.id)) }
+func (p *rawPeer) connID() string { return idString(wire.NodeID(p.id)) }
 
 func TestHostilePeerStopsReading(t *testing.T) {
 	n := startNode(t, "127.0.0.1", Config{Name: "victim", WriteTimeout: 300 * time.Millisecond, SendQueueBytes: 256 << 10})
