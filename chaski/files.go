@@ -174,13 +174,13 @@ func validMeta(m map[string]string) bool {
 // xfer is the part of a transfer shared by both directions: the snapshot
 // shown to users and the throttled progress events.
 type xfer struct {
-	n        *Node
-	mu       sync.Mutex
-	quiet    bool // not shown (an offer probing a peer that announced no files)
+	n     *Node
+	mu    sync.Mutex
+	quiet bool // not shown (an offer probing a peer that announced no files)
 	// retire, if set, runs under fileState.mu when the transfer finishes,
 	// together with its move to the finished list, so that Transfers never
 	// misses it and a retry is never refused as a duplicate of it.
-	retire func()
+	retire   func()
 	info     TransferInfo
 	lastEmit time.Time
 	rateAt   time.Time
