@@ -351,9 +351,7 @@ func (n *Node) handshake(ctx context.Context, conn net.Conn, dialed bool, pair *
 	}
 	if _, err := wire.ParsePreamble(pre[:]); err != nil {
 		if errors.Is(err, wire.ErrVersion) {
-			if !dialed {
-				// Tell the peer in its own framing is impossible; close.
-			}
+			// No goodbye: the peer may not parse our framing.
 			conn.Close()
 			return nil, nil, fmt.Errorf("%w: %s: %v", ErrVersionMismatch, remote, err)
 		}
@@ -369,7 +367,8 @@ func (n *Node) handshake(ctx context.Context, conn net.Conn, dialed bool, pair *
 		_ = wire.Unmarshal(f.Body, &g)
 		conn.Close()
 		if g.Reason == reasonDuplicate {
-			if ex := n.edgeByRemoteHint(remote); ex != nil {
+			// We dialed its listening address, so that finds the edge kept.
+			if ex := n.edgeByAddr(remote); ex != nil {
 				return nil, ex, nil
 			}
 		}
@@ -455,15 +454,6 @@ func (n *Node) handshake(ctx context.Context, conn net.Conn, dialed bool, pair *
 }
 
 const reasonDuplicate = "duplicate connection"
-
-// edgeByRemoteHint finds the edge a duplicate refusal refers to: the one to
-// the same listening address.
-func (n *Node) edgeByRemoteHint(remote string) *edge {
-	if e := n.edgeByAddr(remote); e != nil {
-		return e
-	}
-	return nil
-}
 
 func (n *Node) hello(pair *pairHello) *wire.Hello {
 	n.mu.RLock()
