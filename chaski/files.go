@@ -368,12 +368,11 @@ func (n *Node) AcceptTransfer(id string, accept bool) error {
 	if x == nil || x.decide == nil {
 		return fmt.Errorf("%w: pending transfer %s", ErrNotFound, id)
 	}
-	select {
-	case x.decide <- accept:
-		return nil
-	default:
+	if !x.answered.CompareAndSwap(false, true) {
 		return fmt.Errorf("chaski: transfer %s was already answered", id)
 	}
+	x.decide <- accept // capacity 1, sent once
+	return nil
 }
 
 var (

@@ -28,14 +28,15 @@ import (
 // writer) through a queue bounded in bytes; all disk work happens there.
 type inXfer struct {
 	xfer
-	id     xferID
-	e      *edge
-	topic  string
-	name   string
-	size   int64 // declared, -1 when unknown
-	meta   map[string]string
-	pkey   string    // partial-file key
-	decide chan bool // non-nil while waiting for AcceptTransfer
+	id       xferID
+	e        *edge
+	topic    string
+	name     string
+	size     int64 // declared, -1 when unknown
+	meta     map[string]string
+	pkey     string    // partial-file key
+	decide   chan bool // non-nil when the offer waits for AcceptTransfer
+	answered atomic.Bool
 
 	items    chan inItem
 	buffered atomic.Int64
@@ -386,8 +387,13 @@ func (x *inXfer) prepare() (*pwriter, string) {
 
 // openPartial opens an existing partial file whose sidecar matches.
 func openPartial(path, scPath, sender, name string, size int64) (*os.File, bool) {
-	raw, err := os.ReadFile(scPath)
-	if err != nil || len(raw) > 64<<10 {
+	scf, err := os.OpenFile(scPath, os.O_RDONLY|oNoFollow, 0)
+	if err != nil {
+		return nil, false
+	}
+	raw, err := io.ReadAll(io.LimitReader(scf, 64<<10))
+	scf.Close()
+	if err != nil {
 		return nil, false
 	}
 	var sc sidecar

@@ -887,6 +887,9 @@ func TestFilePrompt(t *testing.T) {
 		if err := b.AcceptTransfer(id, accept); err != nil {
 			t.Fatal(err)
 		}
+		if err := b.AcceptTransfer(id, !accept); err == nil {
+			t.Fatal("answered twice")
+		}
 		r := waitPush(t, res)
 		if accept && r.err != nil {
 			t.Fatal(r.err)
