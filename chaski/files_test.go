@@ -468,14 +468,43 @@ func TestFileOfferLimits(t *testing.T) {
 	})
 
 	// Concurrency: at most maxIncomingPerEdge transfers from one edge.
+	var first []byte
 	for i := 0; i < maxIncomingPerEdge; i++ {
-		p.offer(fmt.Sprintf("slot%d", i), 10)
+		id := p.offer(fmt.Sprintf("slot%d", i), 10)
+		if i == 0 {
+			first = id
+		}
 		if a := p.ack(); !a.Accept {
 			t.Fatalf("offer %d: %+v", i, a)
 		}
 	}
 	p.offer("one-too-many", 10)
 	if a := p.ack(); a.Accept || a.Reason != reasonBusy {
+		t.Fatalf("ack %+v", a)
+	}
+	// And at most maxIncomingPerNode in all.
+	for k := 1; k < maxIncomingPerNode/maxIncomingPerEdge; k++ {
+		q := dialFileRaw(t, b)
+		for i := 0; i < maxIncomingPerEdge; i++ {
+			q.offer(fmt.Sprintf("peer%d-slot%d", k, i), 10)
+			if a := q.ack(); !a.Accept {
+				t.Fatalf("peer %d offer %d: %+v", k, i, a)
+			}
+		}
+	}
+	q := dialFileRaw(t, b)
+	q.offer("node-full", 10)
+	if a := q.ack(); a.Accept || a.Reason != reasonBusy {
+		t.Fatalf("ack %+v", a)
+	}
+	// A cancelled transfer frees its slot.
+	p.send(wire.KindFileAbort, "", &wire.FileAbort{Transfer: first, Reason: "bye"})
+	eventually(t, "slot freed", func() bool {
+		tr, ok := incoming(b, "slot0")
+		return ok && tr.State == TransferCancelled && tr.Err == "cancelled by sender: bye"
+	})
+	q.offer("node-has-room", 10)
+	if a := q.ack(); !a.Accept {
 		t.Fatalf("ack %+v", a)
 	}
 }
