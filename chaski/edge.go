@@ -43,6 +43,8 @@ type edge struct {
 	nextPing   time.Time
 
 	route atomic.Pointer[routeInfo] // the peer's subscriptions, read on the hot path
+	rc    recvCache                 // owned by the reader goroutine
+	relay relayRouteCache           // owned by the reader goroutine
 
 	q *sendQueue
 
@@ -530,6 +532,7 @@ func (n *Node) register(e *edge) (kept *edge, err error) {
 		}
 	}
 	n.edges[e.peer] = e
+	n.routeGen.Add(1)
 	for addr, g := range n.ghosts {
 		if addr == e.listen || g.peerID == e.peerStr {
 			g.stop()
@@ -547,6 +550,7 @@ func (n *Node) unregister(e *edge) bool {
 	defer n.mu.Unlock()
 	if n.edges[e.peer] == e {
 		delete(n.edges, e.peer)
+		n.routeGen.Add(1)
 		return true
 	}
 	return false
@@ -680,16 +684,28 @@ func (e *edge) readLoop() {
 			_ = e.conn.SetReadDeadline(now.Add(idle))
 			deadlineSet = now
 		}
+		buffered := e.br.Buffered()
 		f, err := fr.ReadFrame()
 		if err != nil {
 			e.close(readFailure(err, idle), false, true)
 			break
 		}
-		size := uint64(wire.HeaderLen + len(f.Topic) + len(f.Body))
-		e.bytesIn.Add(size)
-		n.bytesIn.Add(size)
+		size := wire.HeaderLen + len(f.Topic) + len(f.Body)
+		e.bytesIn.Add(uint64(size))
+		n.bytesIn.Add(uint64(size))
+		// A frame that was already buffered when the clock was read had
+		// arrived by then: one clock read per frame while data streams in.
+		if buffered < size {
+			now = time.Now()
+		}
+		e.lastRecv.Store(now.UnixNano())
+		e.readerBlocked.Store(time.Now().UnixNano())
+		err = n.handleFrame(e, f)
+		// Handling may have waited (a full queue, another reader holding an
+		// origin's lock): that time is ours, not the peer's silence.
+		e.readerBlocked.Store(0)
 		e.lastRecv.Store(time.Now().UnixNano())
-		if err := n.handleFrame(e, f); err != nil {
+		if err != nil {
 			if err != errStopReading {
 				n.logf(slog.LevelWarn, "closing edge after a malformed frame", "peer", e.name(), "kind", f.Kind.String(), "reason", err.Error())
 				e.close("protocol error: "+err.Error(), true, false)

@@ -55,7 +55,13 @@ type Node struct {
 	pubMu      sync.Mutex
 	// originLocks serialise the handling of messages per origin (striped).
 	originLocks [64]sync.Mutex
-	dedup       *dedupFilter
+	// routeGen changes whenever an edge comes or goes, a peer's
+	// subscriptions change or ours do; the route caches of the hot paths
+	// (pubRoute, each edge's relay cache) are valid only for the
+	// generation they were computed in.
+	routeGen atomic.Uint64
+	pubRoute atomic.Pointer[pubRouteCache]
+	dedup    *dedupFilter
 
 	reqSem  chan struct{}
 	nextReq atomic.Uint64

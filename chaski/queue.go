@@ -95,6 +95,14 @@ func (q *sendQueue) take(ctrl, data [][]byte, budget int) ([][]byte, [][]byte) {
 	if q.dataHead == len(q.data) {
 		q.data = q.data[:0]
 		q.dataHead = 0
+	} else if q.dataHead >= 1024 && 2*q.dataHead >= len(q.data) {
+		// A producer that never lets the lane run dry would otherwise grow
+		// the slice without bound (the taken head is never reused): move
+		// the rest to the front, amortised O(1) per frame.
+		k := copy(q.data, q.data[q.dataHead:])
+		clear(q.data[k:])
+		q.data = q.data[:k]
+		q.dataHead = 0
 	}
 	q.mu.Unlock()
 	return ctrl, data

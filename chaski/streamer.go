@@ -28,7 +28,7 @@ func (n *Node) Publish(ctx context.Context, topic string, data []byte) error {
 	if len(data)+overhead > n.cfg.MaxFrameBody {
 		return fmt.Errorf("%w: %d bytes (limit %d)", ErrTooLarge, len(data), n.cfg.MaxFrameBody-overhead)
 	}
-	targets := n.routeTargets(topic, nil, nil)
+	targets := n.publishTargets(topic)
 	if len(targets) == 0 {
 		return fmt.Errorf("%w: %q", ErrNoSubscribers, topic)
 	}
@@ -43,7 +43,7 @@ func (n *Node) Publish(ctx context.Context, topic string, data []byte) error {
 		Name:    n.cfg.Name,
 		Payload: data,
 	}
-	n.dedup.firstSight(p.ID)
+	n.dedup.firstSightAt(p.ID, p.Time)
 	frame, err := wire.AppendPublishFrame(make([]byte, 0, wire.HeaderLen+len(topic)+overhead+len(data)), topic, &p)
 	if err != nil {
 		return err
@@ -80,6 +80,39 @@ func (n *Node) Push(ctx context.Context, topic string, data []byte) error {
 	return n.Publish(ctx, topic, data)
 }
 
+// pubRouteCache is the target list of the last topic published, valid for
+// one route generation. It is immutable once stored.
+type pubRouteCache struct {
+	gen     uint64
+	topic   string
+	targets []*edge
+}
+
+// publishTargets is routeTargets(topic, nil, nil), cached while nothing
+// that routing depends on changes: a steady stream of publications on one
+// topic takes no lock and allocates nothing to find its edges.
+func (n *Node) publishTargets(topic string) []*edge {
+	gen := n.routeGen.Load()
+	if c := n.pubRoute.Load(); c != nil && c.gen == gen && c.topic == topic {
+		return c.targets
+	}
+	targets := n.routeTargets(topic, nil, nil)
+	n.pubRoute.Store(&pubRouteCache{gen: gen, topic: topic, targets: targets})
+	return targets
+}
+
+// relayRouteCache is an edge reader's memo of what to do with a message on
+// topic from origin: whether this node subscribes to topic and where it
+// relays it. Valid for one route generation; only the reader touches it.
+type relayRouteCache struct {
+	valid      bool
+	gen        uint64
+	topic      string
+	origin     wire.NodeID
+	subscribed bool // wantsLocallyStrict(topic)
+	targets    []*edge
+}
+
 // routeTargets lists the live edges that should get a message on topic,
 // except the edge it came from and its origin.
 func (n *Node) routeTargets(topic string, from *edge, origin *wire.NodeID) []*edge {
@@ -97,22 +130,30 @@ func (n *Node) routeTargets(topic string, from *edge, origin *wire.NodeID) []*ed
 	return out
 }
 
-// wantsLocally reports whether a message on topic is delivered to this
-// node's subscriber queue.
-func (n *Node) wantsLocally(topic string) bool {
-	if n.cfg.DeliverAll {
-		return true
+// recvCache keeps the strings of the last message an edge's reader
+// decoded, so that a stream from one publisher allocates none per message.
+// Only the edge's reader goroutine touches it.
+type recvCache struct {
+	name      string // origin name of the last message
+	origin    wire.NodeID
+	originStr string // idString(origin), "" until first use
+	via       string // the peer's name
+}
+
+func (c *recvCache) originID(id wire.NodeID) string {
+	if c.originStr == "" || id != c.origin {
+		c.origin, c.originStr = id, idString(id)
 	}
-	n.mu.RLock()
-	defer n.mu.RUnlock()
-	return n.subs[topic]
+	return c.originStr
 }
 
 func (n *Node) handlePublish(e *edge, f wire.Frame) error {
-	p, err := wire.ParsePublish(f.Body)
+	rc := &e.rc
+	p, err := wire.ParsePublishReuse(f.Body, rc.name)
 	if err != nil {
 		return err
 	}
+	rc.name = p.Name
 	if !wire.ValidName(f.Topic, wire.MaxTopicLen) {
 		return fmt.Errorf("invalid topic %q", truncate(f.Topic, 40))
 	}
@@ -124,15 +165,23 @@ func (n *Node) handlePublish(e *edge, f wire.Frame) error {
 	lock := &n.originLocks[binary.LittleEndian.Uint64(p.ID.Origin[:8])%uint64(len(n.originLocks))]
 	lock.Lock()
 	defer lock.Unlock()
-	if !n.dedup.firstSight(p.ID) {
+	if !n.dedup.firstSightAt(p.ID, e.lastRecv.Load()) {
 		return nil
 	}
 	n.msgsIn.Add(1)
 	// Relay first, in arrival order, so every node forwards each origin's
 	// messages in the order it first saw them: that keeps per-sender order
 	// along every path.
-	if p.TTL > 1 && (n.cfg.Root || n.wantsLocallyStrict(f.Topic)) && n.prop.enabled(CommandPublish) {
-		if targets := n.routeTargets(f.Topic, e, &p.ID.Origin); len(targets) > 0 {
+	rr := &e.relay
+	if gen := n.routeGen.Load(); !rr.valid || rr.gen != gen || rr.topic != f.Topic || rr.origin != p.ID.Origin {
+		*rr = relayRouteCache{valid: true, gen: gen, topic: f.Topic, origin: p.ID.Origin,
+			subscribed: n.wantsLocallyStrict(f.Topic)}
+		if n.cfg.Root || rr.subscribed {
+			rr.targets = n.routeTargets(f.Topic, e, &p.ID.Origin)
+		}
+	}
+	if p.TTL > 1 && (n.cfg.Root || rr.subscribed) && n.prop.enabled(CommandPublish) {
+		if targets := rr.targets; len(targets) > 0 {
 			fwd, _ := wire.AppendFrame(make([]byte, 0, wire.HeaderLen+len(f.Topic)+len(f.Body)), wire.KindPublish, f.Topic, f.Body)
 			body := fwd[wire.HeaderLen+len(f.Topic):]
 			body[wire.PublishTTLOffset] = p.TTL - 1
@@ -144,18 +193,21 @@ func (n *Node) handlePublish(e *edge, f wire.Frame) error {
 			}
 		}
 	}
-	if !n.wantsLocally(f.Topic) {
+	if !n.cfg.DeliverAll && !rr.subscribed {
 		return nil
+	}
+	if rc.via == "" {
+		rc.via = e.name()
 	}
 	m := &Message{
 		Topic:  f.Topic,
 		Data:   p.Payload,
 		From:   p.Name,
-		FromID: idString(p.ID.Origin),
+		FromID: rc.originID(p.ID.Origin),
 		Seq:    p.ID.Seq,
 		Time:   time.Unix(0, p.Time),
 		Hops:   int(p.Hops) + 1,
-		Via:    e.name(),
+		Via:    rc.via,
 		ID:     p.ID,
 	}
 	n.deliver(e, m)
@@ -186,7 +238,8 @@ func (n *Node) relay(from, t *edge, frame []byte) error {
 
 // deliver hands a message to the subscriber queue. When the queue is full
 // the edge's reader waits (TCP flow control then slows the sender); while it
-// waits, keep-alive does not count the peer's unread pongs against it.
+// waits, keep-alive does not count the peer's unread pongs against it (the
+// reader marks itself busy around every frame it handles).
 func (n *Node) deliver(e *edge, m *Message) {
 	if n.events.wantsMessages() {
 		n.emit(&MessageEvent{EventBase: now(), Msg: m})
@@ -197,15 +250,8 @@ func (n *Node) deliver(e *edge, m *Message) {
 	}
 	select {
 	case n.msgs <- m:
-		return
-	default:
-	}
-	e.readerBlocked.Store(time.Now().UnixNano())
-	select {
-	case n.msgs <- m:
 	case <-n.ctx.Done():
 	}
-	e.readerBlocked.Store(0)
 }
 
 // Messages returns the subscriber queue: every message received on a
@@ -275,6 +321,9 @@ func (n *Node) Subscribe(topics ...string) error {
 			changed = true
 		}
 	}
+	if changed {
+		n.routeGen.Add(1)
+	}
 	n.mu.Unlock()
 	if changed {
 		n.announceSubs()
@@ -292,6 +341,9 @@ func (n *Node) Unsubscribe(topics ...string) error {
 			delete(n.paired, t)
 			changed = true
 		}
+	}
+	if changed {
+		n.routeGen.Add(1)
 	}
 	n.mu.Unlock()
 	if changed {
@@ -329,6 +381,7 @@ func (n *Node) handleSubs(e *edge, body []byte) error {
 	}
 	r := newRoute(s.Subs, s.Root)
 	e.route.Store(r)
+	n.routeGen.Add(1)
 	n.emit(&PeerSubscriptionEvent{EventBase: now(), PeerID: e.peerStr, Name: e.name(), Subscriptions: r.list, Root: r.root})
 	return nil
 }

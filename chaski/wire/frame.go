@@ -179,8 +179,8 @@ func AppendFrame(b []byte, kind Kind, topic string, body []byte) ([]byte, error)
 	return append(b, body...), nil
 }
 
-// Frame is one decoded frame. Topic and Body alias the buffer they were read
-// into.
+// Frame is one decoded frame. Body aliases the buffer it was read into;
+// Topic is an ordinary string (see Reader.ReadFrame).
 type Frame struct {
 	Kind  Kind
 	Topic string
@@ -192,6 +192,8 @@ type Reader struct {
 	br      *bufio.Reader
 	maxBody int
 	hdr     [HeaderLen]byte
+	topic   [MaxTopicLen]byte
+	last    string // the previous frame's topic, reused while it repeats
 }
 
 // NewReader wraps r; maxBody <= 0 means DefaultMaxBody.
@@ -205,9 +207,11 @@ func NewReader(r *bufio.Reader, maxBody int) *Reader {
 	return &Reader{br: r, maxBody: maxBody}
 }
 
-// ReadFrame reads the next frame into a freshly allocated buffer (the caller
-// may keep references to Topic and Body). io.EOF is returned only when the
-// stream ends cleanly between frames.
+// ReadFrame reads the next frame; its body is a freshly allocated buffer
+// (the caller may keep references to Topic and Body). A topic equal to the
+// previous frame's is returned as the same string, so a stream of messages
+// on one topic allocates only their bodies. io.EOF is returned only when
+// the stream ends cleanly between frames.
 func (r *Reader) ReadFrame() (Frame, error) {
 	if _, err := io.ReadFull(r.br, r.hdr[:]); err != nil {
 		return Frame{}, err
@@ -216,12 +220,27 @@ func (r *Reader) ReadFrame() (Frame, error) {
 	if err != nil {
 		return Frame{}, err
 	}
-	buf := make([]byte, h.TopicLen+h.BodyLen)
-	if _, err := io.ReadFull(r.br, buf); err != nil {
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
+	topic := ""
+	if h.TopicLen > 0 {
+		tb := r.topic[:h.TopicLen]
+		if _, err := io.ReadFull(r.br, tb); err != nil {
+			return Frame{}, unexpected(err)
 		}
-		return Frame{}, err
+		if string(tb) != r.last {
+			r.last = string(tb)
+		}
+		topic = r.last
 	}
-	return Frame{Kind: h.Kind, Topic: string(buf[:h.TopicLen]), Body: buf[h.TopicLen:]}, nil
+	buf := make([]byte, h.BodyLen)
+	if _, err := io.ReadFull(r.br, buf); err != nil {
+		return Frame{}, unexpected(err)
+	}
+	return Frame{Kind: h.Kind, Topic: topic, Body: buf}, nil
+}
+
+func unexpected(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
 }
