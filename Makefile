@@ -32,8 +32,14 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./chaski/... ./tui/
 
 ## bench-compare: Chaski vs NATS vs raw TCP in one run (see docs/PERFORMANCE.md)
-bench-compare: build
+bench-compare: build tools
 	./bench/compare.sh
+
+## tools: benchmark-only tools (nats-server) into the git-ignored .tools/
+NATS_VERSION ?= v2.15.2
+tools: .tools/nats-server
+.tools/nats-server:
+	GOBIN=$(CURDIR)/.tools $(GO) install github.com/nats-io/nats-server/v2@$(NATS_VERSION)
 
 ## fuzz: every fuzz target for FUZZTIME each (seed corpora also run in `make test`)
 fuzz:

@@ -14,6 +14,9 @@ import (
 	mrand "math/rand/v2"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -33,9 +36,12 @@ import (
 // 127.0.0.1:0.
 
 const (
-	benchChildEnv   = "CHASKI_BENCH_CHILD"
-	benchTopic      = "bench"
-	benchFileTopic  = "bench-files"
+	benchChildEnv  = "CHASKI_BENCH_CHILD"
+	benchTopic     = "bench"
+	benchFileTopic = "bench-files"
+	// benchProfileEnv names a directory: each child process writes CPU and
+	// allocation profiles of its role there.
+	benchProfileEnv = "CHASKI_BENCH_PROFILE"
 	benchStall      = 30 * time.Second // no progress for this long fails the run
 	benchProgressHz = 5
 )
@@ -605,6 +611,13 @@ func benchChildMain(ctx context.Context, e *env, o *benchOpts) error {
 		_, _ = io.Copy(io.Discard, e.stdin)
 		close(quit)
 	}()
+	if dir := os.Getenv(benchProfileEnv); dir != "" {
+		stopProfile, err := startBenchProfile(dir, o.role)
+		if err != nil {
+			return withCode(1, err)
+		}
+		defer stopProfile()
+	}
 	w := bufio.NewWriter(e.stdout)
 	fw := &flushWriter{w: w}
 	r := &benchRole{o: o, out: json.NewEncoder(fw), quit: quit}
@@ -612,6 +625,28 @@ func benchChildMain(ctx context.Context, e *env, o *benchOpts) error {
 		return withCode(1, err)
 	}
 	return nil
+}
+
+// startBenchProfile writes ROLE.cpu.pprof (CPU) and, when stopped,
+// ROLE.allocs.pprof (every allocation since the start) into dir.
+func startBenchProfile(dir, role string) (func(), error) {
+	cpu, err := os.Create(filepath.Join(dir, role+".cpu.pprof"))
+	if err != nil {
+		return nil, err
+	}
+	runtime.MemProfileRate = 64 << 10
+	if err := pprof.StartCPUProfile(cpu); err != nil {
+		cpu.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		cpu.Close()
+		if f, err := os.Create(filepath.Join(dir, role+".allocs.pprof")); err == nil {
+			_ = pprof.Lookup("allocs").WriteTo(f, 0)
+			f.Close()
+		}
+	}, nil
 }
 
 // flushWriter flushes after every write (one JSON line per write).
