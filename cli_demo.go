@@ -30,11 +30,11 @@ var demoLines = []string{
 
 // startDemo starts three in-process peers on loopback that connect to main,
 // chat on the demo topic, get pinged by the keep-alive, and send main a
-// small file (once the library can send files). stop closes them.
+// small file. stop closes them.
 func startDemo(ctx context.Context, main *chaski.Node, log *slog.Logger) (stop func(), err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	var peers []*chaski.Node
-	var wg sync.WaitGroup
+	var wg, drains sync.WaitGroup
 	tmpDir, _ := os.MkdirTemp("", "chaski-demo-")
 	stop = func() {
 		cancel()
@@ -44,6 +44,7 @@ func startDemo(ctx context.Context, main *chaski.Node, log *slog.Logger) (stop f
 		for _, p := range peers {
 			_ = p.Close(cctx)
 		}
+		drains.Wait()
 		if tmpDir != "" {
 			os.RemoveAll(tmpDir)
 		}
@@ -61,9 +62,9 @@ func startDemo(ctx context.Context, main *chaski.Node, log *slog.Logger) (stop f
 			return nil, fmt.Errorf("cannot start the demo peers: %s", cleanErr(err))
 		}
 		peers = append(peers, p)
-		wg.Add(1)
+		drains.Add(1)
 		go func() {
-			defer wg.Done()
+			defer drains.Done()
 			for range p.Messages() {
 			}
 		}()
@@ -90,14 +91,12 @@ func startDemo(ctx context.Context, main *chaski.Node, log *slog.Logger) (stop f
 			_ = p.Publish(ctx, demoTopic, []byte(demoLines[i%len(demoLines)]))
 			if !sentFile && i == 2 && tmpDir != "" {
 				sentFile = true
-				if s, ok := any(p).(fileSender); ok {
-					path := filepath.Join(tmpDir, "chaski-demo.bin")
-					data := make([]byte, 4<<20)
-					_, _ = rand.Read(data)
-					if os.WriteFile(path, data, 0o600) == nil {
-						if _, err := s.SendFile(ctx, demoTopic, path, nil); err != nil && ctx.Err() == nil {
-							log.Warn("demo file not sent", "err", cleanErr(err))
-						}
+				path := filepath.Join(tmpDir, "chaski-demo.bin")
+				data := make([]byte, 4<<20)
+				_, _ = rand.Read(data)
+				if os.WriteFile(path, data, 0o600) == nil {
+					if _, err := p.SendFile(ctx, demoTopic, path, nil); err != nil && ctx.Err() == nil {
+						log.Warn("demo file not sent", "err", cleanErr(err))
 					}
 				}
 			}

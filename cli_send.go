@@ -13,17 +13,6 @@ import (
 	"github.com/chaski-dev/chaski/chaski/wire"
 )
 
-// fileSender is the library call 'send' needs.
-//
-// TODO(lib): *chaski.Node has no SendFile yet; the expected signature (as in
-// tui.Backend) is SendFile(ctx, topic, path string, meta map[string]string)
-// (transferID string, err error), with progress and the end of each transfer
-// reported as *chaski.TransferEvent on Watch. This command picks it up as
-// soon as the method exists.
-type fileSender interface {
-	SendFile(ctx context.Context, topic, path string, meta map[string]string) (string, error)
-}
-
 func newSendCmd() (*command, runner) {
 	c := newCommand("send", "[flags] TOPIC FILE [FILE ...]",
 		"Send files to the connected peers that subscribe to TOPIC and accept files.",
@@ -62,48 +51,32 @@ func runSend(ctx context.Context, e *env, o *nodeOpts, topic string, files []str
 		}
 		files[i] = abs
 	}
-	if err := o.validate(); err != nil {
-		return err
-	}
-	if _, ok := any((*chaski.Node)(nil)).(fileSender); !ok {
-		return errors.New("send is not yet available in this build (the node library has no SendFile)")
-	}
 	n, err := o.start(ctx, e, nodeSetup{})
 	if err != nil {
 		return err
 	}
 	defer closeNode(n, &err)
-	events, stop := n.Watch(8192)
-	defer stop()
 	if _, err := n.connectAll(ctx, o.connect); err != nil {
 		return err
 	}
-	receivers := 0
-	for _, ed := range n.Edges() {
-		if ed.State == chaski.StateUp && ed.Subscribes(topic) && ed.AcceptsFiles {
-			receivers++
-		}
-	}
-	if receivers == 0 {
-		return withCode(2, fmt.Errorf("no connected peer subscribes to topic %q and accepts files", topic))
-	}
-	sender := any(n.Node).(fileSender)
 	out := newPrinter(e.stdout)
 	errOut := newPrinter(e.stderr)
 	failed := 0
 	for _, path := range files {
-		id, err := sender.SendFile(ctx, topic, path, nil)
-		if err != nil {
-			if ctx.Err() != nil {
-				return fmt.Errorf("interrupted")
+		infos, err := pushFile(ctx, n, topic, path, errOut, showProgress)
+		if err != nil && len(infos) == 0 {
+			switch {
+			case ctx.Err() != nil:
+				return fmt.Errorf("interrupted while sending %s", filepath.Base(path))
+			case errors.Is(err, chaski.ErrNoSubscribers):
+				return withCode(2, fmt.Errorf("no connected peer subscribes to topic %q", topic))
+			case errors.Is(err, chaski.ErrRefused):
+				return withCode(2, fmt.Errorf("no connected subscriber of topic %q accepts files (%s)", topic, cleanErr(err)))
 			}
 			return fmt.Errorf("cannot send %s: %s", filepath.Base(path), cleanErr(err))
 		}
-		results, err := awaitTransfers(ctx, events, id, topic, filepath.Base(path), errOut, showProgress)
-		if err != nil {
-			return err
-		}
-		for _, t := range results {
+		before := failed
+		for _, t := range infos {
 			if t.State == chaski.TransferDone {
 				if o.json {
 					out.json(event("file_sent").add("topic", t.Topic).add("to", t.Peer).add("path", path).
@@ -125,63 +98,66 @@ func runSend(ctx context.Context, e *env, o *nodeOpts, topic string, files []str
 				errOut.linef("chaski: sending %s to %s failed: %s", filepath.Base(path), t.Peer, reason)
 			}
 		}
+		if err != nil && failed == before {
+			return fmt.Errorf("cannot send %s: %s", filepath.Base(path), cleanErr(err))
+		}
 	}
 	if failed > 0 {
-		return &exitError{code: 1, err: fmt.Errorf("%d transfer(s) were not confirmed", failed)}
+		return fmt.Errorf("%d transfer(s) were not confirmed", failed)
 	}
 	return nil
 }
 
-// awaitTransfers follows the transfers of one file (the one SendFile
-// returned, and any other outgoing transfer of the same file and topic the
-// library started per peer) until all have finished.
-func awaitTransfers(ctx context.Context, events <-chan chaski.Event, id, topic, name string, errOut *printer, showProgress bool) ([]chaski.TransferInfo, error) {
-	tracked := map[string]chaski.TransferInfo{}
-	var order []string
-	lastDraw := time.Time{}
-	drawn := false
-	defer func() {
-		if drawn {
-			errOut.raw([]byte("\r\033[K"))
-			errOut.flush()
-		}
+// pushFile sends one file to every receiver and returns one TransferInfo
+// per receiver; the progress bar follows the node's transfer events.
+func pushFile(ctx context.Context, n *runningNode, topic, path string, errOut *printer, showProgress bool) ([]chaski.TransferInfo, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read %s: %s", path, describeFileErr(err))
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	name := filepath.Base(path)
+	type result struct {
+		infos []chaski.TransferInfo
+		err   error
+	}
+	var events <-chan chaski.Event
+	stop := func() {}
+	if showProgress {
+		events, stop = n.Watch(4096)
+	}
+	defer stop()
+	done := make(chan result, 1)
+	go func() {
+		infos, err := n.PushFile(ctx, topic, f, name, st.Size(), nil)
+		done <- result{infos, err}
 	}()
+	tracked := map[string]chaski.TransferInfo{}
+	drawn := false
+	var lastDraw time.Time
 	for {
-		if len(tracked) > 0 {
-			all := true
-			for _, t := range tracked {
-				if !t.State.Finished() {
-					all = false
-				}
-			}
-			if all {
-				out := make([]chaski.TransferInfo, 0, len(order))
-				for _, k := range order {
-					out = append(out, tracked[k])
-				}
-				return out, nil
-			}
-		}
 		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("interrupted while sending %s", name)
+		case r := <-done:
+			if drawn {
+				errOut.raw([]byte("\r\033[K"))
+				errOut.flush()
+			}
+			return r.infos, r.err
 		case ev, ok := <-events:
 			if !ok {
-				return nil, fmt.Errorf("the node closed while sending %s", name)
+				events = nil
+				continue
 			}
 			te, isT := ev.(*chaski.TransferEvent)
-			if !isT || !te.Transfer.Outgoing {
+			if !isT || !te.Transfer.Outgoing || te.Transfer.Topic != topic || te.Transfer.Name != name {
 				continue
 			}
-			t := te.Transfer
-			if t.ID != id && (t.Topic != topic || t.Name != name) {
-				continue
-			}
-			if _, seen := tracked[t.ID]; !seen {
-				order = append(order, t.ID)
-			}
-			tracked[t.ID] = t
-			if showProgress && time.Since(lastDraw) > 100*time.Millisecond {
+			tracked[te.Transfer.ID] = te.Transfer
+			if time.Since(lastDraw) >= 100*time.Millisecond {
 				lastDraw = time.Now()
 				drawn = true
 				errOut.raw([]byte("\r\033[K" + progressLine(name, tracked)))

@@ -185,25 +185,9 @@ func printEntries(e *env, asJSON bool, ents []store.Entry) error {
 	return tw.Flush()
 }
 
-// fetcher is the library call 'store fetch' needs.
-//
-// TODO(lib): *chaski.Node has no Fetch yet; the expected signature (as in
-// tui.Backend) is Fetch(ctx context.Context, key string) ([]byte, error),
-// returning an error wrapping chaski.ErrNotFound when no peer holds the key.
-// This command picks it up as soon as the method exists.
-type fetcher interface {
-	Fetch(ctx context.Context, key string) ([]byte, error)
-}
-
 func runFetch(ctx context.Context, e *env, o *nodeOpts, key string, raw bool, timeout time.Duration) (err error) {
 	if len(o.connect) == 0 {
 		return usageErrorf("store fetch needs --connect ADDR to reach the network")
-	}
-	if err := o.validate(); err != nil {
-		return err
-	}
-	if _, ok := any((*chaski.Node)(nil)).(fetcher); !ok {
-		return errors.New("store fetch is not yet available in this build (the node library has no Fetch)")
 	}
 	n, err := o.start(ctx, e, nodeSetup{withStore: true})
 	if err != nil {
@@ -213,10 +197,9 @@ func runFetch(ctx context.Context, e *env, o *nodeOpts, key string, raw bool, ti
 	if _, err := n.connectAll(ctx, o.connect); err != nil {
 		return err
 	}
-	f := any(n.Node).(fetcher)
 	fctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	value, err := f.Fetch(fctx, key)
+	value, err := n.Fetch(fctx, key)
 	if err != nil {
 		if errors.Is(err, chaski.ErrNotFound) {
 			return fmt.Errorf("no peer holds key %q", key)

@@ -562,3 +562,59 @@ func TestNodeConnectFailure(t *testing.T) {
 		t.Fatalf("exit %d, %q", code, e)
 	}
 }
+
+func TestSendFile(t *testing.T) {
+	dl := t.TempDir()
+	recv, addr := startNode(t, "--sub", "files", "--accept-files", "--download-dir", dl, "--name", "receiver")
+	src := filepath.Join(t.TempDir(), "payload.bin")
+	data := bytes.Repeat([]byte("chaski file transfer "), 50000) // ~1 MB
+	if err := os.WriteFile(src, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, e, code := runCmd(t, "", "send", "--json", "--connect", addr, "files", src)
+	if code != 0 {
+		t.Fatalf("send: exit %d: %s\n%s", code, e, out)
+	}
+	sent := jsonEvent(strings.TrimSpace(out))
+	if sent == nil || sent["event"] != "file_sent" || sent["to"] != "receiver" {
+		t.Fatalf("send output %q", out)
+	}
+	_, line := recv.waitLine(1, waitFor, "file_received", isEvent("file_received"))
+	ev := jsonEvent(line)
+	path, _ := ev["path"].(string)
+	if !filepath.IsAbs(path) || ev["sha256"] != sent["sha256"] || ev["size"] != float64(len(data)) || ev["topic"] != "files" {
+		t.Fatalf("file_received = %s (sent %s)", line, out)
+	}
+	got, err := os.ReadFile(path)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("received file differs: %v", err)
+	}
+	// Nobody subscribes: exit 2.
+	if _, e, code := runCmd(t, "", "send", "--connect", addr, "nobody", src); code != 2 {
+		t.Fatalf("send to nobody: exit %d: %s", code, e)
+	}
+	if _, e, code := runCmd(t, "", "send", "--connect", addr, "files", filepath.Join(t.TempDir(), "missing")); code != 1 || !strings.Contains(e, "no such file") {
+		t.Fatalf("send of a missing file: exit %d: %s", code, e)
+	}
+}
+
+func TestStoreFetch(t *testing.T) {
+	holderDir, askerDir := t.TempDir(), t.TempDir()
+	if _, e, code := runCmd(t, "", "store", "put", "shared", "from the holder", "--data-dir", holderDir); code != 0 {
+		t.Fatalf("put: %s", e)
+	}
+	_, addr := startNode(t, "--data-dir", holderDir)
+	out, e, code := runCmd(t, "", "store", "fetch", "shared", "--connect", addr, "--data-dir", askerDir)
+	if code != 0 || out != "from the holder\n" {
+		t.Fatalf("fetch: exit %d, %q, %s", code, out, e)
+	}
+	// Now it is held locally.
+	out, _, code = runCmd(t, "", "store", "get", "shared", "--data-dir", askerDir)
+	if code != 0 || out != "from the holder\n" {
+		t.Fatalf("get after fetch: exit %d, %q", code, out)
+	}
+	_, e, code = runCmd(t, "", "store", "fetch", "nowhere", "--connect", addr, "--data-dir", askerDir, "--timeout", "1s")
+	if code != 1 || !strings.Contains(e, "nowhere") {
+		t.Fatalf("fetch of a missing key: exit %d, %q", code, e)
+	}
+}

@@ -2,11 +2,11 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"io"
+	"errors"
 	"sync"
 
 	"github.com/chaski-dev/chaski/chaski"
+	"github.com/chaski-dev/chaski/tui"
 )
 
 func newTUICmd() (*command, runner) {
@@ -36,13 +36,14 @@ type dashboardOptions struct {
 	Demo              bool
 	AcceptFilesPrompt bool
 	Title             string
-	// Stdout and Stderr are the terminal (for the fallback below).
-	Stdout, Stderr io.Writer
 }
 
 func runTUI(ctx context.Context, e *env, o *nodeOpts, opts dashboardOptions) (err error) {
 	if err := o.validate(); err != nil {
 		return err
+	}
+	if !e.terminal {
+		return errors.New("the dashboard needs a terminal; for a headless node use 'chaski node'")
 	}
 	// Warnings must not scribble over the dashboard: they go to the log.
 	var warnMu sync.Mutex
@@ -65,7 +66,6 @@ func runTUI(ctx context.Context, e *env, o *nodeOpts, opts dashboardOptions) (er
 		n.Config().Logger.Warn(w)
 	}
 	opts.AcceptFilesPrompt = !o.acceptFiles
-	opts.Stdout, opts.Stderr = e.stdout, e.stderr
 	// Connections and discovery run in the background so the dashboard
 	// shows them as they happen; failures land in its log pane.
 	go func() {
@@ -90,40 +90,11 @@ func runTUI(ctx context.Context, e *env, o *nodeOpts, opts dashboardOptions) (er
 
 // runDashboard runs the interactive dashboard on node until the user quits
 // or ctx ends.
-//
-// TODO(lead): wire the dashboard here once the tui package compiles and
-// exports Run, and *chaski.Node implements tui.Backend (it still lacks
-// SendFile, CancelTransfer, AcceptTransfer, Transfers, StorePut,
-// StoreDelete, StoreEntries and Fetch):
-//
-//	return tui.Run(ctx, node, tui.Options{
-//		Theme: opts.Theme, Mouse: opts.Mouse, Title: opts.Title,
-//		AcceptFilesPrompt: opts.AcceptFilesPrompt,
-//	})
-//
-// Until then the node runs headless and prints its events.
 func runDashboard(ctx context.Context, node *chaski.Node, opts dashboardOptions) error {
-	fmt.Fprintf(opts.Stderr, "chaski: the dashboard is not available in this build yet; running %s on %s as a headless node (Ctrl-C to stop)\n", node.Name(), node.Addr())
-	out := newPrinter(opts.Stdout)
-	events, stop := node.Watch(4096)
-	defer stop()
-	msgs := node.Messages()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case ev, ok := <-events:
-			if !ok {
-				return nil
-			}
-			if s := eventText(ev); s != "" {
-				out.linef("%s", s)
-			}
-		case m, ok := <-msgs:
-			if !ok {
-				return nil
-			}
-			out.linef("%s", messageText(m))
-		}
-	}
+	return tui.Run(ctx, node, tui.Options{
+		Theme:             opts.Theme,
+		Mouse:             opts.Mouse,
+		Title:             opts.Title,
+		AcceptFilesPrompt: opts.AcceptFilesPrompt,
+	})
 }

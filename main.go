@@ -12,8 +12,6 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
-
-	"github.com/chaski-dev/chaski/chaski"
 )
 
 // env is what a command reads and writes.
@@ -21,8 +19,10 @@ type env struct {
 	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
-	// stderrTTY tells whether stderr is a terminal (progress bars).
+	// stderrTTY tells whether stderr is a terminal (progress bars);
+	// terminal whether stdin and stdout are (the dashboard).
 	stderrTTY bool
+	terminal  bool
 }
 
 func main() {
@@ -32,7 +32,8 @@ func main() {
 		<-ctx.Done()
 		stop()
 	}()
-	e := &env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, stderrTTY: isTerminal(os.Stderr)}
+	e := &env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, stderrTTY: isTerminal(os.Stderr),
+		terminal: isTerminal(os.Stdin) && isTerminal(os.Stdout)}
 	os.Exit(run(ctx, os.Args[1:], e))
 }
 
@@ -144,7 +145,7 @@ func findSpec(name string) *spec {
 	return nil
 }
 
-// waitClosed closes the node, reporting a failure to shut down cleanly.
+// closeNode closes the node, reporting a failure to shut down cleanly.
 func closeNode(n *runningNode, errp *error) {
 	if n == nil {
 		return
@@ -153,5 +154,3 @@ func closeNode(n *runningNode, errp *error) {
 		*errp = err
 	}
 }
-
-var _ = chaski.ErrClosed
