@@ -249,15 +249,15 @@ func (x *inXfer) run() {
 			x.refuse(reasonNoAnswer)
 			return
 		case <-x.done:
-			x.ended(nil, "")
+			x.ended(nil)
 			return
 		case <-x.e.done:
 			x.stop(stopLost, "")
-			x.ended(nil, "")
+			x.ended(nil)
 			return
 		case <-n.ctx.Done():
 			x.stop(stopLost, "")
-			x.ended(nil, "")
+			x.ended(nil)
 			return
 		}
 	}
@@ -465,7 +465,7 @@ func (x *inXfer) write(w *pwriter) {
 			if err != nil {
 				n.logf(slog.LevelWarn, "file write failed", "file", x.name, "err", err.Error())
 				x.stop(stopFail, "write failed on the receiver: "+describeWriteErr(err))
-				x.ended(w, "")
+				x.ended(w)
 				return
 			}
 			w.h.Write(it.data)
@@ -479,18 +479,18 @@ func (x *inXfer) write(w *pwriter) {
 			timer.Reset(idle)
 		case <-timer.C:
 			x.stop(stopFail, fmt.Sprintf("no data for %v", idle))
-			x.ended(w, "")
+			x.ended(w)
 			return
 		case <-x.done:
-			x.ended(w, "")
+			x.ended(w)
 			return
 		case <-x.e.done:
 			x.stop(stopLost, "")
-			x.ended(w, "")
+			x.ended(w)
 			return
 		case <-n.ctx.Done():
 			x.stop(stopLost, "")
-			x.ended(w, "")
+			x.ended(w)
 			return
 		}
 	}
@@ -511,7 +511,7 @@ func describeWriteErr(err error) string {
 // ended finishes a stopped transfer: the partial file is kept when the edge
 // was lost (a retry resumes), deleted otherwise, and the sender is told
 // unless it is the one that stopped.
-func (x *inXfer) ended(w *pwriter, _ string) {
+func (x *inXfer) ended(w *pwriter) {
 	n := x.n
 	done := int64(0)
 	if w != nil {
@@ -529,9 +529,13 @@ func (x *inXfer) ended(w *pwriter, _ string) {
 	}
 	switch x.stopKind {
 	case stopLost:
-		why := fmt.Sprintf("peer lost after %d bytes (partial file kept for resume)", done)
+		what := "peer lost"
 		if n.ctx.Err() != nil {
-			why = fmt.Sprintf("node closing after %d bytes (partial file kept for resume)", done)
+			what = "node closing"
+		}
+		why := fmt.Sprintf("%s after %d bytes (partial file kept for resume)", what, done)
+		if w == nil {
+			why = what + " before the transfer started"
 		}
 		x.finish(TransferFailed, why)
 	case stopCancelLocal:
