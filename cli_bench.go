@@ -61,7 +61,7 @@ type benchOpts struct {
 	peer string
 }
 
-func newBenchCommand() (*command, runner) {
+func newBenchCmd() (*command, runner) {
 	c := newCommand("bench", "[flags]",
 		"Measure messages/s, ping round trips or file throughput between two nodes on 127.0.0.1.",
 		`Modes:
@@ -75,7 +75,7 @@ func newBenchCommand() (*command, runner) {
   files     a file of --file-size random bytes is pushed to a receiver that
             accepts files; both sides verify SHA-256.
 By default each side is a separate process (this binary, re-executed);
---inprocess runs both in this process and --via-root (messages, ping) puts a
+--inprocess runs both in this process and --via-root (messages) puts a
 root relay process between them. Every process reports its peak RSS
 (VmHWM). Progress goes to stderr; with --json the result is one JSON object
 on stdout.`)

@@ -113,11 +113,3 @@ when no connected peer subscribes to the topic).
 Run 'chaski help COMMAND' (or 'chaski COMMAND --help') for a command's flags.
 `)
 }
-
-func newBenchCmd() (*command, runner) {
-	c := newCommand("bench", "[flags]", "The built-in benchmark (not yet implemented).", "")
-	return c, func(ctx context.Context, e *env, pos []string) error {
-		// TODO(cli): implement the benchmark of the performance issue.
-		return withCode(2, fmt.Errorf("bench is not yet implemented"))
-	}
-}
