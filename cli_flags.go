@@ -90,7 +90,7 @@ func (c *command) parse(args []string) ([]string, error) {
 			if errors.Is(err, flag.ErrHelp) {
 				return nil, errHelp
 			}
-			return nil, usageErrorf("%s: %s (see 'chaski help %s')", c.name, flagErrText(err), c.name)
+			return nil, usageErrorf("%s (see 'chaski help %s')", flagErrText(err), c.name)
 		}
 		consumed := len(rest) - c.fs.NArg()
 		left := c.fs.Args()
@@ -132,10 +132,25 @@ func (c *command) endsWithValue(args []string) bool {
 // documentation uses.
 func flagErrText(err error) string {
 	s := err.Error()
-	s = strings.Replace(s, "provided but not defined: -", "provided but not defined: --", 1)
-	s = strings.Replace(s, "flag needs an argument: -", "flag needs an argument: --", 1)
-	if strings.HasPrefix(s, "flag provided but not defined") {
-		s = "unknown flag" + strings.TrimPrefix(s, "flag provided but not defined")
+	for _, p := range []string{"flag provided but not defined: -", "flag needs an argument: -"} {
+		if rest, ok := strings.CutPrefix(s, p); ok {
+			name := strings.TrimLeft(rest, "-")
+			dash := "--"
+			if len(name) == 1 {
+				dash = "-"
+			}
+			s = strings.TrimSuffix(p, "-") + dash + name
+		}
+	}
+	if i := strings.Index(s, " for flag -"); i >= 0 {
+		rest := s[i+len(" for flag -"):]
+		name, tail, _ := strings.Cut(rest, ":")
+		if len(name) > 1 {
+			s = s[:i] + " for flag --" + name + ":" + tail
+		}
+	}
+	if rest, ok := strings.CutPrefix(s, "flag provided but not defined: "); ok {
+		s = "unknown flag: " + rest
 	}
 	return s
 }

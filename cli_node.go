@@ -383,6 +383,9 @@ func (r *runningNode) connectAll(ctx context.Context, addrs []string) ([]chaski.
 			if ctx.Err() != nil {
 				return out, ctx.Err()
 			}
+			if errors.Is(err, chaski.ErrHandshake) && !r.TLS() && strings.Contains(err.Error(), "preamble") {
+				err = fmt.Errorf("%w (does %s require TLS? see --tls-cert and --ca)", err, a)
+			}
 			return out, err
 		}
 		out = append(out, e)

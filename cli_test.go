@@ -314,9 +314,13 @@ func TestUnknownFlagAndCommand(t *testing.T) {
 	if code != 2 || !strings.HasPrefix(errOut, "chaski: ") {
 		t.Fatalf("bad value: exit %d, %q", code, errOut)
 	}
-	_, errOut, code = runCmd(t, "", "bench")
-	if code != 2 || !strings.Contains(errOut, "not yet implemented") {
-		t.Fatalf("bench: exit %d, %q", code, errOut)
+	_, errOut, code = runCmd(t, "", "store", "-x")
+	if code != 2 || errOut != "chaski: unknown flag: -x (see 'chaski help store')\n" {
+		t.Fatalf("short flag: exit %d, %q", code, errOut)
+	}
+	_, errOut, code = runCmd(t, "", "--data-dir", t.TempDir(), "store", "frob")
+	if code != 2 || !strings.Contains(errOut, `unknown store action "frob"`) {
+		t.Fatalf("flags before the command: exit %d, %q", code, errOut)
 	}
 }
 

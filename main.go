@@ -85,10 +85,42 @@ func dispatch(ctx context.Context, args []string, e *env) error {
 		return cmdVersion(rest, e)
 	}
 	if strings.HasPrefix(name, "-") {
-		// Flags without a subcommand belong to the dashboard.
+		// Flags before the subcommand ("chaski --data-dir D store ls") are
+		// moved after it; flags without a subcommand belong to the dashboard.
+		if i := commandIndex(args); i > 0 {
+			rest := append(append([]string(nil), args[:i]...), args[i+1:]...)
+			return runCommand(ctx, args[i], rest, e)
+		}
 		return runCommand(ctx, "tui", args, e)
 	}
 	return runCommand(ctx, name, rest, e)
+}
+
+// commandIndex finds the subcommand in a command line that starts with
+// flags: the first positional argument when the dashboard's flags parse it,
+// else the first argument naming a command. -1 when there is none.
+func commandIndex(args []string) int {
+	c, _ := newTUICmd()
+	if pos, err := c.parse(args); err == nil {
+		if len(pos) == 0 || findSpec(pos[0]) == nil {
+			return -1
+		}
+		for i, a := range args {
+			if a == pos[0] {
+				return i
+			}
+		}
+		return -1
+	}
+	for i, a := range args {
+		if a == "--" {
+			break
+		}
+		if !strings.HasPrefix(a, "-") && findSpec(a) != nil {
+			return i
+		}
+	}
+	return -1
 }
 
 // runCommand parses the flags of a subcommand and runs it.
