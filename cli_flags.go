@@ -90,7 +90,7 @@ func (c *command) parse(args []string) ([]string, error) {
 			if errors.Is(err, flag.ErrHelp) {
 				return nil, errHelp
 			}
-			return nil, usageErrorf("%s (see 'chaski help %s')", flagErrText(err), c.name)
+			return nil, usageErrorf("%s (see 'chaski help %s')", c.flagErrText(err), c.name)
 		}
 		consumed := len(rest) - c.fs.NArg()
 		left := c.fs.Args()
@@ -130,7 +130,7 @@ func (c *command) endsWithValue(args []string) bool {
 
 // flagErrText rewrites the flag package's errors with the double dash the
 // documentation uses.
-func flagErrText(err error) string {
+func (c *command) flagErrText(err error) string {
 	s := err.Error()
 	for _, p := range []string{"flag provided but not defined: -", "flag needs an argument: -"} {
 		if rest, ok := strings.CutPrefix(s, p); ok {
@@ -145,9 +145,21 @@ func flagErrText(err error) string {
 	if i := strings.Index(s, " for flag -"); i >= 0 {
 		rest := s[i+len(" for flag -"):]
 		name, tail, _ := strings.Cut(rest, ":")
+		dash := "-"
 		if len(name) > 1 {
-			s = s[:i] + " for flag --" + name + ":" + tail
+			dash = "--"
 		}
+		if f := c.fs.Lookup(name); f != nil {
+			if g, ok := f.Value.(flag.Getter); ok {
+				switch g.Get().(type) {
+				case time.Duration:
+					tail = " want a duration such as 500ms, 2s or 1h"
+				case int, int64, uint, uint64:
+					tail = " want a whole number"
+				}
+			}
+		}
+		s = s[:i] + " for flag " + dash + name + ":" + tail
 	}
 	if rest, ok := strings.CutPrefix(s, "flag provided but not defined: "); ok {
 		s = "unknown flag: " + rest

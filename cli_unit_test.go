@@ -53,6 +53,10 @@ func TestParseInterspersed(t *testing.T) {
 		t.Fatalf("unknown flag: %v", err)
 	}
 	c, _ = newStoreCmd()
+	if _, err := c.parse([]string{"get", "--ttl", "5"}); err == nil || !strings.Contains(err.Error(), `invalid value "5" for flag --ttl: want a duration`) {
+		t.Fatalf("bad duration: %v", err)
+	}
+	c, _ = newStoreCmd()
 	if _, err := c.parse([]string{"get", "-h"}); !errors.Is(err, errHelp) {
 		t.Fatalf("-h: %v", err)
 	}
