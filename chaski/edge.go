@@ -369,9 +369,17 @@ func (n *Node) handshake(ctx context.Context, conn net.Conn, dialed bool, pair *
 		_ = wire.Unmarshal(f.Body, &g)
 		conn.Close()
 		if g.Reason == reasonDuplicate {
-			// We dialed its listening address, so that finds the edge kept.
-			if ex := n.edgeByAddr(remote); ex != nil {
-				return nil, ex, nil
+			// The peer kept another connection with us. We dialed its
+			// listening address, so that finds the edge kept, which may
+			// still be finishing its own handshake on our side.
+			for wait := time.Millisecond; ; wait *= 2 {
+				if ex := n.edgeByAddr(remote); ex != nil {
+					return nil, ex, nil
+				}
+				if time.Now().After(deadline) || ctx.Err() != nil {
+					break
+				}
+				time.Sleep(min(wait, 50*time.Millisecond))
 			}
 		}
 		return nil, nil, fmt.Errorf("%w: %s: %s", ErrRefused, remote, g.Reason)

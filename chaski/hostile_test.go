@@ -247,6 +247,11 @@ func TestHostileConnectionLimit(t *testing.T) {
 	for _, c := range conns {
 		c.Close()
 	}
+	eventually(t, "abandoned handshakes cleared", func() bool {
+		n.mu.RLock()
+		defer n.mu.RUnlock()
+		return n.pending == 0
+	})
 	stillServes(t, n)
 }
 
