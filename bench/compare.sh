@@ -41,7 +41,7 @@ say() { printf '== %s\n' "$*" >&2; }
 say "building chaski and the references"
 mkdir -p "$BIN"
 if [ -z "${CHASKI:-}" ]; then
-	$GO build -o "$CHASKI" .
+	$GO build -o "$BIN/chaski" .
 	CHASKI=$BIN/chaski
 fi
 (cd bench && $GO build -o "$BIN/rawtcp" ./rawtcp && $GO build -o "$BIN/natsbench" ./natsbench && $GO build -o "$BIN/bench-report" ./report)
