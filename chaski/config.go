@@ -60,8 +60,11 @@ type Config struct {
 	MaxFrameBody   int // default wire.DefaultMaxBody, at most wire.HardMaxBody
 	SendQueueBytes int // per-edge data queue bound, default 8 MiB
 	MessageBuffer  int // subscriber queue length, default 4096
-	DedupSize      int // duplicate filter entries, default 65536
-	DedupAge       time.Duration
+	// DedupOrigins bounds the origins the duplicate filter tracks (default
+	// 4096; each remembers its last 65,536 sequence numbers) and DedupAge
+	// forgets an origin silent for that long (default 2m).
+	DedupOrigins int
+	DedupAge     time.Duration
 	// MaxEdges limits live edges plus handshakes in progress (default 256).
 	MaxEdges int
 	// MaxConnections is the seed's per-subscription limit used by
@@ -152,7 +155,7 @@ func (c *Config) setDefaults() error {
 	}
 	defi(&c.SendQueueBytes, 8<<20)
 	defi(&c.MessageBuffer, 4096)
-	defi(&c.DedupSize, 1<<16)
+	defi(&c.DedupOrigins, 4096)
 	def(&c.DedupAge, 2*time.Minute)
 	defi(&c.MaxEdges, 256)
 	defi(&c.MaxConnections, 5)

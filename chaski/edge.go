@@ -51,7 +51,7 @@ type edge struct {
 	bytesIn, bytesOut atomic.Uint64
 	msgsIn, msgsOut   atomic.Uint64
 	lastRecv          atomic.Int64 // unix nanos of the last frame received
-	readerBlocked     atomic.Int64 // unix nanos since the reader waits on local delivery, 0 if not
+	readerBusy        atomic.Bool  // the reader is handling a frame (it may wait on queues), not reading
 
 	done        chan struct{} // closed when the edge starts shutting down
 	writerDone  chan struct{}
@@ -686,13 +686,12 @@ func (e *edge) readLoop() {
 	fr := wire.NewReader(e.br, n.cfg.MaxFrameBody)
 	idle := n.deadTimeout()
 	var deadlineSet time.Time
+	now := time.Now()
 	for {
-		now := time.Now()
 		if now.Sub(deadlineSet) > idle/8 {
 			_ = e.conn.SetReadDeadline(now.Add(idle))
 			deadlineSet = now
 		}
-		buffered := e.br.Buffered()
 		f, err := fr.ReadFrame()
 		if err != nil {
 			e.close(readFailure(err, idle), false, true)
@@ -701,18 +700,15 @@ func (e *edge) readLoop() {
 		size := wire.HeaderLen + len(f.Topic) + len(f.Body)
 		e.bytesIn.Add(uint64(size))
 		n.bytesIn.Add(uint64(size))
-		// A frame that was already buffered when the clock was read had
-		// arrived by then: one clock read per frame while data streams in.
-		if buffered < size {
-			now = time.Now()
-		}
-		e.lastRecv.Store(now.UnixNano())
-		e.readerBlocked.Store(time.Now().UnixNano())
+		// Handling may wait (a full queue, another reader holding an
+		// origin's lock): that time is ours, not the peer's silence, so
+		// keep-alive ignores a busy reader and counts silence from the end
+		// of the last frame handled. One clock read per frame.
+		e.readerBusy.Store(true)
 		err = n.handleFrame(e, f)
-		// Handling may have waited (a full queue, another reader holding an
-		// origin's lock): that time is ours, not the peer's silence.
-		e.readerBlocked.Store(0)
-		e.lastRecv.Store(time.Now().UnixNano())
+		e.readerBusy.Store(false)
+		now = time.Now()
+		e.lastRecv.Store(now.UnixNano())
 		if err != nil {
 			if err != errStopReading {
 				n.logf(slog.LevelWarn, "closing edge after a malformed frame", "peer", e.name(), "kind", f.Kind.String(), "reason", err.Error())

@@ -61,7 +61,7 @@ type Node struct {
 	// generation they were computed in.
 	routeGen atomic.Uint64
 	pubRoute atomic.Pointer[pubRouteCache]
-	dedup    *dedupFilter
+	dedup    *seqFilter
 
 	reqSem  chan struct{}
 	nextReq atomic.Uint64
@@ -93,7 +93,7 @@ func Start(cfg Config) (*Node, error) {
 		paired:   make(map[string]*pairing),
 		handlers: make(map[string]HandlerFunc),
 		msgs:     make(chan *Message, cfg.MessageBuffer),
-		dedup:    newDedupFilter(cfg.DedupSize, cfg.DedupAge),
+		dedup:    newSeqFilter(cfg.DedupOrigins, cfg.DedupAge),
 		reqSem:   make(chan struct{}, cfg.MaxConcurrentRequests),
 		reqs:     make(map[uint64]chan reqResult),
 		started:  time.Now(),

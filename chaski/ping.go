@@ -192,7 +192,7 @@ func (n *Node) keepAlive(e *edge, now time.Time) {
 		n.emit(&LatencyEvent{EventBase: EventBase{At: now}, PeerID: e.peerStr, Name: name, Lost: true})
 	}
 	silent := now.Sub(time.Unix(0, e.lastRecv.Load()))
-	blocked := e.readerBlocked.Load() != 0
+	blocked := e.readerBusy.Load()
 	if missed >= n.cfg.MaxMissedPongs && !blocked && silent > time.Duration(n.cfg.MaxMissedPongs)*n.cfg.PingInterval {
 		n.logf(slog.LevelWarn, "peer stopped answering", "peer", name, "missed_pongs", missed, "silent", silent.Round(time.Millisecond).String())
 		e.close(fmt.Sprintf("%d pings unanswered, silent for %v", missed, silent.Round(time.Millisecond)), false, true)

@@ -43,7 +43,7 @@ func (n *Node) Publish(ctx context.Context, topic string, data []byte) error {
 		Name:    n.cfg.Name,
 		Payload: data,
 	}
-	n.dedup.firstSightAt(p.ID, p.Time)
+	n.dedup.firstSight(p.ID, p.Time)
 	frame, err := wire.AppendPublishFrame(make([]byte, 0, wire.HeaderLen+len(topic)+overhead+len(data)), topic, &p)
 	if err != nil {
 		return err
@@ -165,7 +165,7 @@ func (n *Node) handlePublish(e *edge, f wire.Frame) error {
 	lock := &n.originLocks[binary.LittleEndian.Uint64(p.ID.Origin[:8])%uint64(len(n.originLocks))]
 	lock.Lock()
 	defer lock.Unlock()
-	if !n.dedup.firstSightAt(p.ID, e.lastRecv.Load()) {
+	if !n.dedup.firstSight(p.ID, e.lastRecv.Load()) {
 		return nil
 	}
 	n.msgsIn.Add(1)

@@ -1,0 +1,134 @@
+package chaski
+
+import (
+	"container/list"
+	"sync"
+	"time"
+
+	"github.com/chaski-dev/chaski/chaski/wire"
+)
+
+// seqFilter is the duplicate filter of published messages. Message ids are
+// (origin, sequence number) and every origin numbers its messages in
+// increasing order, so instead of remembering ids one by one the filter
+// keeps, per origin, a sliding window of seqWindow sequence numbers below the
+// highest one seen, as a bitmap (like IPsec's anti-replay window):
+//
+//   - memory is bounded by origins, not by traffic: 8 KiB per origin, at
+//     most maxOrigins origins (least recently heard evicted first), and an
+//     origin not heard from for maxAge is forgotten;
+//   - a duplicate delayed behind any backlog shorter than the window is
+//     recognised, however many other messages passed meanwhile (a filter
+//     bounded by message count forgets ids under heavy traffic and lets late
+//     copies through);
+//   - a number more than a window below the highest seen is treated as
+//     already seen: a copy that late is dropped rather than risking a second
+//     delivery.
+//
+// Insert and lookup are O(1); sliding the window clears at most one word per
+// 64 sequence numbers skipped.
+type seqFilter struct {
+	mu         sync.Mutex
+	origins    map[wire.NodeID]*list.Element // of *seqWindowState
+	lru        *list.List                    // front = most recently heard
+	maxOrigins int
+	maxAge     time.Duration
+}
+
+const seqWindow = 1 << 16 // sequence numbers remembered per origin
+
+type seqWindowState struct {
+	origin wire.NodeID
+	max    uint64
+	heard  int64 // unix nanos
+	bits   [seqWindow / 64]uint64
+}
+
+func newSeqFilter(maxOrigins int, maxAge time.Duration) *seqFilter {
+	if maxOrigins <= 0 {
+		maxOrigins = 4096
+	}
+	return &seqFilter{origins: make(map[wire.NodeID]*list.Element), lru: list.New(), maxOrigins: maxOrigins, maxAge: maxAge}
+}
+
+// firstSight records id and reports whether it was new; now is the caller's
+// clock reading (unix nanos).
+func (f *seqFilter) firstSight(id wire.MessageID, now int64) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	el, ok := f.origins[id.Origin]
+	var w *seqWindowState
+	if ok {
+		w = el.Value.(*seqWindowState)
+		if f.maxAge > 0 && now-w.heard > int64(f.maxAge) {
+			// Silent for longer than the age bound: start afresh.
+			*w = seqWindowState{origin: id.Origin}
+		}
+		f.lru.MoveToFront(el)
+	} else {
+		f.expire(now)
+		if f.lru.Len() >= f.maxOrigins {
+			oldest := f.lru.Back()
+			delete(f.origins, oldest.Value.(*seqWindowState).origin)
+			f.lru.Remove(oldest)
+		}
+		w = &seqWindowState{origin: id.Origin}
+		f.origins[id.Origin] = f.lru.PushFront(w)
+	}
+	w.heard = now
+	seq := id.Seq
+	switch {
+	case seq > w.max:
+		w.slide(seq)
+	case w.max-seq >= seqWindow:
+		return false // older than the window: treat as seen
+	}
+	word, bit := (seq/64)%(seqWindow/64), seq%64
+	if w.bits[word]&(1<<bit) != 0 {
+		return false
+	}
+	w.bits[word] |= 1 << bit
+	return true
+}
+
+// slide moves the window's top to seq, forgetting the numbers that fall out.
+func (w *seqWindowState) slide(seq uint64) {
+	if seq-w.max >= seqWindow {
+		w.bits = [seqWindow / 64]uint64{}
+	} else {
+		// Clear the bits of (max, seq]: partial first word, whole words,
+		// partial last word.
+		for s := w.max + 1; s <= seq; {
+			word := (s / 64) % (seqWindow / 64)
+			if s%64 == 0 && seq-s >= 63 {
+				w.bits[word] = 0
+				s += 64
+				continue
+			}
+			w.bits[word] &^= 1 << (s % 64)
+			s++
+		}
+	}
+	w.max = seq
+}
+
+// expire forgets origins not heard from for maxAge (from the old end).
+func (f *seqFilter) expire(now int64) {
+	if f.maxAge <= 0 {
+		return
+	}
+	for el := f.lru.Back(); el != nil; el = f.lru.Back() {
+		w := el.Value.(*seqWindowState)
+		if now-w.heard <= int64(f.maxAge) {
+			return
+		}
+		delete(f.origins, w.origin)
+		f.lru.Remove(el)
+	}
+}
+
+func (f *seqFilter) len() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.lru.Len()
+}
