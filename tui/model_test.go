@@ -363,6 +363,23 @@ func TestDiscoveryPane(t *testing.T) {
 	wantIn(t, frame(m), "no subscriptions — /sub TOPIC")
 }
 
+func TestDiscoveryPaneNamesSharingNeighbour(t *testing.T) {
+	f := newFake()
+	f.status.Subscriptions = []string{"chat"}
+	f.status.Paired = map[string]bool{"chat": true}
+	f.edges = []chaski.EdgeInfo{
+		{Name: "relay", State: chaski.StateUp, Root: true},
+		{Name: "delta", State: chaski.StateUp, Subscriptions: []string{"chat"}},
+	}
+	m := newTestModel(t, f, 120, 30)
+	keys(m, "3")
+	v := frame(m)
+	wantIn(t, v, "✓ paired", "delta")
+	if strings.Contains(v, "relay") {
+		t.Error("a root relay is not a pairing")
+	}
+}
+
 func TestTransfersPane(t *testing.T) {
 	for _, sz := range sizes {
 		f := newFake()

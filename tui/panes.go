@@ -466,6 +466,10 @@ func (m *model) renderDiscovery(w, h int) []string {
 		if d.first {
 			with = "(first)"
 		}
+		if with == "" && paired {
+			// Paired without a discovery run: a live neighbour shares the topic.
+			with = m.edgeSharing(topic)
+		}
 		if with == "" {
 			with = "–"
 		}
@@ -815,4 +819,20 @@ func (m *model) renderLog(w, h int) []string {
 		lines[0] += m.st.Muted.Render("  ↑ scrolled · G follows")
 	}
 	return lines
+}
+
+// edgeSharing names a live neighbour that subscribes to topic (not a root,
+// which relays everything), or "".
+func (m *model) edgeSharing(topic string) string {
+	for _, e := range m.edges {
+		if e.State != chaski.StateUp || e.Root {
+			continue
+		}
+		for _, s := range e.Subscriptions {
+			if s == topic {
+				return e.Name
+			}
+		}
+	}
+	return ""
 }
