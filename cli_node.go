@@ -18,6 +18,7 @@ import (
 	"github.com/chaski-dev/chaski/chaski"
 	"github.com/chaski-dev/chaski/chaski/pki"
 	"github.com/chaski-dev/chaski/chaski/store"
+	"github.com/chaski-dev/chaski/chaski/wire"
 )
 
 // nodeOpts are the node flags shared by every subcommand that runs a node.
@@ -137,6 +138,14 @@ func (o *nodeOpts) resolvedDataDir() string {
 
 // validate checks the flags that can be checked without side effects.
 func (o *nodeOpts) validate() error {
+	if o.name != "" && !wire.ValidName(o.name, wire.MaxNameLen) {
+		return usageErrorf("invalid --name %q (1-%d printable bytes)", o.name, wire.MaxNameLen)
+	}
+	for _, t := range o.subs {
+		if !wire.ValidName(t, wire.MaxTopicLen) {
+			return usageErrorf("invalid topic %q in --sub (1-%d printable bytes)", t, wire.MaxTopicLen)
+		}
+	}
 	if o.onPair != "" && o.onPair != string(chaski.OnPairNone) && o.onPair != string(chaski.OnPairDisconnect) {
 		return usageErrorf("--on-pair must be none or disconnect, not %q", o.onPair)
 	}
@@ -298,7 +307,9 @@ func (o *nodeOpts) start(ctx context.Context, env *env, setup nodeSetup) (*runni
 	if (o.cmd.name == "tui" || o.cmd.name == "node") && !o.cmd.set["listen"] {
 		cfg.PreferredPorts = chaski.FavoritePorts
 	}
-	if o.acceptFiles {
+	if o.acceptFiles || setup.promptFiles {
+		// The dashboard can accept offers one by one (and turn accepting
+		// on), so it needs the download directory too.
 		dir := o.downloadDir
 		if dir == "" {
 			dir = filepath.Join(o.resolvedDataDir(), "downloads")
@@ -310,7 +321,7 @@ func (o *nodeOpts) start(ctx context.Context, env *env, setup nodeSetup) (*runni
 		if err := os.MkdirAll(abs, 0o700); err != nil {
 			return fail(fmt.Errorf("cannot create the download directory: %w", err))
 		}
-		cfg.AcceptFiles = true
+		cfg.AcceptFiles = o.acceptFiles
 		cfg.DownloadDir = abs
 	}
 	if setup.withStore || setup.tryStore {
