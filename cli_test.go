@@ -475,7 +475,7 @@ func TestPubSubThroughRoot(t *testing.T) {
 
 func TestPubSubJSONAndStdin(t *testing.T) {
 	root, addr := startNode(t, "--root")
-	sub := start(t, "sub", "--json", "--count", "3", "--connect", addr, "chat")
+	sub := start(t, "sub", "--json", "--count", "4", "--connect", addr, "chat")
 	root.waitLine(1, waitFor, "the subscriber's edge_up", isEvent("edge_up"))
 	if _, e, code := runCmd(t, "", "pub", "chat", "hello", "there", "--connect", addr, "--name", "alice"); code != 0 {
 		t.Fatalf("pub words: exit %d: %s", code, e)
@@ -483,10 +483,14 @@ func TestPubSubJSONAndStdin(t *testing.T) {
 	if _, e, code := runCmd(t, "one\r\ntwo\n", "pub", "--connect", addr, "--name", "bob", "chat"); code != 0 {
 		t.Fatalf("pub stdin: exit %d: %s", code, e)
 	}
+	// "--" lets a message start with a dash.
+	if _, e, code := runCmd(t, "", "pub", "--connect", addr, "--name", "carol", "chat", "--", "-5", "degrees"); code != 0 {
+		t.Fatalf("pub after --: exit %d: %s", code, e)
+	}
 	if code := sub.wait(waitFor); code != 0 {
 		t.Fatalf("sub: exit %d: %s", code, sub.stderrText())
 	}
-	want := []struct{ from, data string }{{"alice", "hello there"}, {"bob", "one"}, {"bob", "two"}}
+	want := []struct{ from, data string }{{"alice", "hello there"}, {"bob", "one"}, {"bob", "two"}, {"carol", "-5 degrees"}}
 	for i, w := range want {
 		ev := jsonEvent(sub.lines[i])
 		if ev == nil || ev["event"] != "message" || ev["topic"] != "chat" || ev["from"] != w.from || ev["data"] != w.data {
@@ -620,5 +624,39 @@ func TestStoreFetch(t *testing.T) {
 	_, e, code = runCmd(t, "", "store", "fetch", "nowhere", "--connect", addr, "--data-dir", askerDir, "--timeout", "1s")
 	if code != 1 || !strings.Contains(e, "nowhere") {
 		t.Fatalf("fetch of a missing key: exit %d, %q", code, e)
+	}
+}
+
+func TestDiscoveryPairedEvents(t *testing.T) {
+	_, root := startNode(t, "--root")
+	first, _ := startNode(t, "--sub", "x", "--connect", root, "--discover", "--discover-timeout", "300ms", "--name", "first")
+	_, line := first.waitLine(1, waitFor, "paired (first)", isEvent("paired"))
+	if ev := jsonEvent(line); ev["topic"] != "x" || ev["first"] != true {
+		t.Fatalf("first node: %s", line)
+	}
+	second, _ := startNode(t, "--sub", "x", "--connect", root, "--discover", "--discover-timeout", "10s", "--name", "second")
+	_, line = second.waitLine(1, waitFor, "paired", isEvent("paired"))
+	if ev := jsonEvent(line); ev["topic"] != "x" || ev["peer"] != "first" || ev["first"] != false {
+		t.Fatalf("second node: %s", line)
+	}
+}
+
+func TestNodeHumanOutput(t *testing.T) {
+	p := start(t, "node", "--listen", "127.0.0.1:0", "--name", "plain", "--sub", "news")
+	_, line := p.waitLine(0, waitFor, "the listening line", func(string) bool { return true })
+	f := strings.Fields(line)
+	if len(f) < 4 || f[0] != "plain" || f[2] != "on" {
+		t.Fatalf("first line %q", line)
+	}
+	addr := f[3]
+	if _, e, code := runCmd(t, "", "pub", "--connect", addr, "--name", "teller", "news", "extra!"); code != 0 {
+		t.Fatalf("pub: exit %d: %s", code, e)
+	}
+	p.waitLine(1, waitFor, "the message line", func(l string) bool { return strings.HasSuffix(l, "[news] teller: extra!") })
+	if err := p.cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	if code := p.wait(waitFor); code != 0 {
+		t.Fatalf("exit %d after SIGINT", code)
 	}
 }
