@@ -206,14 +206,12 @@ func waitWritten(ctx context.Context, n *runningNode, base map[string]chaski.Edg
 		var total uint64
 		for _, b := range base {
 			ed, ok := n.Edge(b.PeerID)
-			queued := uint64(0)
-			if ok {
-				queued = ed.MsgsOut - b.MsgsOut
-			}
-			if !ok {
-				// The edge ended: whatever it still held is lost.
+			if !ok || !ed.Since.Equal(b.Since) || ed.MsgsOut < b.MsgsOut {
+				// The edge ended (or was replaced by a reconnection):
+				// whatever it still held is lost.
 				return fmt.Errorf("the connection to %s (%s) was lost before every message was written", b.Name, b.Address)
 			}
+			queued := ed.MsgsOut - b.MsgsOut
 			total += ed.BytesOut
 			if queued == 0 {
 				continue
