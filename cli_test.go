@@ -660,3 +660,41 @@ func TestNodeHumanOutput(t *testing.T) {
 		t.Fatalf("exit %d after SIGINT", code)
 	}
 }
+
+func TestCAAndMutualTLS(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "ca")
+	if out, e, code := runCmd(t, "", "ca", "init", "--dir", dir); code != 0 || !strings.Contains(out, "created CA") {
+		t.Fatalf("ca init: exit %d: %s %s", code, out, e)
+	}
+	if _, e, code := runCmd(t, "", "ca", "init", "--dir", dir); code != 1 || !strings.Contains(e, "already exists") {
+		t.Fatalf("second ca init: exit %d: %s", code, e)
+	}
+	ca := start(t, "ca", "serve", "--json", "--dir", dir, "--listen", "127.0.0.1:0", "--log-level", "warn")
+	_, line := ca.waitLine(0, waitFor, "the CA's listening line", isEvent("listening"))
+	ev := jsonEvent(line)
+	caAddr, _ := ev["address"].(string)
+	token, _ := ev["token"].(string)
+	if caAddr == "" || token == "" {
+		t.Fatalf("ca serve: %s", line)
+	}
+	node, addr := startNode(t, "--ca", caAddr, "--ca-token", token, "--sub", "secure", "--name", "tlsnode")
+	if _, l := node.waitLine(0, waitFor, "the listening line", isEvent("listening")); !strings.Contains(l, `"tls":true`) {
+		t.Fatalf("listening line: %s", l)
+	}
+	if _, e, code := runCmd(t, "", "pub", "--ca", caAddr, "--ca-token", token, "--connect", addr, "secure", "over", "tls"); code != 0 {
+		t.Fatalf("pub over TLS: exit %d: %s", code, e)
+	}
+	node.waitLine(1, waitFor, "the message", func(l string) bool {
+		m := jsonEvent(l)
+		return m != nil && m["event"] == "message" && m["data"] == "over tls"
+	})
+	if _, e, code := runCmd(t, "", "pub", "--connect", addr, "secure", "plain"); code != 1 || !strings.Contains(e, "require TLS") {
+		t.Fatalf("plain pub to a TLS node: exit %d: %s", code, e)
+	}
+	if _, e, code := runCmd(t, "", "pub", "--ca", caAddr, "--ca-token", "wrong", "--connect", addr, "secure", "x"); code != 1 || !strings.Contains(e, "cannot obtain a certificate") {
+		t.Fatalf("bad token: exit %d: %s", code, e)
+	}
+	if _, e, code := runCmd(t, "", "pub", "--ca", caAddr, "--connect", addr, "secure", "x"); code != 2 {
+		t.Fatalf("--ca without --ca-token: exit %d: %s", code, e)
+	}
+}
