@@ -66,8 +66,16 @@ func runTUI(ctx context.Context, e *env, o *nodeOpts, opts dashboardOptions) (er
 		n.Config().Logger.Warn(w)
 	}
 	opts.AcceptFilesPrompt = !o.acceptFiles
+	// Background work stops before the node closes (defers run last first).
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	// Connections and discovery run in the background so the dashboard
-	// shows them as they happen; failures land in its log pane.
+	// shows them as they happen; failures go to the log file.
+	//
+	// TODO(lib/tui): the dashboard's log pane shows only the node's own
+	// LogEvents; a failed --connect should appear there too (for example
+	// through a Node method that logs and emits, or a tui.Options.Notices
+	// channel).
 	go func() {
 		for _, a := range o.connect {
 			if _, err := n.Connect(ctx, a); err != nil && ctx.Err() == nil {
