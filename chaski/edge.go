@@ -52,6 +52,7 @@ type edge struct {
 	msgsIn, msgsOut   atomic.Uint64
 	lastRecv          atomic.Int64 // unix nanos of the last frame received
 	readerBusy        atomic.Bool  // the reader is handling a frame (it may wait on queues), not reading
+	writerIdle        atomic.Bool  // the writer has written everything it took and waits for more
 
 	done        chan struct{} // closed when the edge starts shutting down
 	writerDone  chan struct{}
@@ -586,8 +587,11 @@ func (e *edge) writeLoop() {
 					break
 				}
 			}
+			// Everything taken so far is on the socket: Flush may return.
+			e.writerIdle.Store(true)
 			select {
 			case <-e.q.wake:
+				e.writerIdle.Store(false)
 				continue
 			case <-e.done:
 			}

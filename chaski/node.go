@@ -358,11 +358,46 @@ func (n *Node) CloseEdge(peer string) error {
 	return fmt.Errorf("%w: %s", ErrNoEdge, peer)
 }
 
-// Close stops the listeners, says goodbye to every peer, closes every edge
-// and returns when every goroutine the node started has ended (or ctx is
-// done, in which case it returns ctx.Err() and the rest finish later).
+// Flush waits until every frame queued on every live edge has been written
+// to its connection (not necessarily read by the peer), or ctx ends. An edge
+// that is lost meanwhile no longer counts.
+func (n *Node) Flush(ctx context.Context) error {
+	for wait := 100 * time.Microsecond; ; wait = min(2*wait, 20*time.Millisecond) {
+		pending := false
+		for _, e := range n.liveEdges() {
+			select {
+			case <-e.done:
+				continue
+			default:
+			}
+			if !e.q.empty() || !e.writerIdle.Load() {
+				pending = true
+				break
+			}
+		}
+		if !pending {
+			return nil
+		}
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// closeFlushTimeout bounds how long Close waits for queued frames.
+const closeFlushTimeout = 2 * time.Second
+
+// Close flushes what is queued (for at most two seconds, or until ctx ends),
+// stops the listeners, says goodbye to every peer, closes every edge and
+// returns when every goroutine the node started has ended (or ctx is done,
+// in which case it returns ctx.Err() and the rest finish later).
 func (n *Node) Close(ctx context.Context) error {
 	n.closeOnce.Do(func() {
+		fctx, cancel := context.WithTimeout(ctx, closeFlushTimeout)
+		_ = n.Flush(fctx)
+		cancel()
 		n.closing.Store(true)
 		n.logf(slog.LevelInfo, "node closing", "name", n.cfg.Name)
 		n.ln.Close()

@@ -323,3 +323,38 @@ func TestDisablePropagationKeepsLocalDelivery(t *testing.T) {
 		t.Fatalf("c got %q, want only the relayed message", m.Data)
 	}
 }
+
+func TestFlushWritesEverythingQueued(t *testing.T) {
+	// Publish returns once frames are queued; Flush returns once they are
+	// on the socket, and Close flushes before saying goodbye.
+	p := startNode(t, "127.0.0.1", Config{Name: "p", PingInterval: time.Hour})
+	c := startNode(t, "127.0.0.1", Config{Name: "c", Subscriptions: []string{"t"}, MessageBuffer: 20000})
+	connect(t, p, c)
+	eventually(t, "subscription known", func() bool { e, ok := p.Edge(c.ID()); return ok && e.Subscribes("t") })
+	before, _ := p.Edge(c.ID())
+	const total = 3000
+	payload := string(make([]byte, 1000))
+	for i := 0; i < total; i++ {
+		publish(t, p, "t", payload)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	if err := p.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := p.Edge(c.ID())
+	if sent := after.BytesOut - before.BytesOut; sent < total*1000 {
+		t.Fatalf("only %d bytes on the socket after Flush", sent)
+	}
+	for i := 0; i < total; i++ {
+		publish(t, p, "t", payload)
+	}
+	if err := p.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2*total; i++ {
+		if _, err := c.Next(ctx); err != nil {
+			t.Fatalf("received %d of %d after the publisher closed: %v", i, 2*total, err)
+		}
+	}
+}
