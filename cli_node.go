@@ -338,7 +338,8 @@ func (o *nodeOpts) start(ctx context.Context, env *env, setup nodeSetup) (*runni
 			return fail(err)
 		}
 	}
-	if err := o.setupTLS(ctx, &cfg); err != nil {
+	renew, err := o.setupTLS(ctx, &cfg)
+	if err != nil {
 		return fail(err)
 	}
 	n, err := chaski.Start(cfg)
@@ -346,43 +347,113 @@ func (o *nodeOpts) start(ctx context.Context, env *env, setup nodeSetup) (*runni
 		return fail(err)
 	}
 	rn.Node = n
+	if renew != nil {
+		stop := renew.start(func(msg string) { log.Info(msg) })
+		rn.closers = append(rn.closers, stop)
+	}
 	return rn, nil
 }
 
-// setupTLS loads or obtains the node's TLS identity.
-func (o *nodeOpts) setupTLS(ctx context.Context, cfg *chaski.Config) error {
+// setupTLS loads or obtains the node's TLS identity. With --ca, the
+// certificate is kept in <data-dir>/tls and reused while it is valid; a
+// renewal loop (started by startRenewal once the node runs) replaces it
+// before it expires, without a restart.
+func (o *nodeOpts) setupTLS(ctx context.Context, cfg *chaski.Config) (*tlsRenewal, error) {
 	var id *pki.Identity
+	var renew *tlsRenewal
 	switch {
 	case o.tlsCert != "":
 		var err error
 		id, err = pki.LoadIdentity(o.tlsCert, o.tlsKey, o.tlsCA)
 		if err != nil {
-			return fmt.Errorf("cannot load the TLS identity: %s", strings.TrimPrefix(err.Error(), "pki: "))
+			return nil, fmt.Errorf("cannot load the TLS identity: %s", strings.TrimPrefix(err.Error(), "pki: "))
 		}
 		if id.Leaf != nil && time.Now().After(id.Leaf.NotAfter) {
-			return fmt.Errorf("the TLS certificate %s expired on %s", o.tlsCert, id.Leaf.NotAfter.Format(time.RFC3339))
+			return nil, fmt.Errorf("the TLS certificate %s expired on %s", o.tlsCert, id.Leaf.NotAfter.Format(time.RFC3339))
 		}
 	case o.caAddr != "":
-		req := pki.CertRequest{Name: cfg.Name}
+		req := pki.CertRequest{Name: cfg.Name, Dir: filepath.Join(o.resolvedDataDir(), "tls")}
 		if host, _, err := net.SplitHostPort(cfg.Listen); err == nil {
 			if ip := net.ParseIP(host); ip != nil && !ip.IsUnspecified() {
 				req.IPs = []net.IP{ip}
 			}
 		}
-		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		var err error
-		id, err = pki.Obtain(cctx, o.caAddr, o.caToken, req)
-		if err != nil {
-			return fmt.Errorf("cannot obtain a certificate from the CA at %s: %s", o.caAddr, strings.TrimPrefix(err.Error(), "pki: "))
+		id = reuseIdentity(req, time.Now())
+		if id == nil {
+			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			var err error
+			id, err = pki.Obtain(cctx, o.caAddr, o.caToken, req)
+			if err != nil {
+				return nil, fmt.Errorf("cannot obtain a certificate from the CA at %s: %s", o.caAddr, strings.TrimPrefix(err.Error(), "pki: "))
+			}
 		}
+		renew = &tlsRenewal{caAddr: o.caAddr, token: o.caToken, req: req}
 	default:
-		return nil
+		return nil, nil
 	}
 	live := pki.NewLiveIdentity(id)
 	cfg.ServerTLS = live.ServerConfig()
 	cfg.ClientTLS = live.ClientConfig()
-	return nil
+	if renew != nil {
+		renew.live = live
+	}
+	return renew, nil
+}
+
+// reuseIdentity loads the certificate kept by an earlier run when it was
+// issued for the same name and does not need renewal yet.
+func reuseIdentity(req pki.CertRequest, now time.Time) *pki.Identity {
+	id, err := pki.LoadIdentity(filepath.Join(req.Dir, "node.crt"), filepath.Join(req.Dir, "node.key"), filepath.Join(req.Dir, "ca.crt"))
+	if err != nil || id.Leaf == nil || id.Leaf.Subject.CommonName != req.Name || id.NeedsRenewal(now) {
+		return nil
+	}
+	return id
+}
+
+// tlsRenewal renews a CA-issued certificate before it expires.
+type tlsRenewal struct {
+	caAddr, token string
+	req           pki.CertRequest
+	live          *pki.LiveIdentity
+}
+
+// start runs the renewal loop until the returned stop function is called.
+// It checks every hour (sooner for short-lived certificates) and renews
+// once less than a third of the lifetime remains; a failed renewal is
+// retried at the next check while the current certificate stays in use.
+func (t *tlsRenewal) start(log func(string)) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			wait := time.Hour
+			if leaf := t.live.Load().Leaf; leaf != nil {
+				wait = min(wait, max(time.Second, leaf.NotAfter.Sub(leaf.NotBefore)/30))
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(wait):
+			}
+			if !t.live.Load().NeedsRenewal(time.Now()) {
+				continue
+			}
+			rctx, rcancel := context.WithTimeout(ctx, 30*time.Second)
+			id, err := t.live.Renew(rctx, t.caAddr, t.token, t.req)
+			rcancel()
+			if err != nil {
+				log(fmt.Sprintf("certificate renewal failed (will retry): %v", err))
+				continue
+			}
+			log(fmt.Sprintf("certificate renewed, valid until %s", id.Leaf.NotAfter.Format(time.RFC3339)))
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
 }
 
 // connectAll connects to every --connect address in order.

@@ -698,3 +698,58 @@ func TestCAAndMutualTLS(t *testing.T) {
 		t.Fatalf("--ca without --ca-token: exit %d: %s", code, e)
 	}
 }
+
+func TestCACertificateKeptAndRenewed(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "ca")
+	if _, e, code := runCmd(t, "", "ca", "init", "--dir", dir); code != 0 {
+		t.Fatalf("ca init: exit %d: %s", code, e)
+	}
+	// Six-second certificates: renewal is due after four.
+	ca := start(t, "ca", "serve", "--json", "--dir", dir, "--listen", "127.0.0.1:0", "--validity", "6s", "--log-level", "warn")
+	_, line := ca.waitLine(0, waitFor, "the CA's listening line", isEvent("listening"))
+	ev := jsonEvent(line)
+	caAddr, _ := ev["address"].(string)
+	token, _ := ev["token"].(string)
+
+	data := t.TempDir()
+	certFile := filepath.Join(data, "tls", "node.crt")
+	node, _ := startNode(t, "--ca", caAddr, "--ca-token", token, "--name", "renewer", "--data-dir", data)
+	first, err := os.ReadFile(certFile)
+	if err != nil {
+		t.Fatalf("certificate not kept in the data dir: %v", err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		cur, err := os.ReadFile(certFile)
+		if err == nil && len(cur) > 0 && !bytes.Equal(cur, first) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the certificate was not renewed before it expired")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	_ = node.cmd.Process.Kill()
+
+	// A certificate with life left is reused at the next start, not
+	// requested again.
+	ca2 := start(t, "ca", "serve", "--json", "--dir", dir, "--listen", "127.0.0.1:0", "--log-level", "warn")
+	_, line = ca2.waitLine(0, waitFor, "the CA's listening line", isEvent("listening"))
+	ev = jsonEvent(line)
+	caAddr, _ = ev["address"].(string)
+	token, _ = ev["token"].(string)
+	data2 := t.TempDir()
+	certFile2 := filepath.Join(data2, "tls", "node.crt")
+	n1, _ := startNode(t, "--ca", caAddr, "--ca-token", token, "--name", "keeper", "--data-dir", data2)
+	kept, err := os.ReadFile(certFile2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = n1.cmd.Process.Kill()
+	<-n1.done
+	startNode(t, "--ca", caAddr, "--ca-token", token, "--name", "keeper", "--data-dir", data2)
+	again, err := os.ReadFile(certFile2)
+	if err != nil || !bytes.Equal(again, kept) {
+		t.Fatalf("certificate requested again instead of reused (%v)", err)
+	}
+}
