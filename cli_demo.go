@@ -12,10 +12,15 @@ import (
 	"time"
 
 	"github.com/chaski-dev/chaski/chaski"
+	"github.com/chaski-dev/chaski/chaski/store"
 )
 
-// demoTopic is the topic the demo peers chat on.
-const demoTopic = "demo"
+// The demo peers chat on demoTopic and publish readings on demoMetrics
+// (some of them binary, to show the hex preview).
+const (
+	demoTopic   = "demo"
+	demoMetrics = "metrics"
+)
 
 var demoLines = []string{
 	"hello from the loopback!",
@@ -29,12 +34,13 @@ var demoLines = []string{
 }
 
 // startDemo starts three in-process peers on loopback that connect to main,
-// chat on the demo topic, get pinged by the keep-alive, and send main a
-// small file. stop closes them.
+// chat on two topics, ping main, send it a small file, and hold store keys
+// that main can fetch (main gets one of its own too). stop closes them.
 func startDemo(ctx context.Context, main *chaski.Node, log *slog.Logger) (stop func(), err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	var peers []*chaski.Node
 	var wg, drains sync.WaitGroup
+	var storeClosers []func() error
 	tmpDir, _ := os.MkdirTemp("", "chaski-demo-")
 	stop = func() {
 		cancel()
@@ -45,18 +51,31 @@ func startDemo(ctx context.Context, main *chaski.Node, log *slog.Logger) (stop f
 			_ = p.Close(cctx)
 		}
 		drains.Wait()
+		for _, c := range storeClosers {
+			_ = c()
+		}
 		if tmpDir != "" {
 			os.RemoveAll(tmpDir)
 		}
 	}
-	for _, name := range []string{"demo-ana", "demo-bo", "demo-cy"} {
-		p, err := chaski.Start(chaski.Config{
+	for i, name := range []string{"demo-ana", "demo-bo", "demo-cy"} {
+		cfg := chaski.Config{
 			Name:          name,
 			Listen:        "127.0.0.1:0",
-			Subscriptions: []string{demoTopic},
+			Subscriptions: []string{demoTopic, demoMetrics},
 			PingInterval:  time.Second,
 			Logger:        log.With("demo", name),
-		})
+		}
+		if i == 0 && tmpDir != "" {
+			// demo-ana holds keys that main can fetch from the network.
+			if st, err := store.Open(filepath.Join(tmpDir, "ana.db"), store.Options{}); err == nil {
+				_ = st.Set("demo/motd", []byte("welcome to chaski — fetched from demo-ana over the network"), time.Hour)
+				_ = st.Set("demo/peers", []byte("demo-ana demo-bo demo-cy"), 0)
+				cfg.Store = st
+				storeClosers = append(storeClosers, st.Close) // closed by stop, also on failure
+			}
+		}
+		p, err := chaski.Start(cfg)
 		if err != nil {
 			stop()
 			return nil, fmt.Errorf("cannot start the demo peers: %s", cleanErr(err))
@@ -80,6 +99,9 @@ func startDemo(ctx context.Context, main *chaski.Node, log *slog.Logger) (stop f
 				_, _ = p.Connect(ctx, peers[i-1].Addr())
 			}
 		}
+		if main.Store() != nil {
+			_ = main.StorePut("demo/welcome", []byte("keys live in "+main.Store().Path()+"; press f to fetch demo/motd from a peer"), 10*time.Minute)
+		}
 		sentFile := false
 		for i := 0; ; i++ {
 			select {
@@ -89,6 +111,15 @@ func startDemo(ctx context.Context, main *chaski.Node, log *slog.Logger) (stop f
 			}
 			p := peers[mrand.IntN(len(peers))]
 			_ = p.Publish(ctx, demoTopic, []byte(demoLines[i%len(demoLines)]))
+			reading := []byte(fmt.Sprintf("load=%.2f rtt_samples=%d", mrand.Float64()*2, i))
+			if i%3 == 2 {
+				reading = make([]byte, 24) // a binary reading
+				_, _ = rand.Read(reading)
+			}
+			_ = p.Publish(ctx, demoMetrics, reading)
+			if i%4 == 1 {
+				_, _ = p.Ping(ctx, main.ID(), 32<<10) // a padded ping, as the P key does
+			}
 			if !sentFile && i == 2 && tmpDir != "" {
 				sentFile = true
 				path := filepath.Join(tmpDir, "chaski-demo.bin")

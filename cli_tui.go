@@ -55,7 +55,7 @@ func runTUI(ctx context.Context, e *env, o *nodeOpts, opts dashboardOptions) (er
 	}
 	if opts.Demo {
 		// The node itself joins the demo's topic.
-		o.subs = append(o.subs, demoTopic)
+		o.subs = append(o.subs, demoTopic, demoMetrics)
 	}
 	n, err := o.start(ctx, e, nodeSetup{tryStore: true, warn: warn, promptFiles: !o.acceptFiles})
 	if err != nil {
