@@ -75,7 +75,12 @@ func (f *seqFilter) firstSight(id wire.MessageID, now int64) bool {
 		w = &seqWindowState{origin: id.Origin}
 		f.origins[id.Origin] = f.lru.PushFront(w)
 	}
-	w.heard = now
+	// Callers pass a cheap clock reading that may lag; never let it move
+	// an origin's last-heard time backwards, or a lagging reading followed
+	// by a fresh one could look like silence and reset the window.
+	if now > w.heard {
+		w.heard = now
+	}
 	seq := id.Seq
 	switch {
 	case seq > w.max:

@@ -238,6 +238,13 @@ func TestSoak(t *testing.T) {
 				t.Logf("s%d got %v", i, tl.got)
 				tl.mu.Unlock()
 			}
+			for _, n := range stable {
+				for _, e := range n.Edges() {
+					if e.Name[0] == 's' {
+						t.Logf("%s→%s out %d in %d since %v dialed %v", n.Name(), e.Name, e.MsgsOut, e.MsgsIn, e.Since.Format("15:04:05.000"), e.Dialed)
+					}
+				}
+			}
 			for len(errs) > 0 {
 				t.Log(<-errs)
 			}

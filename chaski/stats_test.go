@@ -160,6 +160,18 @@ func TestSeqFilter(t *testing.T) {
 	}
 }
 
+func TestSeqFilterLaggingClockDoesNotReset(t *testing.T) {
+	f := newSeqFilter(16, time.Minute)
+	o := wire.NodeID{7}
+	fresh := time.Unix(10000, 0).UnixNano()
+	stale := fresh - int64(5*time.Minute) // a reading from long ago
+	f.firstSight(wire.MessageID{Origin: o, Seq: 1}, fresh)
+	f.firstSight(wire.MessageID{Origin: o, Seq: 2}, stale)
+	if f.firstSight(wire.MessageID{Origin: o, Seq: 1}, fresh) {
+		t.Fatal("a lagging clock reading reset the window")
+	}
+}
+
 func TestSeqFilterSlideClearsStaleBits(t *testing.T) {
 	f := newSeqFilter(1, 0)
 	o := wire.NodeID{9}
