@@ -224,6 +224,23 @@ func (n *Node) Discover(ctx context.Context, opts DiscoverOptions) error {
 	return ctx.Err()
 }
 
+// ConnectWithDiscovery is the seed's connect(addr, discovery=True): connect
+// to addr, then run discovery for the subscriptions that connection did not
+// pair. Without options it uses the seed's choices for this call: on_pair
+// "disconnect" (the entry edge is only a way in) and the configured timeout.
+func (n *Node) ConnectWithDiscovery(ctx context.Context, addr string, opts DiscoverOptions) (EdgeInfo, error) {
+	info, err := n.Connect(ctx, addr)
+	if err != nil {
+		return info, err
+	}
+	if opts.OnPair == "" {
+		opts.OnPair = OnPairDisconnect
+	}
+	// The returned info describes the entry edge as connected; with
+	// "disconnect" it may be closing by the time this returns.
+	return info, n.Discover(ctx, opts)
+}
+
 // disconnectEntries closes the edges discovery went through that share no
 // subscription with this node (the seed's on_pair="disconnect").
 func (n *Node) disconnectEntries(entry []*edge) {

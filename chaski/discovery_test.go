@@ -213,3 +213,19 @@ func TestUnsolicitedPairingIgnored(t *testing.T) {
 		t.Fatal("pairing accepted without a discovery in progress")
 	}
 }
+
+func TestConnectWithDiscovery(t *testing.T) {
+	// n2 enters through n0 (which shares nothing with it), finds n1 for
+	// topic B, pairs, and drops the entry edge.
+	n := createNodes(t, "127.0.0.1", "A", "B", "B")
+	connect(t, n[1], n[0])
+	n[1].markFirstForTest("B")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*waitTimeout)
+	defer cancel()
+	info, err := n[2].ConnectWithDiscovery(ctx, n[0].Addr(), DiscoverOptions{Timeout: answer})
+	if err != nil || info.Name != "Node0" {
+		t.Fatalf("%+v %v", info, err)
+	}
+	requireConnected(t, [2]*Node{n[1], n[2]})
+	eventually(t, "entry edge gone", func() bool { return !n[2].ConnectedTo(n[0].ID()) })
+}
