@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"log/slog"
 	"sort"
 	"strings"
@@ -484,4 +485,63 @@ func (n *Node) withNodeCtx(ctx context.Context) (context.Context, context.Cancel
 	c, cancel := context.WithCancel(ctx)
 	stop := context.AfterFunc(n.ctx, cancel)
 	return c, func() { stop(); cancel() }
+}
+
+// bgHash hashes a stream of byte slices in its own goroutine, so that a
+// transfer's SHA-256 (≈ 1.6 GB/s per core with SHA-NI) overlaps the file and
+// socket I/O instead of adding to it. The slices handed to add must not be
+// modified afterwards (they are only ever read, concurrently with the I/O).
+type bgHash struct {
+	h      hash.Hash
+	ch     chan []byte
+	done   chan struct{}
+	after  func(n int) // called after each slice is hashed (may be nil)
+	closed bool        // owned by the single producer
+	added  uint64      // slices queued (producer only)
+	hashed atomic.Uint64
+}
+
+// startHash starts hashing into h; depth bounds the slices waiting.
+func startHash(h hash.Hash, depth int, after func(int)) *bgHash {
+	b := &bgHash{h: h, ch: make(chan []byte, depth), done: make(chan struct{}), after: after}
+	go b.loop()
+	return b
+}
+
+func (b *bgHash) loop() {
+	defer close(b.done)
+	for p := range b.ch {
+		b.h.Write(p)
+		b.hashed.Add(1)
+		if b.after != nil {
+			b.after(len(p))
+		}
+	}
+}
+
+// add queues p, waiting while depth slices are queued; p is no longer
+// read once hashedUpTo(seq) reports true for the returned seq.
+func (b *bgHash) add(p []byte) (seq uint64) {
+	b.ch <- p
+	b.added++
+	return b.added
+}
+
+// hashedUpTo reports whether the slice add numbered seq has been hashed.
+func (b *bgHash) hashedUpTo(seq uint64) bool { return b.hashed.Load() >= seq }
+
+// finish waits until everything queued is hashed and stops the goroutine;
+// it may be called more than once (by the producer only).
+func (b *bgHash) finish() {
+	if !b.closed {
+		b.closed = true
+		close(b.ch)
+	}
+	<-b.done
+}
+
+// sum finishes and returns the digest.
+func (b *bgHash) sum() []byte {
+	b.finish()
+	return b.h.Sum(nil)
 }

@@ -441,18 +441,21 @@ func cleanStalePartials(dir string) {
 }
 
 // write consumes the queued chunks until the end frame, a stop or the idle
-// timeout.
+// timeout. SHA-256 runs in a goroutine of its own beside the file writes;
+// a chunk's bytes count against recvBufferBytes until both are done with it.
 func (x *inXfer) write(w *pwriter) {
 	n := x.n
 	idle := loadDur(&n.files.idleTimeout)
 	timer := time.NewTimer(idle)
 	defer timer.Stop()
 	hook := n.files.writeHook.Load()
+	hs := startHash(w.h, recvQueueSlots, x.release)
+	defer hs.finish()
 	for {
 		select {
 		case it := <-x.items:
 			if it.end != nil {
-				x.verify(w, it.end)
+				x.verify(w, it.end, hs.sum())
 				return
 			}
 			var err error
@@ -465,16 +468,12 @@ func (x *inXfer) write(w *pwriter) {
 			if err != nil {
 				n.logf(slog.LevelWarn, "file write failed", "file", x.name, "err", err.Error())
 				x.stop(stopFail, "write failed on the receiver: "+describeWriteErr(err))
+				hs.finish()
 				x.ended(w)
 				return
 			}
-			w.h.Write(it.data)
+			hs.add(it.data) // released by the hasher
 			w.off += int64(len(it.data))
-			x.buffered.Add(-int64(len(it.data)))
-			select {
-			case x.space <- struct{}{}:
-			default:
-			}
 			x.progress(w.off)
 			timer.Reset(idle)
 		case <-timer.C:
@@ -493,6 +492,16 @@ func (x *inXfer) write(w *pwriter) {
 			x.ended(w)
 			return
 		}
+	}
+}
+
+// release returns n hashed and written bytes to the receive buffer and wakes
+// a reader waiting for room.
+func (x *inXfer) release(n int) {
+	x.buffered.Add(-int64(n))
+	select {
+	case x.space <- struct{}{}:
+	default:
 	}
 }
 
@@ -552,10 +561,9 @@ func (x *inXfer) ended(w *pwriter) {
 
 // verify checks size and SHA-256 at FileEnd, then fsyncs and moves the
 // file into place under a name that overwrites nothing.
-func (x *inXfer) verify(w *pwriter, end *wire.FileEnd) {
+func (x *inXfer) verify(w *pwriter, end *wire.FileEnd, sum []byte) {
 	n := x.n
 	x.update(func(t *TransferInfo) { t.State, t.Done = TransferVerifying, w.off })
-	sum := w.h.Sum(nil)
 	sumHex := hex.EncodeToString(sum)
 	var reason string
 	switch {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -39,6 +40,7 @@ type outLeg struct {
 	acks   chan *wire.FileAck
 	offset int64 // the receiver's resume offset
 	sent   int64 // bytes queued so far (offset included)
+	queued int64 // bytes of frames pump queued on e's data lane
 	err    error // why the leg failed
 	skip   bool  // a probe the receiver refused: not a receiver
 }
@@ -315,10 +317,24 @@ func (n *Node) awaitAccept(g *sendGroup, l *outLeg, octx context.Context) bool {
 // pump reads the source once, hashes it and queues chunks on the data lane
 // of every active leg; it returns the SHA-256 of the whole source, or nil
 // when no leg is left.
+//
+// Each chunk is read straight into a frame buffer behind room for the frame
+// header, so the first leg's frame is built in place without copying the
+// data (other legs, and a leg resuming inside the chunk, get a copy). The
+// buffer is only read once queued: by the edge's writer and, concurrently,
+// by the hasher, whose SHA-256 runs in its own goroutine beside the reads
+// and socket writes. Buffers are recycled (frameRing) once both are done
+// with them, so a steady transfer allocates nothing per chunk.
 func (n *Node) pump(g *sendGroup, legs []*outLeg) []byte {
 	chunk := n.cfg.FileChunkSize
-	buf := make([]byte, chunk)
-	h := sha256.New()
+	const pre = wire.HeaderLen + wire.FileChunkFixedLen
+	// The hasher may lag by up to ≈ 2 MiB of chunks (at least 2).
+	depth := max(2, (2<<20)/chunk)
+	hs := startHash(sha256.New(), depth, nil)
+	defer hs.finish()
+	// Enough buffers for a full data lane, the hasher's backlog, the chunk
+	// being written and the one being read.
+	ring := newFrameRing(pre+chunk, min(maxRingBuffers, n.cfg.SendQueueBytes/(pre+chunk)+depth+4), hs)
 	var off int64
 	live := func() []*outLeg {
 		out := legs[:0:0]
@@ -342,21 +358,31 @@ func (n *Node) pump(g *sendGroup, legs []*outLeg) []byte {
 		if legs = live(); len(legs) == 0 {
 			return nil
 		}
-		k, rerr := io.ReadFull(g.r, buf)
+		fb := ring.get()
+		buf := fb.b
+		k, rerr := io.ReadFull(g.r, buf[pre:])
 		if k > 0 {
 			if g.size >= 0 && off+int64(k) > g.size {
 				return failAll(fmt.Errorf("%w: more than %d bytes", errSourceSize, g.size))
 			}
-			h.Write(buf[:k])
+			fb.hashSeq = hs.add(buf[pre : pre+k])
 			end := off + int64(k)
 			for _, l := range legs {
 				if end <= l.offset || l.ctx.Err() != nil {
 					continue
 				}
 				start := max(off, l.offset)
-				data := buf[start-off : k]
-				fr, err := wire.AppendFileChunkFrame(make([]byte, 0, wire.HeaderLen+wire.FileChunkFixedLen+len(data)),
-					&wire.FileChunk{Transfer: l.id, Offset: uint64(start), Data: data})
+				var fr []byte
+				var err error
+				inPlace := start == off && fb.leg == nil
+				if inPlace {
+					fr = buf[:pre+k]
+					putFileChunkHead(fr, l.id, uint64(off), k)
+				} else {
+					data := buf[pre+start-off : pre+k]
+					fr, err = wire.AppendFileChunkFrame(make([]byte, 0, pre+len(data)),
+						&wire.FileChunk{Transfer: l.id, Offset: uint64(start), Data: data})
+				}
 				if err == nil {
 					err = l.e.sendData(l.ctx, fr)
 				}
@@ -367,6 +393,10 @@ func (n *Node) pump(g *sendGroup, legs []*outLeg) []byte {
 						l.cancel(err)
 					}
 					continue
+				}
+				l.queued += int64(len(fr))
+				if inPlace {
+					fb.leg, fb.mark = l, l.queued
 				}
 				l.sent = end
 				l.progress(end)
@@ -383,7 +413,7 @@ func (n *Node) pump(g *sendGroup, legs []*outLeg) []byte {
 	if g.size >= 0 && off != g.size {
 		return failAll(fmt.Errorf("%w: %d bytes instead of %d", errSourceSize, off, g.size))
 	}
-	sum := h.Sum(nil)
+	sum := hs.sum()
 	sumHex := hex.EncodeToString(sum)
 	for _, l := range live() {
 		if l.offset > off {
@@ -407,6 +437,70 @@ func (n *Node) pump(g *sendGroup, legs []*outLeg) []byte {
 		})
 	}
 	return sum
+}
+
+// maxRingBuffers bounds the chunk buffers a pump keeps for reuse.
+const maxRingBuffers = 64
+
+// frameBuf is a chunk buffer of the pump: header room, then data.
+type frameBuf struct {
+	b       []byte
+	hashSeq uint64  // the hasher's number for its data (0: not handed over)
+	leg     *outLeg // the leg whose data lane holds it as a frame, or nil
+	mark    int64   // leg.queued right after that frame was queued
+}
+
+// frameRing hands out chunk buffers in rotation and recycles the oldest one
+// when nobody reads it any more; otherwise that one is left to the garbage
+// collector and a fresh buffer takes its place.
+//
+// The hasher reports the slices it is done with. A frame on an edge's data
+// lane is done with once written: the lane is FIFO and the writer releases
+// a frame's bytes (sendQueue.release) only after writing it, so the
+// not-yet-released bytes (backlog) are always the newest frames queued. If
+// the backlog is no larger than what this pump queued on the lane after our
+// frame, our frame is not among them (other producers' frames queued
+// meanwhile only make that test more conservative).
+type frameRing struct {
+	bufs []*frameBuf
+	next int
+	size int
+	hs   *bgHash
+}
+
+func newFrameRing(size, n int, hs *bgHash) *frameRing {
+	return &frameRing{bufs: make([]*frameBuf, max(n, 1)), size: size, hs: hs}
+}
+
+func (r *frameRing) get() *frameBuf {
+	fb := r.bufs[r.next]
+	if fb == nil || !r.free(fb) {
+		fb = &frameBuf{b: make([]byte, r.size)}
+		r.bufs[r.next] = fb
+	}
+	r.next = (r.next + 1) % len(r.bufs)
+	fb.hashSeq, fb.leg, fb.mark = 0, nil, 0
+	return fb
+}
+
+func (r *frameRing) free(fb *frameBuf) bool {
+	if fb.hashSeq != 0 && !r.hs.hashedUpTo(fb.hashSeq) {
+		return false
+	}
+	if l := fb.leg; l != nil && int64(l.e.q.backlog()) > l.queued-fb.mark {
+		return false
+	}
+	return true
+}
+
+// putFileChunkHead writes the frame header and the fixed FileChunk fields
+// in front of the k data bytes already at fr[HeaderLen+FileChunkFixedLen:]:
+// the same bytes wire.AppendFileChunkFrame produces, without copying the
+// data.
+func putFileChunkHead(fr []byte, id xferID, off uint64, k int) {
+	wire.PutHeader(fr, wire.KindFileChunk, 0, wire.FileChunkFixedLen+k)
+	copy(fr[wire.HeaderLen:], id[:])
+	binary.BigEndian.PutUint64(fr[wire.HeaderLen+16:], off)
 }
 
 // awaitVerdict waits for the receiver's final FileAck.
