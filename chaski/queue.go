@@ -2,7 +2,9 @@ package chaski
 
 import (
 	"context"
+	"errors"
 	"sync"
+	"time"
 )
 
 // sendQueue holds the frames waiting for an edge's writer. Control frames
@@ -68,6 +70,58 @@ func (q *sendQueue) pushData(ctx context.Context, done <-chan struct{}, f []byte
 		q.mu.Unlock()
 		select {
 		case <-space:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-done:
+			return ErrEdgeLost
+		}
+	}
+}
+
+// errQueueOverflow: a relayed frame found the data lane over its hard limit.
+var errQueueOverflow = errors.New("send queue over its hard limit")
+
+// pushRelay queues a frame relayed for another node. Like pushData it waits
+// for room below the bound, but only for patience: in a mesh where every
+// node relays for every other, readers waiting on each other's full queues
+// could otherwise wait in a circle for ever. After that it queues anyway, up
+// to hardMax bytes, which lets the circle drain while publishers (who always
+// wait in pushData) stay throttled. Beyond hardMax the peer is not draining
+// at all and errQueueOverflow is returned.
+func (q *sendQueue) pushRelay(ctx context.Context, done <-chan struct{}, f []byte, patience time.Duration, hardMax int) error {
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	expired := false
+	for {
+		q.mu.Lock()
+		if q.dataBytes == 0 || q.dataBytes+len(f) <= q.maxBytes || (expired && q.dataBytes+len(f) <= hardMax) {
+			q.data = append(q.data, f)
+			q.dataBytes += len(f)
+			q.mu.Unlock()
+			q.signal()
+			return nil
+		}
+		if expired {
+			q.mu.Unlock()
+			return errQueueOverflow
+		}
+		if !q.waiting {
+			q.space = make(chan struct{})
+			q.waiting = true
+		}
+		space := q.space
+		q.mu.Unlock()
+		if timer == nil {
+			timer = time.NewTimer(patience)
+		}
+		select {
+		case <-space:
+		case <-timer.C:
+			expired = true
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-done:

@@ -35,7 +35,9 @@ func TestSoak(t *testing.T) {
 
 	const nStable, nChurn = 6, 10
 	cfg := func(name string) Config {
-		return Config{Name: name, Subscriptions: []string{"soak"}, PingInterval: time.Second,
+		// Kills are noticed by EOF, not keep-alive; a slow keep-alive keeps
+		// a starved CI machine from dropping healthy edges.
+		return Config{Name: name, Subscriptions: []string{"soak"}, PingInterval: 3 * time.Second,
 			Logger:            testLogger(t),
 			ReconnectAttempts: 50, ReconnectBase: 20 * time.Millisecond, ReconnectMax: 200 * time.Millisecond,
 			AcceptFiles: true, DownloadDir: t.TempDir()}

@@ -3,8 +3,10 @@ package chaski
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"iter"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -227,14 +229,25 @@ func (n *Node) wantsLocallyStrict(topic string) bool {
 // (backpressure travels hop by hop) but gives up when either edge or the
 // node closes.
 func (n *Node) relay(from, t *edge, frame []byte) error {
-	if err := t.q.pushData(n.ctx, t.done, frame); err == nil {
+	err := t.q.pushRelay(n.ctx, t.done, frame, relayPatience, relayHardFactor*n.cfg.SendQueueBytes)
+	switch {
+	case err == nil:
 		t.msgsOut.Add(1)
-		return nil
-	} else if n.ctx.Err() != nil {
+	case errors.Is(err, errQueueOverflow):
+		n.logf(slog.LevelWarn, "dropping an edge that does not drain", "peer", t.name(), "queued_bytes", t.q.backlog())
+		t.close(fmt.Sprintf("send queue over %d MiB: peer not keeping up", relayHardFactor*n.cfg.SendQueueBytes>>20), false, true)
+	case n.ctx.Err() != nil:
 		return err
 	}
 	return nil
 }
+
+// Relaying waits relayPatience for room below the send-queue bound, then
+// may fill the queue up to relayHardFactor times the bound (see pushRelay).
+const (
+	relayPatience   = 50 * time.Millisecond
+	relayHardFactor = 4
+)
 
 // deliver hands a message to the subscriber queue. When the queue is full
 // the edge's reader waits (TCP flow control then slows the sender); while it
