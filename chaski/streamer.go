@@ -138,8 +138,9 @@ func (n *Node) routeTargets(topic string, from *edge, origin *wire.NodeID) []*ed
 type recvCache struct {
 	name      string // origin name of the last message
 	origin    wire.NodeID
-	originStr string // idString(origin), "" until first use
-	via       string // the peer's name
+	originStr string    // idString(origin), "" until first use
+	via       string    // the peer's name
+	msgs      []Message // unused rest of the current block of messages
 }
 
 func (c *recvCache) originID(id wire.NodeID) string {
@@ -201,7 +202,13 @@ func (n *Node) handlePublish(e *edge, f wire.Frame) error {
 	if rc.via == "" {
 		rc.via = e.name()
 	}
-	m := &Message{
+	// Messages are cut from a per-edge block too (see wire.Reader.body).
+	if len(rc.msgs) == 0 {
+		rc.msgs = make([]Message, 256)
+	}
+	m := &rc.msgs[0]
+	rc.msgs = rc.msgs[1:]
+	*m = Message{
 		Topic:  f.Topic,
 		Data:   p.Payload,
 		From:   p.Name,
@@ -260,6 +267,11 @@ func (n *Node) deliver(e *edge, m *Message) {
 	if n.terminated.Load() {
 		n.undelivered.Add(1)
 		return
+	}
+	select {
+	case n.msgs <- m: // the common case, without a full select
+		return
+	default:
 	}
 	select {
 	case n.msgs <- m:

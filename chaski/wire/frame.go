@@ -194,6 +194,29 @@ type Reader struct {
 	hdr     [HeaderLen]byte
 	topic   [MaxTopicLen]byte
 	last    string // the previous frame's topic, reused while it repeats
+	slab    []byte // the unused rest of the current block for small bodies
+}
+
+// Small bodies are carved from shared blocks instead of one allocation
+// each: a stream of 100-byte messages then costs one allocation per ~600
+// frames. Each body is capped at its own length, so appending to one never
+// writes into the next; a block is freed when no body cut from it is
+// referenced any more.
+const (
+	slabSize    = 64 << 10
+	slabMaxBody = 4 << 10
+)
+
+func (r *Reader) body(n int) []byte {
+	if n > slabMaxBody {
+		return make([]byte, n)
+	}
+	if len(r.slab) < n {
+		r.slab = make([]byte, slabSize)
+	}
+	b := r.slab[:n:n]
+	r.slab = r.slab[n:]
+	return b
 }
 
 // NewReader wraps r; maxBody <= 0 means DefaultMaxBody.
@@ -207,8 +230,8 @@ func NewReader(r *bufio.Reader, maxBody int) *Reader {
 	return &Reader{br: r, maxBody: maxBody}
 }
 
-// ReadFrame reads the next frame; its body is a freshly allocated buffer
-// (the caller may keep references to Topic and Body). A topic equal to the
+// ReadFrame reads the next frame; its body is memory of its own that no
+// later frame overwrites (the caller may keep references to Topic and Body). A topic equal to the
 // previous frame's is returned as the same string, so a stream of messages
 // on one topic allocates only their bodies. io.EOF is returned only when
 // the stream ends cleanly between frames.
@@ -231,7 +254,7 @@ func (r *Reader) ReadFrame() (Frame, error) {
 		}
 		topic = r.last
 	}
-	buf := make([]byte, h.BodyLen)
+	buf := r.body(h.BodyLen)
 	if _, err := io.ReadFull(r.br, buf); err != nil {
 		return Frame{}, unexpected(err)
 	}
