@@ -71,27 +71,7 @@ func BenchmarkPingRTT(b *testing.B) {
 // another in the same process and counts them on arrival.
 func BenchmarkMessages100B(b *testing.B) {
 	pub, sub := benchPair(b, Config{Name: "sub"})
-	payload := make([]byte, 100)
-	ctx := context.Background()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for i := 0; i < b.N; i++ {
-			if _, err := sub.Next(ctx); err != nil {
-				return
-			}
-		}
-	}()
-	b.ReportAllocs()
-	b.SetBytes(100)
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if err := pub.Publish(ctx, "bench", payload); err != nil {
-			b.Fatal(err)
-		}
-	}
-	<-done
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+	benchDelivery(b, pub, sub)
 }
 
 // BenchmarkMessagesThroughRoot is the same through a relaying root node.
@@ -102,6 +82,12 @@ func BenchmarkMessagesThroughRoot(b *testing.B) {
 	connect(b, pub, root)
 	connect(b, sub, root)
 	eventually(b, "routes", func() bool { e, ok := root.Edge(sub.ID()); return ok && e.Subscribes("bench") })
+	benchDelivery(b, pub, sub)
+}
+
+// benchDelivery publishes b.N 100-byte messages from pub on "bench" and
+// waits until sub has received them all.
+func benchDelivery(b *testing.B, pub, sub *Node) {
 	payload := make([]byte, 100)
 	ctx := context.Background()
 	done := make(chan struct{})

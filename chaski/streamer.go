@@ -346,9 +346,6 @@ func (n *Node) Subscribe(topics ...string) error {
 			changed = true
 		}
 	}
-	if changed {
-		n.routeGen.Add(1)
-	}
 	n.mu.Unlock()
 	if changed {
 		n.announceSubs()
@@ -367,9 +364,6 @@ func (n *Node) Unsubscribe(topics ...string) error {
 			changed = true
 		}
 	}
-	if changed {
-		n.routeGen.Add(1)
-	}
 	n.mu.Unlock()
 	if changed {
 		n.announceSubs()
@@ -377,7 +371,10 @@ func (n *Node) Unsubscribe(topics ...string) error {
 	return nil
 }
 
+// announceSubs invalidates cached routes and tells every peer our new
+// subscriptions.
 func (n *Node) announceSubs() {
+	n.routeGen.Add(1)
 	n.mu.RLock()
 	subs := n.subscriptionsLocked()
 	n.mu.RUnlock()
