@@ -4,6 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -109,4 +112,71 @@ func benchDelivery(b *testing.B, pub, sub *Node) {
 	}
 	<-done
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+}
+
+// BenchmarkMesh64 runs 64 nodes in one process, in a ring with chords
+// (i–i+1 and i–i+8), every node subscribed to one topic. Each iteration,
+// every node publishes one message; it ends when every node has received
+// the other 63 exactly once. It reports deliveries per second and the time
+// to full delivery of one round.
+func BenchmarkMesh64(b *testing.B) {
+	const size = 64
+	nodes := make([]*Node, size)
+	for i := range nodes {
+		nodes[i] = startNode(b, "127.0.0.1", Config{Name: fmt.Sprintf("m%02d", i), Subscriptions: []string{"mesh"},
+			PingInterval: time.Hour, MessageBuffer: 1 << 16})
+	}
+	for i := range nodes {
+		connect(b, nodes[i], nodes[(i+1)%size])
+		connect(b, nodes[i], nodes[(i+8)%size])
+	}
+	eventually(b, "mesh routes", func() bool {
+		for _, n := range nodes {
+			if n.EdgeCount() != 4 {
+				return false
+			}
+			for _, e := range n.Edges() {
+				if !e.Subscribes("mesh") {
+					return false
+				}
+			}
+		}
+		return true
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	var got sync.WaitGroup
+	var dup, lost atomic.Int64
+	b.ResetTimer()
+	for it := 0; it < b.N; it++ {
+		got.Add(size)
+		for _, n := range nodes {
+			go func(n *Node) {
+				defer got.Done()
+				seen := make(map[string]bool, size)
+				for len(seen) < size-1 {
+					m, err := n.Next(ctx)
+					if err != nil {
+						lost.Add(int64(size - 1 - len(seen)))
+						return
+					}
+					if seen[m.From] || m.From == n.Name() {
+						dup.Add(1)
+					}
+					seen[m.From] = true
+				}
+			}(n)
+		}
+		for _, n := range nodes {
+			if err := n.Publish(ctx, "mesh", []byte("x")); err != nil {
+				b.Fatal(err)
+			}
+		}
+		got.Wait()
+	}
+	if dup.Load() != 0 || lost.Load() != 0 {
+		b.Fatalf("%d duplicate and %d missing deliveries", dup.Load(), lost.Load())
+	}
+	b.ReportMetric(float64(b.N*size*(size-1))/b.Elapsed().Seconds(), "deliveries/s")
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N), "µs/round")
 }
