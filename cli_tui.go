@@ -70,17 +70,11 @@ func runTUI(ctx context.Context, e *env, o *nodeOpts, opts dashboardOptions) (er
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	// Connections and discovery run in the background so the dashboard
-	// shows them as they happen; failures go to the log file.
-	//
-	// TODO(lib/tui): the dashboard's log pane shows only the node's own
-	// LogEvents; a failed --connect should appear there too (for example
-	// through a Node method that logs and emits, or a tui.Options.Notices
-	// channel).
+	// shows them as they happen; Connect logs its failures as node log
+	// events, so they appear in the log pane (and the log file).
 	go func() {
 		for _, a := range o.connect {
-			if _, err := n.Connect(ctx, a); err != nil && ctx.Err() == nil {
-				n.Config().Logger.Error("cannot connect", "address", a, "err", cleanErr(err))
-			}
+			_, _ = n.Connect(ctx, a)
 		}
 		if o.discover {
 			n.discoverInBackground(ctx, o, func(s string) { n.Config().Logger.Warn(s) })

@@ -215,6 +215,8 @@ func TestDuplicateConnectionsMerge(t *testing.T) {
 
 func TestSelfConnectRefused(t *testing.T) {
 	a := startNode(t, "127.0.0.1", Config{Name: "a"})
+	events, stop := a.Watch(64)
+	defer stop()
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
 	if _, err := a.Connect(ctx, a.Addr()); !errors.Is(err, ErrSelfConnect) {
@@ -225,6 +227,19 @@ func TestSelfConnectRefused(t *testing.T) {
 	}
 	if _, err := a.Connect(ctx, "not an address"); err == nil {
 		t.Fatal("bad address accepted")
+	}
+	// Failures are logged for observers too (a dashboard connecting in the
+	// background shows them in its log pane).
+	failures := 0
+	for failures < 3 {
+		select {
+		case ev := <-events:
+			if l, ok := ev.(*LogEvent); ok && l.Message == "connect failed" {
+				failures++
+			}
+		case <-time.After(waitTimeout):
+			t.Fatalf("%d connect failures logged, want 3", failures)
+		}
 	}
 }
 

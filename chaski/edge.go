@@ -154,6 +154,9 @@ func (e *edge) close(reason string, sayGoodbye, reconnect bool) {
 func (n *Node) Connect(ctx context.Context, addr string) (EdgeInfo, error) {
 	e, err := n.connect(ctx, addr, nil)
 	if err != nil {
+		// Logged (and so shown in a dashboard's log pane) as well as
+		// returned: callers often connect in the background.
+		n.logf(slog.LevelWarn, "connect failed", "address", addr, "err", err.Error())
 		return EdgeInfo{}, err
 	}
 	return e.info(), nil
