@@ -156,7 +156,7 @@ func (n *Node) Connect(ctx context.Context, addr string) (EdgeInfo, error) {
 	if err != nil {
 		// Logged (and so shown in a dashboard's log pane) as well as
 		// returned: callers often connect in the background.
-		n.logf(slog.LevelWarn, "connect failed", "address", addr, "err", err.Error())
+		n.logf(slog.LevelInfo, "connect failed", "address", addr, "err", err.Error())
 		return EdgeInfo{}, err
 	}
 	return e.info(), nil
