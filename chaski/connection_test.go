@@ -318,3 +318,25 @@ func TestNoGoroutineLeftAfterClose(t *testing.T) {
 		}
 	}
 }
+
+func TestLateWatcherSeesRecentLogs(t *testing.T) {
+	a := startNode(t, "127.0.0.1", Config{Name: "a"})
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	if _, err := a.Connect(ctx, "127.0.0.1:1"); err == nil {
+		t.Fatal("connect to a closed port succeeded")
+	}
+	// A dashboard attaches after the failure happened.
+	events, stop := a.Watch(128)
+	defer stop()
+	for {
+		select {
+		case ev := <-events:
+			if l, ok := ev.(*LogEvent); ok && l.Message == "connect failed" {
+				return
+			}
+		case <-time.After(waitTimeout):
+			t.Fatal("the earlier connect failure was not replayed to a late watcher")
+		}
+	}
+}

@@ -130,7 +130,14 @@ type eventBus struct {
 	next     int
 	dropped  atomic.Uint64
 	msgWatch atomic.Int32 // number of watchers that want MessageEvents
+	// recent keeps the last log events so that an observer attached after
+	// start-up (a dashboard) still sees what happened just before.
+	logMu  sync.Mutex
+	recent [recentLogs]*LogEvent
+	nLogs  int
 }
+
+const recentLogs = 64
 
 type watcher struct {
 	ch       chan Event
@@ -138,7 +145,8 @@ type watcher struct {
 }
 
 // Watch returns a channel of events with the given buffer (0 → 1024) and a
-// function that stops the watch. The channel is closed when the watch stops
+// function that stops the watch. It starts with the node's last log events
+// (up to 64), so a late observer sees what happened just before. The channel is closed when the watch stops
 // or the node closes. When the buffer is full, events are dropped and counted
 // in Status().Dropped.
 func (n *Node) Watch(buffer int) (<-chan Event, func()) {
@@ -165,6 +173,17 @@ func (n *Node) watch(buffer int, messages bool) (<-chan Event, func()) {
 		close(w.ch)
 		return w.ch, func() {}
 	}
+	// Replay recent log lines first. Publishers hold the read lock while
+	// they record and send, so every event is either replayed here or sent
+	// after registration, never both.
+	b.logMu.Lock()
+	for i := max(0, b.nLogs-recentLogs); i < b.nLogs; i++ {
+		select {
+		case w.ch <- b.recent[i%recentLogs]:
+		default:
+		}
+	}
+	b.logMu.Unlock()
 	id := b.next
 	b.next++
 	b.watchers[id] = w
@@ -191,6 +210,12 @@ func (n *Node) watch(buffer int, messages bool) (<-chan Event, func()) {
 func (b *eventBus) publish(e Event) {
 	_, isMsg := e.(*MessageEvent)
 	b.mu.RLock()
+	if l, ok := e.(*LogEvent); ok {
+		b.logMu.Lock()
+		b.recent[b.nLogs%recentLogs] = l
+		b.nLogs++
+		b.logMu.Unlock()
+	}
 	for _, w := range b.watchers {
 		if isMsg && !w.messages {
 			continue
