@@ -53,11 +53,21 @@ func (m *model) filteredEdges() []int {
 }
 
 func (m *model) selectedEdge() (chaski.EdgeInfo, bool) {
-	idx := m.filteredEdges()
-	if len(idx) == 0 {
+	i, ok := selectedOf(m.filteredEdges(), m.sel[paneEdges])
+	if !ok {
 		return chaski.EdgeInfo{}, false
 	}
-	return m.edges[idx[clamp(m.sel[paneEdges], 0, len(idx)-1)]], true
+	return m.edges[i], true
+}
+
+// selectedOf returns the item of a (filtered) list at the pane's selection,
+// clamped to the list; false when the list is empty.
+func selectedOf[T any](items []T, sel int) (T, bool) {
+	if len(items) == 0 {
+		var zero T
+		return zero, false
+	}
+	return items[clamp(sel, 0, len(items)-1)], true
 }
 
 func (m *model) edgeState(e *chaski.EdgeInfo) (string, lipgloss.Style) {
@@ -413,11 +423,7 @@ func (m *model) discTopics() []string {
 }
 
 func (m *model) selectedDiscTopic() (string, bool) {
-	ts := m.discTopics()
-	if len(ts) == 0 {
-		return "", false
-	}
-	return ts[clamp(m.sel[paneDiscovery], 0, len(ts)-1)], true
+	return selectedOf(m.discTopics(), m.sel[paneDiscovery])
 }
 
 func (m *model) renderDiscovery(w, h int) []string {
@@ -556,11 +562,7 @@ func (m *model) filteredTransfers() []*chaski.TransferInfo {
 }
 
 func (m *model) selectedTransfer() (*chaski.TransferInfo, bool) {
-	ts := m.filteredTransfers()
-	if len(ts) == 0 {
-		return nil, false
-	}
-	return ts[clamp(m.sel[paneTransfers], 0, len(ts)-1)], true
+	return selectedOf(m.filteredTransfers(), m.sel[paneTransfers])
 }
 
 func (m *model) transferState(t *chaski.TransferInfo) (string, lipgloss.Style) {
@@ -694,11 +696,7 @@ func (m *model) filteredStore() []*chaski.StoreEntry {
 }
 
 func (m *model) selectedStore() (*chaski.StoreEntry, bool) {
-	es := m.filteredStore()
-	if len(es) == 0 {
-		return nil, false
-	}
-	return es[clamp(m.sel[paneStore], 0, len(es)-1)], true
+	return selectedOf(m.filteredStore(), m.sel[paneStore])
 }
 
 func (m *model) renderStore(w, h int) []string {
