@@ -426,6 +426,29 @@ func toXferID(b []byte) (xferID, bool) {
 	return id, true
 }
 
+// incoming returns the incoming transfer with that id if it runs over e
+// (a peer can only touch its own transfers), else nil.
+func (f *fileState) incoming(e *edge, id xferID) *inXfer {
+	f.mu.Lock()
+	x := f.in[id]
+	f.mu.Unlock()
+	if x == nil || x.e != e {
+		return nil
+	}
+	return x
+}
+
+// outgoing is incoming for the legs this node sends.
+func (f *fileState) outgoing(e *edge, id xferID) *outLeg {
+	f.mu.Lock()
+	l := f.out[id]
+	f.mu.Unlock()
+	if l == nil || l.e != e {
+		return nil
+	}
+	return l
+}
+
 // handleAbort: FileAbort cancels the transfer of that id on this edge, in
 // whichever direction it runs.
 func (n *Node) handleAbort(e *edge, a *wire.FileAbort) {
@@ -434,14 +457,10 @@ func (n *Node) handleAbort(e *edge, a *wire.FileAbort) {
 		return
 	}
 	reason := truncate(strings.ToValidUTF8(a.Reason, "?"), 200)
-	n.files.mu.Lock()
-	in := n.files.in[id]
-	leg := n.files.out[id]
-	n.files.mu.Unlock()
-	if in != nil && in.e == e {
+	if in := n.files.incoming(e, id); in != nil {
 		in.stop(stopCancelRemote, "cancelled by sender: "+reason)
 	}
-	if leg != nil && leg.e == e {
+	if leg := n.files.outgoing(e, id); leg != nil {
 		leg.cancel(&remoteAbort{reason: reason})
 	}
 }

@@ -159,10 +159,8 @@ func (n *Node) handleOffer(e *edge, topic string, o *wire.FileOffer) {
 // handleChunk checks a chunk (reader goroutine) and queues it for the
 // writer, waiting while the transfer's buffer is full.
 func (n *Node) handleChunk(e *edge, c *wire.FileChunk) {
-	n.files.mu.Lock()
-	x := n.files.in[xferID(c.Transfer)]
-	n.files.mu.Unlock()
-	if x == nil || x.e != e {
+	x := n.files.incoming(e, xferID(c.Transfer))
+	if x == nil {
 		return // late chunks of an aborted transfer
 	}
 	if !x.active.Load() {
@@ -191,10 +189,8 @@ func (n *Node) handleEnd(e *edge, end *wire.FileEnd) {
 	if !ok {
 		return
 	}
-	n.files.mu.Lock()
-	x := n.files.in[id]
-	n.files.mu.Unlock()
-	if x == nil || x.e != e {
+	x := n.files.incoming(e, id)
+	if x == nil {
 		return
 	}
 	if !x.active.Load() {

@@ -592,10 +592,8 @@ func (n *Node) handleAck(e *edge, a *wire.FileAck) {
 	if !ok {
 		return
 	}
-	n.files.mu.Lock()
-	l := n.files.out[id]
-	n.files.mu.Unlock()
-	if l == nil || l.e != e {
+	l := n.files.outgoing(e, id)
+	if l == nil {
 		return
 	}
 	select {
