@@ -8,8 +8,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/chaski-dev/chaski/chaski/wire"
 )
 
 // ghost is a peer lost unexpectedly that the node is trying to reach again.
@@ -144,5 +142,3 @@ func fillRandom(b []byte) {
 		b[i] = byte(rand.Uint32())
 	}
 }
-
-var _ = wire.Version

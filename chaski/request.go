@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"time"
 
@@ -259,13 +258,11 @@ func QueryStatus(ctx context.Context, addr string) (Status, error) {
 	if err != nil {
 		return Status{}, err
 	}
-	body, err := udpExchange(ctx, addr, out, wire.UDPStatusResponse, func(body []byte) bool {
+	if _, err := udpExchange(ctx, addr, out, wire.UDPStatusResponse, func(body []byte) bool {
 		return wire.Unmarshal(body, &st) == nil && st.ID == id
-	})
-	if err != nil {
+	}); err != nil {
 		return Status{}, err
 	}
-	_ = body
 	if st.Paired == nil {
 		st.Paired = map[string]bool{}
 	}
@@ -351,5 +348,3 @@ func udpExchange(ctx context.Context, addr string, out []byte, want wire.UDPKind
 		}
 	}
 }
-
-var _ = slog.LevelInfo

@@ -111,7 +111,7 @@ type relayRouteCache struct {
 	gen        uint64
 	topic      string
 	origin     wire.NodeID
-	subscribed bool // wantsLocallyStrict(topic)
+	subscribed bool // subscribedTo(topic)
 	targets    []*edge
 }
 
@@ -178,7 +178,7 @@ func (n *Node) handlePublish(e *edge, f wire.Frame) error {
 	rr := &e.relay
 	if gen := n.routeGen.Load(); !rr.valid || rr.gen != gen || rr.topic != f.Topic || rr.origin != p.ID.Origin {
 		*rr = relayRouteCache{valid: true, gen: gen, topic: f.Topic, origin: p.ID.Origin,
-			subscribed: n.wantsLocallyStrict(f.Topic)}
+			subscribed: n.subscribedTo(f.Topic)}
 		if n.cfg.Root || rr.subscribed {
 			rr.targets = n.routeTargets(f.Topic, e, &p.ID.Origin)
 		}
@@ -190,7 +190,7 @@ func (n *Node) handlePublish(e *edge, f wire.Frame) error {
 			body[wire.PublishTTLOffset] = p.TTL - 1
 			body[wire.PublishHopsOffset] = p.Hops + 1
 			for _, t := range targets {
-				if err := n.relay(e, t, fwd); err != nil {
+				if err := n.relay(t, fwd); err != nil {
 					break
 				}
 			}
@@ -223,19 +223,19 @@ func (n *Node) handlePublish(e *edge, f wire.Frame) error {
 	return nil
 }
 
-// wantsLocallyStrict is the subscription test without DeliverAll: only
+// subscribedTo reports whether this node subscribes to topic. Only
 // subscribers (and roots) relay, as in the original, so a node never carries
-// traffic it did not ask for.
-func (n *Node) wantsLocallyStrict(topic string) bool {
+// traffic it did not ask for; DeliverAll widens delivery, not relaying.
+func (n *Node) subscribedTo(topic string) bool {
 	n.mu.RLock()
 	defer n.mu.RUnlock()
 	return n.subs[topic]
 }
 
-// relay queues a forwarded frame on t. It waits while t's queue is full
-// (backpressure travels hop by hop) but gives up when either edge or the
-// node closes.
-func (n *Node) relay(from, t *edge, frame []byte) error {
+// relay queues a forwarded frame on t, waiting briefly for room (see
+// pushRelay); it gives up when t or the node closes, and drops t when its
+// queue passes the hard limit.
+func (n *Node) relay(t *edge, frame []byte) error {
 	err := t.q.pushRelay(n.ctx, t.done, frame, relayPatience, relayHardFactor*n.cfg.SendQueueBytes)
 	switch {
 	case err == nil:
