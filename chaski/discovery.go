@@ -350,32 +350,44 @@ func (n *Node) handleDiscover(e *edge, body []byte) error {
 		})
 		return nil
 	}
-	// Forward, bounded by TTL and the visited set (node ids, not names).
-	if !n.prop.enabled(CommandDiscover) || d.TTL-1 <= 0 || len(d.Visited) >= wire.MaxVisited {
-		return nil
+	n.forwardFlood(CommandDiscover, e, origin, wire.KindDiscover, &d.TTL, &d.Visited, &d)
+	return nil
+}
+
+// forwardFlood passes on a request that floods the network (discovery, store
+// fetch): TTL minus one and this node added to the visited ids, to every
+// edge except the one it came from, the origin and nodes already visited.
+// Bounded by TTL and the visited set (node ids, not names); nothing happens
+// when command c is not propagated, the TTL is spent, or the visited list is
+// full or already names this node. msg must hold ttl and visited.
+func (n *Node) forwardFlood(c Command, from *edge, origin wire.NodeID, kind wire.Kind, ttl *int, visited *[][]byte, msg any) {
+	if *ttl > wire.MaxTTL {
+		*ttl = wire.MaxTTL
 	}
-	visited := make(map[wire.NodeID]bool, len(d.Visited)+1)
-	for _, v := range d.Visited {
+	if !n.prop.enabled(c) || *ttl-1 <= 0 || len(*visited) >= wire.MaxVisited {
+		return
+	}
+	seen := make(map[wire.NodeID]bool, len(*visited)+1)
+	for _, v := range *visited {
 		if wire.ValidID(v) {
-			visited[wire.NodeID(v)] = true
+			seen[wire.NodeID(v)] = true
 		}
 	}
-	if visited[n.id] {
-		return nil
+	if seen[n.id] {
+		return
 	}
-	d.TTL--
-	d.Visited = append(d.Visited, n.id[:])
-	f, err := wire.AppendControlFrame(nil, wire.KindDiscover, "", &d)
+	*ttl--
+	*visited = append(*visited, n.id[:])
+	f, err := wire.AppendControlFrame(nil, kind, "", msg)
 	if err != nil {
-		return nil
+		return
 	}
 	for _, x := range n.liveEdges() {
-		if x == e || x.peer == origin || visited[x.peer] {
+		if x == from || x.peer == origin || seen[x.peer] {
 			continue
 		}
 		x.sendCtrl(f)
 	}
-	return nil
 }
 
 func (n *Node) handlePairReport(e *edge, body []byte) error {

@@ -233,34 +233,7 @@ func (n *Node) handleStoreRequest(e *edge, body []byte) error {
 			return nil
 		}
 	}
-	// Forward, bounded by TTL and the visited set.
-	if r.TTL > wire.MaxTTL {
-		r.TTL = wire.MaxTTL
-	}
-	if r.TTL-1 <= 0 || len(r.Visited) >= wire.MaxVisited {
-		return nil
-	}
-	visited := make(map[wire.NodeID]bool, len(r.Visited)+1)
-	for _, v := range r.Visited {
-		if wire.ValidID(v) {
-			visited[wire.NodeID(v)] = true
-		}
-	}
-	if visited[n.id] {
-		return nil
-	}
-	r.TTL--
-	r.Visited = append(r.Visited, n.id[:])
-	fr, err := wire.AppendControlFrame(nil, wire.KindStoreReq, "", &r)
-	if err != nil {
-		return nil
-	}
-	for _, x := range n.liveEdges() {
-		if x == e || x.peer == origin || visited[x.peer] {
-			continue
-		}
-		x.sendCtrl(fr)
-	}
+	n.forwardFlood(CommandFetch, e, origin, wire.KindStoreReq, &r.TTL, &r.Visited, &r)
 	return nil
 }
 

@@ -92,6 +92,27 @@ func TestFetchAcrossChain(t *testing.T) {
 	}
 }
 
+func TestFetchNotRelayedWhenPropagationOff(t *testing.T) {
+	// The seed's remove_propagation_command for fetches: B stops relaying
+	// them, so A cannot reach C's key through B.
+	a, b, c := chain(t)
+	if err := c.StorePut("k", []byte("v"), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	b.SetPropagated(CommandFetch, false)
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	if _, err := a.Fetch(ctx, "k"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("fetch through a node that does not relay fetches: %v", err)
+	}
+	b.SetPropagated(CommandFetch, true)
+	ctx2, cancel2 := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel2()
+	if v, err := a.Fetch(ctx2, "k"); err != nil || string(v) != "v" {
+		t.Fatalf("fetch after propagation is back on: %q, %v", v, err)
+	}
+}
+
 func TestFetchMissing(t *testing.T) {
 	a, _, _ := chain(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
