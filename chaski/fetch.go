@@ -154,11 +154,8 @@ func (n *Node) Fetch(ctx context.Context, key string) ([]byte, error) {
 	if n.closing.Load() {
 		return nil, ErrClosed
 	}
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, n.cfg.RequestTimeout)
-		defer cancel()
-	}
+	ctx, cancel := withDefaultTimeout(ctx, n.cfg.RequestTimeout)
+	defer cancel()
 	id := newXferID()
 	n.fetch.seen.firstSight(wire.MessageID{Origin: wire.NodeID(id)})
 	w := &fetchWait{key: key, ch: make(chan *wire.StoreResponse, 1)}

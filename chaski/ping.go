@@ -27,11 +27,8 @@ func (n *Node) Ping(ctx context.Context, peer string, size int) (time.Duration, 
 	if err != nil {
 		return 0, err
 	}
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, n.cfg.RequestTimeout)
-		defer cancel()
-	}
+	ctx, cancel := withDefaultTimeout(ctx, n.cfg.RequestTimeout)
+	defer cancel()
 	select {
 	case rtt, ok := <-ch:
 		if !ok {

@@ -54,11 +54,8 @@ func (n *Node) Request(ctx context.Context, peer, name string, data []byte) ([]b
 	if e == nil {
 		return nil, fmt.Errorf("%w: %s", ErrNoEdge, peer)
 	}
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, n.cfg.RequestTimeout)
-		defer cancel()
-	}
+	ctx, cancel := withDefaultTimeout(ctx, n.cfg.RequestTimeout)
+	defer cancel()
 	id := n.nextReq.Add(1)
 	ch := make(chan reqResult, 1)
 	n.reqMu.Lock()
@@ -297,11 +294,8 @@ func udpExchange(ctx context.Context, addr string, out []byte, want wire.UDPKind
 	if err != nil {
 		return nil, err
 	}
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, 2*time.Second)
-		defer cancel()
-	}
+	ctx, cancel := withDefaultTimeout(ctx, 2*time.Second)
+	defer cancel()
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "udp", addr)
 	if err != nil {
@@ -347,4 +341,13 @@ func udpExchange(ctx context.Context, addr string, out []byte, want wire.UDPKind
 			resend *= 2
 		}
 	}
+}
+
+// withDefaultTimeout bounds ctx by d unless it already has a deadline: every
+// wait on the network ends, even when the caller set none.
+func withDefaultTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, d)
 }
