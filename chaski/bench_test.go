@@ -46,7 +46,7 @@ func BenchmarkPublishFrameDecode(b *testing.B) {
 	}
 }
 
-func benchPair(b *testing.B, cfg Config) (*Node, *Node) {
+func benchPair(b testing.TB, cfg Config) (*Node, *Node) {
 	b.Helper()
 	cfg.Subscriptions = []string{"bench"}
 	cfg.PingInterval = time.Hour // keep-alive out of the measurement

@@ -13,6 +13,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/chaski-dev/chaski/chaski/wire"
@@ -24,7 +25,7 @@ import (
 type edge struct {
 	n        *Node
 	conn     net.Conn
-	br       *bufio.Reader
+	fr       *wire.Reader // the reader goroutine's after the handshake
 	peer     wire.NodeID
 	peerStr  string
 	dialed   bool
@@ -38,15 +39,35 @@ type edge struct {
 	listen     string
 	acceptFile bool
 	lat        latencyTracker
-	pings      map[uint64]*pendingPing
+	pings      map[uint64]pendingPing
 	missed     int
 	nextPing   time.Time
 
 	route atomic.Pointer[routeInfo] // the peer's subscriptions, read on the hot path
 	rc    recvCache                 // owned by the reader goroutine
 	relay relayRouteCache           // owned by the reader goroutine
+	// relayScratch is where the reader re-frames a message it relays.
+	relayScratch []byte
 
 	q *sendQueue
+
+	// The writer's side of the connection. wmu is held by the writer
+	// while it fills bw or writes, and briefly by sendCtrlNow, which may
+	// put a ping or pong on the socket itself when nothing is buffered.
+	wmu   sync.Mutex
+	bw    *bufio.Writer
+	carry []byte          // the unwritten rest of a direct write
+	raw   syscall.RawConn // nil when direct writes are not possible (TLS)
+	// A direct write's frame, result and step function, kept on the edge
+	// (under wmu) so that a ping costs no allocation.
+	now      []byte
+	nowN     int
+	nowErr   error
+	nowStep  func(fd uintptr) bool
+	nowFrame []byte
+	// shortWritesForTest > 0 makes direct writes put at most that many
+	// bytes on the socket, so tests can exercise the carry.
+	shortWritesForTest int
 
 	bytesIn, bytesOut atomic.Uint64
 	msgsIn, msgsOut   atomic.Uint64
@@ -90,6 +111,7 @@ func (r *routeInfo) wants(topic string) bool {
 type pendingPing struct {
 	sent   time.Time
 	result chan time.Duration // nil for keep-alive pings
+	series *pingSeries        // set for the pings of a PingSeries
 }
 
 func (e *edge) name() string {
@@ -350,12 +372,14 @@ func (n *Node) handshake(ctx context.Context, conn net.Conn, dialed bool, pair *
 			return fail("sending hello: %v", err)
 		}
 	}
-	br := bufio.NewReaderSize(conn, 64<<10)
-	var pre [wire.PreambleLen]byte
-	if _, err := io.ReadFull(br, pre[:]); err != nil {
+	// The reader is kept for the edge: it may already hold frames that
+	// follow the hello. Handshake frames are limited to 64 KiB.
+	fr := wire.NewReader(conn, 64<<10)
+	pre, err := fr.ReadRaw(wire.PreambleLen)
+	if err != nil {
 		return fail("reading preamble: %v", err)
 	}
-	if _, err := wire.ParsePreamble(pre[:]); err != nil {
+	if _, err := wire.ParsePreamble(pre); err != nil {
 		if errors.Is(err, wire.ErrVersion) {
 			// No goodbye: the peer may not parse our framing.
 			conn.Close()
@@ -363,7 +387,6 @@ func (n *Node) handshake(ctx context.Context, conn net.Conn, dialed bool, pair *
 		}
 		return fail("%v", err)
 	}
-	fr := wire.NewReader(br, 64<<10)
 	f, err := fr.ReadFrame()
 	if err != nil {
 		return fail("reading hello: %v", err)
@@ -412,7 +435,7 @@ func (n *Node) handshake(ctx context.Context, conn net.Conn, dialed bool, pair *
 	e = &edge{
 		n:          n,
 		conn:       conn,
-		br:         br,
+		fr:         fr,
 		peer:       peer,
 		peerStr:    idString(peer),
 		dialed:     dialed,
@@ -421,12 +444,16 @@ func (n *Node) handshake(ctx context.Context, conn net.Conn, dialed bool, pair *
 		peerName:   h.Name,
 		listen:     listen,
 		acceptFile: h.AcceptFiles,
-		pings:      make(map[uint64]*pendingPing),
+		pings:      make(map[uint64]pendingPing),
 		q:          newSendQueue(n.cfg.SendQueueBytes),
+		bw:         bufio.NewWriterSize(conn, 64<<10),
 		done:       make(chan struct{}),
 		writerDone: make(chan struct{}),
 	}
 	_, e.tls = conn.(*tls.Conn)
+	if tc, ok := conn.(*net.TCPConn); ok && directWrites {
+		e.raw, _ = tc.SyscallConn()
+	}
 	e.route.Store(newRoute(h.Subs, h.Root))
 	if dialed {
 		e.dialerID = n.id
@@ -575,20 +602,25 @@ const writeBatchBudget = 256 << 10
 func (e *edge) writeLoop() {
 	defer e.n.wg.Done()
 	defer close(e.writerDone)
-	bw := bufio.NewWriterSize(e.conn, 64<<10)
-	var ctrl, data [][]byte
+	var ctrl [][]byte
+	var data []dataSeg
 	fail := func(err error) {
 		e.close("write failed: "+describeNetErr(err, e.n.cfg.WriteTimeout), false, true)
 	}
 	for {
 		ctrl, data = e.q.take(ctrl[:0], data[:0], writeBatchBudget)
 		if len(ctrl) == 0 && len(data) == 0 {
-			if bw.Buffered() > 0 {
-				_ = e.conn.SetWriteDeadline(time.Now().Add(e.n.cfg.WriteTimeout))
-				if err := bw.Flush(); err != nil {
-					fail(err)
-					break
-				}
+			e.wmu.Lock()
+			err := e.flushLocked()
+			if err == nil {
+				// An idle socket has no deadline, so that a direct write
+				// (which never waits) is not refused for an old one.
+				_ = e.conn.SetWriteDeadline(time.Time{})
+			}
+			e.wmu.Unlock()
+			if err != nil {
+				fail(err)
+				break
 			}
 			// Everything taken so far is on the socket: Flush may return.
 			e.writerIdle.Store(true)
@@ -600,35 +632,35 @@ func (e *edge) writeLoop() {
 			}
 			break
 		}
+		e.wmu.Lock()
 		_ = e.conn.SetWriteDeadline(time.Now().Add(e.n.cfg.WriteTimeout))
 		// Checked after setting the deadline, so a close that shortened it
 		// is never overridden.
 		select {
 		case <-e.done:
 			// Shutting down: drop the backlog, keep only the goodbye.
-			e.q.release(sumLen(data))
+			e.wmu.Unlock()
+			e.q.done(data)
 			goto shutdown
 		default:
 		}
-		var err error
-		written := 0
+		written, err := e.writeCarryLocked()
 		for _, f := range ctrl {
-			if _, err = bw.Write(f); err != nil {
+			if err != nil {
 				break
 			}
+			_, err = e.bw.Write(f)
 			written += len(f)
 		}
-		dataBytes := 0
-		if err == nil {
-			for _, f := range data {
-				if _, err = bw.Write(f); err != nil {
-					break
-				}
-				dataBytes += len(f)
+		for _, s := range data {
+			if err != nil {
+				break
 			}
+			_, err = e.bw.Write(s.b)
+			written += len(s.b)
 		}
-		e.q.release(sumLen(data))
-		written += dataBytes
+		e.wmu.Unlock()
+		e.q.done(data)
 		e.bytesOut.Add(uint64(written))
 		e.n.bytesOut.Add(uint64(written))
 		clear(ctrl)
@@ -639,21 +671,44 @@ func (e *edge) writeLoop() {
 		}
 	}
 shutdown:
+	e.wmu.Lock()
 	if e.goodbye != nil {
 		_ = e.conn.SetWriteDeadline(time.Now().Add(time.Second))
-		if _, err := bw.Write(e.goodbye); err == nil {
-			_ = bw.Flush()
+		if _, err := e.writeCarryLocked(); err == nil {
+			if _, err := e.bw.Write(e.goodbye); err == nil {
+				_ = e.bw.Flush()
+			}
 		}
 	}
 	e.conn.Close()
+	e.wmu.Unlock()
 }
 
-func sumLen(frames [][]byte) int {
-	n := 0
-	for _, f := range frames {
-		n += len(f)
+// flushLocked puts everything buffered on the socket (the writer, wmu held).
+func (e *edge) flushLocked() error {
+	if e.bw.Buffered() == 0 && len(e.carry) == 0 {
+		return nil
 	}
-	return n
+	_ = e.conn.SetWriteDeadline(time.Now().Add(e.n.cfg.WriteTimeout))
+	n, err := e.writeCarryLocked()
+	e.bytesOut.Add(uint64(n))
+	e.n.bytesOut.Add(uint64(n))
+	if err != nil {
+		return err
+	}
+	return e.bw.Flush()
+}
+
+// writeCarryLocked buffers the rest of a frame that a direct write (see
+// sendCtrlNow) could only partly put on the socket; it must precede
+// anything else the writer sends.
+func (e *edge) writeCarryLocked() (int, error) {
+	if len(e.carry) == 0 {
+		return 0, nil
+	}
+	n, err := e.bw.Write(e.carry)
+	e.carry = e.carry[:0]
+	return n, err
 }
 
 func describeNetErr(err error, writeTimeout time.Duration) string {
@@ -682,7 +737,17 @@ func (e *edge) sendData(ctx context.Context, f []byte) error {
 		return ErrEdgeLost
 	default:
 	}
-	return e.q.pushData(ctx, e.done, f)
+	return e.q.pushData(ctx, e.done, f, false)
+}
+
+// sendDataCopy is sendData for a frame in a buffer the caller reuses.
+func (e *edge) sendDataCopy(ctx context.Context, f []byte) error {
+	select {
+	case <-e.done:
+		return ErrEdgeLost
+	default:
+	}
+	return e.q.pushData(ctx, e.done, f, true)
 }
 
 // ---- the reader ----
@@ -690,7 +755,8 @@ func (e *edge) sendData(ctx context.Context, f []byte) error {
 func (e *edge) readLoop() {
 	defer e.n.wg.Done()
 	n := e.n
-	fr := wire.NewReader(e.br, n.cfg.MaxFrameBody)
+	fr := e.fr
+	fr.SetMaxBody(n.cfg.MaxFrameBody)
 	idle := n.deadTimeout()
 	var deadlineSet time.Time
 	now := time.Now()
@@ -718,7 +784,7 @@ func (e *edge) readLoop() {
 		// While frames stream in from the buffer, the clock is read every
 		// 64 frames (a reading costs as much as handling a small frame);
 		// before the reader may block it is always read.
-		if frames++; frames%64 == 0 || e.br.Buffered() < wire.HeaderLen {
+		if frames++; frames%64 == 0 || fr.Buffered() < wire.HeaderLen {
 			now = time.Now()
 			e.lastRecv.Store(now.UnixNano())
 		}
@@ -773,6 +839,9 @@ func (e *edge) failPending() {
 	for id, p := range e.pings {
 		if p.result != nil {
 			close(p.result)
+		}
+		if p.series != nil {
+			p.series.finish(ErrEdgeLost)
 		}
 		delete(e.pings, id)
 	}
@@ -839,4 +908,38 @@ func truncate(s string, max int) string {
 		return s
 	}
 	return s[:max] + "…"
+}
+
+// sendPingNow sends a ping or a pong. Their order relative to other frames
+// does not matter, so when the socket holds only whole frames (nothing
+// buffered, no carry) and no writer is using it, the frame is written from
+// the calling goroutine: a round trip then costs no hand-off to the writer
+// goroutines on either side, and no allocation. It never blocks — the lock
+// is only tried and the write is non-blocking — so readers may call it;
+// otherwise the frame goes through the control lane like any other.
+func (e *edge) sendPingNow(kind wire.Kind, p *wire.Ping) bool {
+	if e.raw != nil && e.writerIdle.Load() && e.wmu.TryLock() {
+		ok := false
+		var size int
+		select {
+		case <-e.done:
+		default:
+			if e.bw.Buffered() == 0 && len(e.carry) == 0 {
+				e.nowFrame = wire.AppendPingFrame(e.nowFrame[:0], kind, p)
+				size = len(e.nowFrame)
+				ok = e.writeNowLocked(e.nowFrame)
+				if cap(e.nowFrame) > 4<<10 {
+					e.nowFrame = nil // a padded ping: do not keep its buffer
+				}
+			}
+		}
+		e.wmu.Unlock()
+		if ok {
+			e.bytesOut.Add(uint64(size))
+			e.n.bytesOut.Add(uint64(size))
+			return true
+		}
+	}
+	f := wire.AppendPingFrame(make([]byte, 0, wire.HeaderLen+wire.PingFixedLen+len(p.Padding)), kind, p)
+	return e.sendCtrl(f)
 }

@@ -130,6 +130,7 @@ type eventBus struct {
 	next     int
 	dropped  atomic.Uint64
 	msgWatch atomic.Int32 // number of watchers that want MessageEvents
+	watching atomic.Int32 // number of watchers
 	// recent keeps the last log events so that an observer attached after
 	// start-up (a dashboard) still sees what happened just before.
 	logMu  sync.Mutex
@@ -187,6 +188,7 @@ func (n *Node) watch(buffer int, messages bool) (<-chan Event, func()) {
 	id := b.next
 	b.next++
 	b.watchers[id] = w
+	b.watching.Add(1)
 	if messages {
 		b.msgWatch.Add(1)
 	}
@@ -197,6 +199,7 @@ func (n *Node) watch(buffer int, messages bool) (<-chan Event, func()) {
 			b.mu.Lock()
 			if ww, ok := b.watchers[id]; ok {
 				delete(b.watchers, id)
+				b.watching.Add(-1)
 				if ww.messages {
 					b.msgWatch.Add(-1)
 				}
@@ -240,3 +243,7 @@ func (b *eventBus) close() {
 }
 
 func (b *eventBus) wantsMessages() bool { return b.msgWatch.Load() > 0 }
+
+// watched reports whether anyone watches events at all: hot paths skip
+// building an event nobody will see.
+func (b *eventBus) watched() bool { return b.watching.Load() > 0 }

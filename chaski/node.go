@@ -53,6 +53,8 @@ type Node struct {
 	terminated atomic.Bool
 	seq        atomic.Uint64
 	pubMu      sync.Mutex
+	pubScratch []byte   // where Publish builds small frames (pubMu held)
+	pubClock   pubClock // publication times (pubMu held)
 	// originLocks serialise the handling of messages per origin (striped).
 	originLocks [64]sync.Mutex
 	// routeGen changes whenever an edge comes or goes, a peer's

@@ -12,18 +12,39 @@ import (
 // the writer always drains first, so a long data backlog never delays a pong
 // behind it on the sender's side. The data lane is bounded in bytes: a full
 // lane blocks the producer (backpressure), never grows.
+//
+// Small data frames are copied into pooled 64 KiB segments instead of being
+// queued one slice each: a stream of 100-byte messages then costs no
+// allocation per message, and producers may hand in a scratch buffer they
+// reuse at once. Frames above segCopyMax are queued as they are (the
+// producer gives up the slice), so a file chunk is never copied twice.
 type sendQueue struct {
 	mu        sync.Mutex
 	ctrl      [][]byte
-	data      [][]byte
+	data      []dataSeg
 	dataHead  int
 	dataBytes int
 	maxBytes  int
 	maxCtrl   int
+	free      [][]byte      // empty pooled segments, at most maxFreeSegs
 	wake      chan struct{} // capacity 1: "there is something to write"
 	space     chan struct{} // closed when bytes are released and a producer waits
 	waiting   bool
 }
+
+// dataSeg is one piece of the data lane: either a pooled segment holding
+// whole frames back to back (it may still grow while it is the lane's last
+// piece) or one large frame owned by the queue.
+type dataSeg struct {
+	b      []byte
+	pooled bool
+}
+
+const (
+	segSize     = 64 << 10
+	segCopyMax  = 16 << 10
+	maxFreeSegs = 2
+)
 
 func newSendQueue(maxBytes int) *sendQueue {
 	return &sendQueue{maxBytes: maxBytes, maxCtrl: 512, wake: make(chan struct{}, 1)}
@@ -50,14 +71,41 @@ func (q *sendQueue) pushCtrl(f []byte) bool {
 	return true
 }
 
+// appendLocked adds f to the data lane. Small frames are copied (f may be
+// reused by the caller as soon as the push returns); a large frame is kept
+// as it is unless borrowed, in which case it is copied into its own slice.
+func (q *sendQueue) appendLocked(f []byte, borrowed bool) {
+	q.dataBytes += len(f)
+	if len(f) > segCopyMax {
+		if borrowed {
+			f = append([]byte(nil), f...)
+		}
+		q.data = append(q.data, dataSeg{b: f})
+		return
+	}
+	if k := len(q.data) - 1; k >= q.dataHead && q.data[k].pooled && len(q.data[k].b)+len(f) <= cap(q.data[k].b) {
+		q.data[k].b = append(q.data[k].b, f...)
+		return
+	}
+	var seg []byte
+	if k := len(q.free); k > 0 {
+		seg = q.free[k-1]
+		q.free[k-1] = nil
+		q.free = q.free[:k-1]
+	} else {
+		seg = make([]byte, 0, segSize)
+	}
+	q.data = append(q.data, dataSeg{b: append(seg, f...), pooled: true})
+}
+
 // pushData queues a data frame, waiting for room while the lane is full.
 // A frame larger than the whole bound is accepted when the lane is empty.
-func (q *sendQueue) pushData(ctx context.Context, done <-chan struct{}, f []byte) error {
+// With borrowed the caller keeps f and may reuse it once pushData returns.
+func (q *sendQueue) pushData(ctx context.Context, done <-chan struct{}, f []byte, borrowed bool) error {
 	for {
 		q.mu.Lock()
 		if q.dataBytes == 0 || q.dataBytes+len(f) <= q.maxBytes {
-			q.data = append(q.data, f)
-			q.dataBytes += len(f)
+			q.appendLocked(f, borrowed)
 			q.mu.Unlock()
 			q.signal()
 			return nil
@@ -88,7 +136,7 @@ var errQueueOverflow = errors.New("send queue over its hard limit")
 // to hardMax bytes, which lets the circle drain while publishers (who always
 // wait in pushData) stay throttled. Beyond hardMax the peer is not draining
 // at all and errQueueOverflow is returned.
-func (q *sendQueue) pushRelay(ctx context.Context, done <-chan struct{}, f []byte, patience time.Duration, hardMax int) error {
+func (q *sendQueue) pushRelay(ctx context.Context, done <-chan struct{}, f []byte, borrowed bool, patience time.Duration, hardMax int) error {
 	var timer *time.Timer
 	defer func() {
 		if timer != nil {
@@ -99,8 +147,7 @@ func (q *sendQueue) pushRelay(ctx context.Context, done <-chan struct{}, f []byt
 	for {
 		q.mu.Lock()
 		if q.dataBytes == 0 || q.dataBytes+len(f) <= q.maxBytes || (expired && q.dataBytes+len(f) <= hardMax) {
-			q.data = append(q.data, f)
-			q.dataBytes += len(f)
+			q.appendLocked(f, borrowed)
 			q.mu.Unlock()
 			q.signal()
 			return nil
@@ -131,20 +178,21 @@ func (q *sendQueue) pushRelay(ctx context.Context, done <-chan struct{}, f []byt
 }
 
 // take moves queued frames into the given slices: every control frame, and
-// data frames up to budget bytes (at least one), so that control frames that
-// arrive meanwhile are interleaved with a large backlog.
-func (q *sendQueue) take(ctrl, data [][]byte, budget int) ([][]byte, [][]byte) {
+// data segments up to budget bytes (at least one), so that control frames
+// that arrive meanwhile are interleaved with a large backlog. The taken
+// segments belong to the writer until it hands them back with done.
+func (q *sendQueue) take(ctrl [][]byte, data []dataSeg, budget int) ([][]byte, []dataSeg) {
 	q.mu.Lock()
 	ctrl = append(ctrl, q.ctrl...)
 	clear(q.ctrl)
 	q.ctrl = q.ctrl[:0]
 	taken := 0
-	for q.dataHead < len(q.data) && (taken == 0 || taken+len(q.data[q.dataHead]) <= budget) {
-		f := q.data[q.dataHead]
-		q.data[q.dataHead] = nil
+	for q.dataHead < len(q.data) && (taken == 0 || taken+len(q.data[q.dataHead].b) <= budget) {
+		s := q.data[q.dataHead]
+		q.data[q.dataHead] = dataSeg{}
 		q.dataHead++
-		data = append(data, f)
-		taken += len(f)
+		data = append(data, s)
+		taken += len(s.b)
 	}
 	if q.dataHead == len(q.data) {
 		q.data = q.data[:0]
@@ -152,7 +200,7 @@ func (q *sendQueue) take(ctrl, data [][]byte, budget int) ([][]byte, [][]byte) {
 	} else if q.dataHead >= 1024 && 2*q.dataHead >= len(q.data) {
 		// A producer that never lets the lane run dry would otherwise grow
 		// the slice without bound (the taken head is never reused): move
-		// the rest to the front, amortised O(1) per frame.
+		// the rest to the front, amortised O(1) per piece.
 		k := copy(q.data, q.data[q.dataHead:])
 		clear(q.data[k:])
 		q.data = q.data[:k]
@@ -162,16 +210,25 @@ func (q *sendQueue) take(ctrl, data [][]byte, budget int) ([][]byte, [][]byte) {
 	return ctrl, data
 }
 
-// release returns the bytes of written data frames to the bound.
-func (q *sendQueue) release(n int) {
-	if n == 0 {
-		return
+// done returns written data segments: their bytes go back to the bound and
+// pooled segments to the free list.
+func (q *sendQueue) done(data []dataSeg) {
+	n := 0
+	for _, s := range data {
+		n += len(s.b)
 	}
 	q.mu.Lock()
-	q.dataBytes -= n
-	if q.waiting {
-		close(q.space)
-		q.waiting = false
+	for _, s := range data {
+		if s.pooled && len(q.free) < maxFreeSegs {
+			q.free = append(q.free, s.b[:0])
+		}
+	}
+	if n > 0 {
+		q.dataBytes -= n
+		if q.waiting {
+			close(q.space)
+			q.waiting = false
+		}
 	}
 	q.mu.Unlock()
 }

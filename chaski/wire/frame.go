@@ -9,7 +9,6 @@
 package wire
 
 import (
-	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -187,78 +186,143 @@ type Frame struct {
 	Body  []byte
 }
 
-// Reader reads frames from a buffered stream with a body limit.
+// Reader reads frames from a stream with a body limit. It reads the
+// stream straight into 64 KiB blocks and hands out bodies as slices of
+// them: no copy between the socket and the caller for frames that fit in a
+// block. A block is never written again where a body was cut from it (the
+// unread tail of a frame moves to a fresh block), so the caller may keep
+// Body for as long as it likes; a block is freed when nothing cut from it
+// is referenced any more.
 type Reader struct {
-	br      *bufio.Reader
+	src     io.Reader
 	maxBody int
-	hdr     [HeaderLen]byte
-	topic   [MaxTopicLen]byte
+	buf     []byte // the current block; buf[r:w] is read and not consumed
+	r, w    int
 	last    string // the previous frame's topic, reused while it repeats
-	slab    []byte // the unused rest of the current block for small bodies
 }
 
-// Small bodies are carved from shared blocks instead of one allocation
-// each: a stream of 100-byte messages then costs one allocation per ~600
-// frames. Each body is capped at its own length, so appending to one never
-// writes into the next; a block is freed when no body cut from it is
-// referenced any more.
 const (
-	slabSize    = 64 << 10
-	slabMaxBody = 4 << 10
+	blockSize = 64 << 10
+	// minRead: when less than this is free at the end of a block, the
+	// next read goes into a fresh block, so reads stay large.
+	minRead = 4 << 10
 )
 
-func (r *Reader) body(n int) []byte {
-	if n > slabMaxBody {
-		return make([]byte, n)
-	}
-	if len(r.slab) < n {
-		r.slab = make([]byte, slabSize)
-	}
-	b := r.slab[:n:n]
-	r.slab = r.slab[n:]
-	return b
-}
-
-// NewReader wraps r; maxBody <= 0 means DefaultMaxBody.
-func NewReader(r *bufio.Reader, maxBody int) *Reader {
+// NewReader reads frames from src; maxBody <= 0 means DefaultMaxBody.
+func NewReader(src io.Reader, maxBody int) *Reader {
 	if maxBody <= 0 {
 		maxBody = DefaultMaxBody
 	}
 	if maxBody > HardMaxBody {
 		maxBody = HardMaxBody
 	}
-	return &Reader{br: r, maxBody: maxBody}
+	return &Reader{src: src, maxBody: maxBody}
+}
+
+// SetMaxBody changes the body limit (after a handshake read with a small one).
+func (r *Reader) SetMaxBody(maxBody int) {
+	if maxBody <= 0 {
+		maxBody = DefaultMaxBody
+	}
+	r.maxBody = min(maxBody, HardMaxBody)
+}
+
+// Buffered is the number of bytes read from the stream and not consumed.
+func (r *Reader) Buffered() int { return r.w - r.r }
+
+// fill reads until at least need (<= blockSize) bytes are buffered.
+func (r *Reader) fill(need int) error {
+	empty := 0
+	for r.w-r.r < need {
+		if len(r.buf)-r.r < need || len(r.buf)-r.w < minRead {
+			nb := make([]byte, blockSize)
+			n := copy(nb, r.buf[r.r:r.w])
+			r.buf, r.r, r.w = nb, 0, n
+		}
+		n, err := r.src.Read(r.buf[r.w:])
+		r.w += n
+		if r.w-r.r >= need {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			if empty++; empty >= 100 {
+				return io.ErrNoProgress
+			}
+		}
+	}
+	return nil
+}
+
+// ReadRaw returns the next n (<= blockSize) bytes of the stream as they
+// are (the preamble before the first frame).
+func (r *Reader) ReadRaw(n int) ([]byte, error) {
+	if n > blockSize {
+		return nil, ErrTooLarge
+	}
+	if err := r.fill(n); err != nil {
+		if r.w > r.r {
+			err = unexpected(err)
+		}
+		return nil, err
+	}
+	b := r.buf[r.r : r.r+n : r.r+n]
+	r.r += n
+	return b, nil
 }
 
 // ReadFrame reads the next frame; its body is memory of its own that no
-// later frame overwrites (the caller may keep references to Topic and Body). A topic equal to the
-// previous frame's is returned as the same string, so a stream of messages
-// on one topic allocates only their bodies. io.EOF is returned only when
-// the stream ends cleanly between frames.
+// later frame overwrites (the caller may keep references to Topic and
+// Body). A topic equal to the previous frame's is returned as the same
+// string, so a stream of messages on one topic allocates nothing per
+// frame. io.EOF is returned only when the stream ends cleanly between
+// frames.
 func (r *Reader) ReadFrame() (Frame, error) {
-	if _, err := io.ReadFull(r.br, r.hdr[:]); err != nil {
+	if err := r.fill(HeaderLen); err != nil {
+		if r.w > r.r {
+			err = unexpected(err)
+		}
 		return Frame{}, err
 	}
-	h, err := ParseHeader(r.hdr[:], r.maxBody)
+	h, err := ParseHeader(r.buf[r.r:r.r+HeaderLen], r.maxBody)
 	if err != nil {
 		return Frame{}, err
 	}
-	topic := ""
-	if h.TopicLen > 0 {
-		tb := r.topic[:h.TopicLen]
-		if _, err := io.ReadFull(r.br, tb); err != nil {
+	head := HeaderLen + h.TopicLen
+	if total := head + h.BodyLen; total <= blockSize {
+		if err := r.fill(total); err != nil {
 			return Frame{}, unexpected(err)
 		}
-		if string(tb) != r.last {
-			r.last = string(tb)
-		}
-		topic = r.last
+		p := r.buf[r.r : r.r+total : r.r+total]
+		r.r += total
+		return Frame{Kind: h.Kind, Topic: r.topicString(p[HeaderLen:head]), Body: p[head:]}, nil
 	}
-	buf := r.body(h.BodyLen)
-	if _, err := io.ReadFull(r.br, buf); err != nil {
+	// A body larger than a block gets its own buffer, read into directly.
+	if err := r.fill(head); err != nil {
 		return Frame{}, unexpected(err)
 	}
-	return Frame{Kind: h.Kind, Topic: topic, Body: buf}, nil
+	topic := r.topicString(r.buf[r.r+HeaderLen : r.r+head])
+	r.r += head
+	body := make([]byte, h.BodyLen)
+	k := copy(body, r.buf[r.r:r.w])
+	r.r += k
+	if _, err := io.ReadFull(r.src, body[k:]); err != nil {
+		return Frame{}, unexpected(err)
+	}
+	return Frame{Kind: h.Kind, Topic: topic, Body: body}, nil
+}
+
+// topicString returns tb as a string, the previous frame's when equal.
+func (r *Reader) topicString(tb []byte) string {
+	if len(tb) == 0 {
+		return ""
+	}
+	if string(tb) != r.last {
+		r.last = string(tb)
+	}
+	return r.last
 }
 
 func unexpected(err error) error {

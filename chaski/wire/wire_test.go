@@ -8,6 +8,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -173,5 +174,60 @@ func TestValidName(t *testing.T) {
 		if ValidName(s, 64) {
 			t.Errorf("%q accepted", s)
 		}
+	}
+}
+
+// Frames read the same whether they arrive whole in the buffer (parsed in
+// place) or a byte at a time (read piece by piece), and bodies never alias
+// the reader's buffer.
+func TestReaderWholeAndFragmented(t *testing.T) {
+	var stream []byte
+	type want struct {
+		kind  Kind
+		topic string
+		body  []byte
+	}
+	var wants []want
+	for i := 0; i < 300; i++ {
+		topic := []string{"", "news", "a-much-longer-topic-name"}[i%3]
+		body := bytes.Repeat([]byte{byte(i)}, (i*37)%9000)
+		var err error
+		stream, err = AppendFrame(stream, KindPublish, topic, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wants = append(wants, want{KindPublish, topic, body})
+	}
+	for _, tc := range []struct {
+		name string
+		r    io.Reader
+	}{
+		{"whole", bytes.NewReader(stream)},
+		{"one byte at a time", iotest.OneByteReader(bytes.NewReader(stream))},
+		{"half reads", iotest.HalfReader(bytes.NewReader(stream))},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := NewReader(bufio.NewReaderSize(tc.r, 4096), 0)
+			var got []Frame
+			for {
+				f, err := r.ReadFrame()
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, f)
+			}
+			if len(got) != len(wants) {
+				t.Fatalf("%d frames, want %d", len(got), len(wants))
+			}
+			for i, f := range got { // checked after all reads: no body was overwritten
+				w := wants[i]
+				if f.Kind != w.kind || f.Topic != w.topic || !bytes.Equal(f.Body, w.body) {
+					t.Fatalf("frame %d differs", i)
+				}
+			}
+		})
 	}
 }

@@ -1,0 +1,120 @@
+package chaski
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"testing"
+	"time"
+)
+
+// drain takes everything from q as the writer would and returns the bytes
+// in the order they would reach the socket.
+func drain(q *sendQueue) []byte {
+	var out []byte
+	for {
+		ctrl, data := q.take(nil, nil, writeBatchBudget)
+		if len(ctrl) == 0 && len(data) == 0 {
+			return out
+		}
+		for _, f := range ctrl {
+			out = append(out, f...)
+		}
+		for _, s := range data {
+			out = append(out, s.b...)
+		}
+		q.done(data)
+	}
+}
+
+// Small frames are copied: the producer may reuse its buffer at once, and
+// a stream of them shares a few pooled segments.
+func TestSendQueueCopiesSmallFrames(t *testing.T) {
+	q := newSendQueue(1 << 20)
+	ctx := context.Background()
+	scratch := make([]byte, 100)
+	var want []byte
+	for i := 0; i < 1000; i++ {
+		for j := range scratch {
+			scratch[j] = byte(i + j)
+		}
+		want = append(want, scratch...)
+		if err := q.pushData(ctx, nil, scratch, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if segs := len(q.data) - q.dataHead; segs != 2 {
+		t.Fatalf("1,000 frames of 100 B took %d segments, want 2 (64 KiB each)", segs)
+	}
+	if q.backlog() != 100_000 {
+		t.Fatalf("backlog %d, want 100000", q.backlog())
+	}
+	if got := drain(q); !bytes.Equal(got, want) {
+		t.Fatal("the bytes taken differ from the frames pushed")
+	}
+	if q.backlog() != 0 || len(q.free) != 2 {
+		t.Fatalf("after draining: backlog %d, %d free segments (want 0 and 2)", q.backlog(), len(q.free))
+	}
+	// The next frames reuse a free segment.
+	seg := q.free[len(q.free)-1]
+	_ = q.pushData(ctx, nil, scratch, true)
+	if &q.data[q.dataHead].b[0] != &seg[:1][0] {
+		t.Fatal("a free segment was not reused")
+	}
+}
+
+// Large frames are queued as they are, unless borrowed; control frames come
+// first; order within the data lane is kept across the two kinds.
+func TestSendQueueLargeFramesAndOrder(t *testing.T) {
+	q := newSendQueue(1 << 20)
+	ctx := context.Background()
+	big := bytes.Repeat([]byte{7}, segCopyMax+1)
+	borrowedBig := bytes.Repeat([]byte{8}, segCopyMax+1)
+	_ = q.pushData(ctx, nil, []byte("a"), true)
+	_ = q.pushData(ctx, nil, big, false)
+	_ = q.pushData(ctx, nil, borrowedBig, true)
+	_ = q.pushData(ctx, nil, []byte("b"), true)
+	q.pushCtrl([]byte("C"))
+	if &q.data[q.dataHead+1].b[0] != &big[0] {
+		t.Fatal("a large frame was copied")
+	}
+	if &q.data[q.dataHead+2].b[0] == &borrowedBig[0] {
+		t.Fatal("a borrowed large frame was not copied")
+	}
+	want := append(append(append([]byte("Ca"), big...), borrowedBig...), 'b')
+	if got := drain(q); !bytes.Equal(got, want) {
+		t.Fatal("wrong order or content")
+	}
+}
+
+// A full lane blocks pushData until the writer hands bytes back; relays
+// may overfill it up to the hard limit after their patience, then fail.
+func TestSendQueueBounds(t *testing.T) {
+	q := newSendQueue(1000)
+	ctx := context.Background()
+	f := make([]byte, 600)
+	_ = q.pushData(ctx, nil, f, true)
+	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	if err := q.pushData(short, nil, f, true); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("push into a full lane: %v, want a timeout", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- q.pushData(ctx, nil, f, true) }()
+	ctrl, data := q.take(nil, nil, writeBatchBudget)
+	if len(ctrl) != 0 || len(data) != 1 {
+		t.Fatalf("took %d control and %d data pieces", len(ctrl), len(data))
+	}
+	q.done(data)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ { // 600 queued: 1,200 then 1,800 bytes
+		if err := q.pushRelay(ctx, nil, f, true, time.Millisecond, 2000); err != nil {
+			t.Fatalf("relay within the hard limit: %v", err)
+		}
+	}
+	if err := q.pushRelay(ctx, nil, f, true, time.Millisecond, 2000); !errors.Is(err, errQueueOverflow) {
+		t.Fatalf("relay past the hard limit: %v, want errQueueOverflow", err)
+	}
+}
