@@ -622,6 +622,7 @@ func (e *edge) writeLoop() {
 				fail(err)
 				break
 			}
+			e.q.trim()
 			// Everything taken so far is on the socket: Flush may return.
 			e.writerIdle.Store(true)
 			select {
@@ -757,6 +758,12 @@ func (e *edge) readLoop() {
 	n := e.n
 	fr := e.fr
 	fr.SetMaxBody(n.cfg.MaxFrameBody)
+	fr.SetLargeBodyAlloc(func(kind wire.Kind, size int) []byte {
+		if kind == wire.KindFileChunk {
+			return n.chunkBodies.get(size)
+		}
+		return make([]byte, size)
+	})
 	idle := n.deadTimeout()
 	var deadlineSet time.Time
 	now := time.Now()

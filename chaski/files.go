@@ -394,7 +394,7 @@ func (n *Node) handleFileFrame(e *edge, f wire.Frame) error {
 		if err != nil {
 			return err
 		}
-		n.handleChunk(e, &c)
+		n.handleChunk(e, &c, f.Body)
 	case wire.KindFileEnd:
 		var end wire.FileEnd
 		if err := wire.Unmarshal(f.Body, &end); err != nil {
@@ -512,38 +512,87 @@ func (n *Node) withNodeCtx(ctx context.Context) (context.Context, context.Cancel
 // modified afterwards (they are only ever read, concurrently with the I/O).
 type bgHash struct {
 	h      hash.Hash
-	ch     chan []byte
+	ch     chan hashItem
 	done   chan struct{}
-	after  func(n int) // called after each slice is hashed (may be nil)
-	closed bool        // owned by the single producer
-	added  uint64      // slices queued (producer only)
+	after  func(n int, owner []byte) // called after each slice is hashed (may be nil)
+	closed bool                      // owned by the single producer
+	added  uint64                    // slices queued (producer only)
 	hashed atomic.Uint64
 }
 
 // startHash starts hashing into h; depth bounds the slices waiting.
-func startHash(h hash.Hash, depth int, after func(int)) *bgHash {
-	b := &bgHash{h: h, ch: make(chan []byte, depth), done: make(chan struct{}), after: after}
+func startHash(h hash.Hash, depth int, after func(n int, owner []byte)) *bgHash {
+	b := &bgHash{h: h, ch: make(chan hashItem, depth), done: make(chan struct{}), after: after}
 	go b.loop()
 	return b
 }
 
+// hashItem is a slice to hash and the buffer it belongs to (handed to
+// after once hashed).
+type hashItem struct{ p, owner []byte }
+
 func (b *bgHash) loop() {
 	defer close(b.done)
-	for p := range b.ch {
-		b.h.Write(p)
+	for it := range b.ch {
+		b.h.Write(it.p)
 		b.hashed.Add(1)
 		if b.after != nil {
-			b.after(len(p))
+			b.after(len(it.p), it.owner)
 		}
 	}
 }
 
 // add queues p, waiting while depth slices are queued; p is no longer
 // read once hashedUpTo(seq) reports true for the returned seq.
-func (b *bgHash) add(p []byte) (seq uint64) {
-	b.ch <- p
+func (b *bgHash) add(p []byte) (seq uint64) { return b.addOwned(p, nil) }
+
+// addOwned is add for a slice of owner, which after receives once p is hashed.
+func (b *bgHash) addOwned(p, owner []byte) (seq uint64) {
+	b.ch <- hashItem{p, owner}
 	b.added++
 	return b.added
+}
+
+// bodyRecycler keeps the bodies of received file chunks for the next
+// chunks of the same size: a transfer then reads into warm memory instead
+// of allocating (and faulting in, and collecting) 256 KiB per chunk. A body
+// comes back only after it was written and hashed, when nothing refers to
+// it any more.
+type bodyRecycler struct {
+	mu   sync.Mutex
+	size int
+	free [][]byte
+}
+
+const maxRecycledBodies = 16
+
+func (b *bodyRecycler) get(n int) []byte {
+	b.mu.Lock()
+	if k := len(b.free); k > 0 && n == b.size {
+		p := b.free[k-1]
+		b.free[k-1] = nil
+		b.free = b.free[:k-1]
+		b.mu.Unlock()
+		return p
+	}
+	b.mu.Unlock()
+	return make([]byte, n)
+}
+
+func (b *bodyRecycler) put(p []byte) {
+	if cap(p) <= 64<<10 {
+		return // a small chunk lives in one of the reader's shared blocks
+	}
+	b.mu.Lock()
+	if cap(p) != b.size {
+		// Another chunk size: the latest transfer's wins.
+		clear(b.free)
+		b.free, b.size = b.free[:0], cap(p)
+	}
+	if len(b.free) < maxRecycledBodies {
+		b.free = append(b.free, p[:cap(p)])
+	}
+	b.mu.Unlock()
 }
 
 // hashedUpTo reports whether the slice add numbered seq has been hashed.

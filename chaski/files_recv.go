@@ -52,6 +52,7 @@ type inXfer struct {
 
 type inItem struct {
 	data []byte
+	buf  []byte // the frame body data was cut from, recycled once hashed
 	end  *wire.FileEnd
 }
 
@@ -158,7 +159,9 @@ func (n *Node) handleOffer(e *edge, topic string, o *wire.FileOffer) {
 
 // handleChunk checks a chunk (reader goroutine) and queues it for the
 // writer, waiting while the transfer's buffer is full.
-func (n *Node) handleChunk(e *edge, c *wire.FileChunk) {
+// handleChunk queues a chunk for writing; body, the frame body it was cut
+// from, is recycled once the chunk is written and hashed.
+func (n *Node) handleChunk(e *edge, c *wire.FileChunk, body []byte) {
 	x := n.files.incoming(e, xferID(c.Transfer))
 	if x == nil {
 		return // late chunks of an aborted transfer
@@ -181,7 +184,7 @@ func (n *Node) handleChunk(e *edge, c *wire.FileChunk) {
 		return
 	}
 	x.next = end
-	x.push(inItem{data: c.Data})
+	x.push(inItem{data: c.Data, buf: body})
 }
 
 func (n *Node) handleEnd(e *edge, end *wire.FileEnd) {
@@ -468,7 +471,7 @@ func (x *inXfer) write(w *pwriter) {
 				x.ended(w)
 				return
 			}
-			hs.add(it.data) // released by the hasher
+			hs.addOwned(it.data, it.buf) // released by the hasher
 			w.off += int64(len(it.data))
 			x.progress(w.off)
 			timer.Reset(idle)
@@ -493,7 +496,8 @@ func (x *inXfer) write(w *pwriter) {
 
 // release returns n hashed and written bytes to the receive buffer and wakes
 // a reader waiting for room.
-func (x *inXfer) release(n int) {
+func (x *inXfer) release(n int, buf []byte) {
+	x.n.chunkBodies.put(buf)
 	x.buffered.Add(-int64(n))
 	select {
 	case x.space <- struct{}{}:

@@ -55,6 +55,8 @@ type Node struct {
 	pubMu      sync.Mutex
 	pubScratch []byte   // where Publish builds small frames (pubMu held)
 	pubClock   pubClock // publication times (pubMu held)
+
+	chunkBodies bodyRecycler // received file chunk bodies, reused
 	// originLocks serialise the handling of messages per origin (striped).
 	originLocks [64]sync.Mutex
 	// routeGen changes whenever an edge comes or goes, a peer's

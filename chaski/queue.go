@@ -41,9 +41,12 @@ type dataSeg struct {
 }
 
 const (
-	segSize     = 64 << 10
-	segCopyMax  = 16 << 10
-	maxFreeSegs = 2
+	segSize    = 64 << 10
+	segCopyMax = 16 << 10
+	// A busy lane recycles up to maxFreeSegs segments (512 KiB); an idle
+	// one keeps idleFreeSegs.
+	maxFreeSegs  = 8
+	idleFreeSegs = 1
 )
 
 func newSendQueue(maxBytes int) *sendQueue {
@@ -229,6 +232,16 @@ func (q *sendQueue) done(data []dataSeg) {
 			close(q.space)
 			q.waiting = false
 		}
+	}
+	q.mu.Unlock()
+}
+
+// trim lets the free list of a lane that ran dry shrink to idleFreeSegs.
+func (q *sendQueue) trim() {
+	q.mu.Lock()
+	if len(q.free) > idleFreeSegs {
+		clear(q.free[idleFreeSegs:])
+		q.free = q.free[:idleFreeSegs]
 	}
 	q.mu.Unlock()
 }

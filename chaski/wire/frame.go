@@ -199,7 +199,12 @@ type Reader struct {
 	buf     []byte // the current block; buf[r:w] is read and not consumed
 	r, w    int
 	last    string // the previous frame's topic, reused while it repeats
+	alloc   func(kind Kind, n int) []byte
 }
+
+// SetLargeBodyAlloc makes the reader take bodies larger than a block from
+// alloc (which must return n bytes), so that a caller can recycle them.
+func (r *Reader) SetLargeBodyAlloc(alloc func(kind Kind, n int) []byte) { r.alloc = alloc }
 
 const (
 	blockSize = 64 << 10
@@ -305,7 +310,12 @@ func (r *Reader) ReadFrame() (Frame, error) {
 	}
 	topic := r.topicString(r.buf[r.r+HeaderLen : r.r+head])
 	r.r += head
-	body := make([]byte, h.BodyLen)
+	var body []byte
+	if r.alloc != nil {
+		body = r.alloc(h.Kind, h.BodyLen)[:h.BodyLen]
+	} else {
+		body = make([]byte, h.BodyLen)
+	}
 	k := copy(body, r.buf[r.r:r.w])
 	r.r += k
 	if _, err := io.ReadFull(r.src, body[k:]); err != nil {
