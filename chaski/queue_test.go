@@ -118,3 +118,30 @@ func TestSendQueueBounds(t *testing.T) {
 		t.Fatalf("relay past the hard limit: %v, want errQueueOverflow", err)
 	}
 }
+
+// Chunk bodies come back only at the size of the latest transfer, never
+// from the reader's shared blocks, and in bounded number.
+func TestBodyRecycler(t *testing.T) {
+	var b bodyRecycler
+	big := make([]byte, 256<<10+24)
+	b.put(big)
+	if p := b.get(len(big)); &p[0] != &big[0] {
+		t.Fatal("a body of the same size was not reused")
+	}
+	if p := b.get(len(big)); &p[0] == &big[0] {
+		t.Fatal("a body was handed out twice")
+	}
+	b.put(make([]byte, 4<<10)) // cut from a shared block: never kept
+	if len(b.free) != 0 {
+		t.Fatal("a small body was kept")
+	}
+	for i := 0; i < 2*maxRecycledBodies; i++ {
+		b.put(make([]byte, 128<<10))
+	}
+	if len(b.free) != maxRecycledBodies || b.size != 128<<10 {
+		t.Fatalf("%d bodies of %d bytes kept, want %d of %d", len(b.free), b.size, maxRecycledBodies, 128<<10)
+	}
+	if p := b.get(len(big)); len(p) != len(big) {
+		t.Fatal("wrong length for another size")
+	}
+}
