@@ -87,6 +87,14 @@ for r in $(seq "$RUNS"); do
 	"$CHASKI" bench --quiet --json --mode messages --via-root >"$OUT/root.$r.json"
 	say "round $r of $RUNS: chaski ping (20k)"
 	"$CHASKI" bench --quiet --json --mode ping >"$OUT/ping.$r.json"
+	if command -v taskset >/dev/null; then
+		# The same ping-pongs with both processes on one CPU: no wake-up of
+		# an idle virtual CPU per round trip, which is what makes the
+		# figures above swing between runs on a virtual machine.
+		say "round $r of $RUNS: ping-pongs on one CPU (raw TCP, chaski)"
+		taskset -c 0 "$BIN/rawtcp" -bytes 1 >"$OUT/raw1cpu.$r.json"
+		taskset -c 0 "$CHASKI" bench --quiet --json --mode ping >"$OUT/ping1cpu.$r.json"
+	fi
 	say "round $r of $RUNS: chaski files (1 GiB in $FILE_DIR)"
 	"$CHASKI" bench --quiet --json --mode files --file-size 1GiB --dir "$FILE_DIR" >"$OUT/files.$r.json"
 	say "round $r of $RUNS: idle node"

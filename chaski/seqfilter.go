@@ -33,6 +33,10 @@ type seqFilter struct {
 	lru        *list.List                    // front = most recently heard
 	maxOrigins int
 	maxAge     time.Duration
+	// The origin of the previous call and its element (at the front of
+	// lru): a stream from one publisher skips the map and the list.
+	lastOrigin wire.NodeID
+	lastEl     *list.Element
 }
 
 const seqWindow = 1 << 16 // sequence numbers remembered per origin
@@ -56,7 +60,13 @@ func newSeqFilter(maxOrigins int, maxAge time.Duration) *seqFilter {
 func (f *seqFilter) firstSight(id wire.MessageID, now int64) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	el, ok := f.origins[id.Origin]
+	var el *list.Element
+	ok := false
+	if f.lastEl != nil && id.Origin == f.lastOrigin {
+		el, ok = f.lastEl, true // already at the front
+	} else if el, ok = f.origins[id.Origin]; ok {
+		f.lru.MoveToFront(el)
+	}
 	var w *seqWindowState
 	if ok {
 		w = el.Value.(*seqWindowState)
@@ -64,7 +74,6 @@ func (f *seqFilter) firstSight(id wire.MessageID, now int64) bool {
 			// Silent for longer than the age bound: start afresh.
 			*w = seqWindowState{origin: id.Origin}
 		}
-		f.lru.MoveToFront(el)
 	} else {
 		f.expire(now)
 		if f.lru.Len() >= f.maxOrigins {
@@ -73,8 +82,12 @@ func (f *seqFilter) firstSight(id wire.MessageID, now int64) bool {
 			f.lru.Remove(oldest)
 		}
 		w = &seqWindowState{origin: id.Origin}
-		f.origins[id.Origin] = f.lru.PushFront(w)
+		el = f.lru.PushFront(w)
+		f.origins[id.Origin] = el
 	}
+	// Only the insertion above evicts or expires, and it makes el the
+	// front; so the cached element is always live.
+	f.lastOrigin, f.lastEl = id.Origin, el
 	// Callers pass a cheap clock reading that may lag; never let it move
 	// an origin's last-heard time backwards, or a lagging reading followed
 	// by a fresh one could look like silence and reset the window.

@@ -199,3 +199,29 @@ func BenchmarkSeqFilter(b *testing.B) {
 		f.firstSight(wire.MessageID{Origin: o, Seq: uint64(i + 1)}, 0)
 	}
 }
+
+// The filter's memo of the last origin never outlives an eviction: with
+// room for one origin, switching origins forgets the other one entirely.
+func TestSeqFilterLastOriginMemo(t *testing.T) {
+	f := newSeqFilter(1, time.Minute)
+	a, b := wire.NodeID{1}, wire.NodeID{2}
+	now := time.Now().UnixNano()
+	steps := []struct {
+		origin wire.NodeID
+		seq    uint64
+		want   bool
+	}{
+		{a, 1, true}, {a, 1, false}, {a, 2, true},
+		{b, 1, true}, // evicts a
+		{a, 1, true}, // a is new again; evicts b
+		{a, 1, false}, {b, 1, true}, {b, 1, false},
+	}
+	for i, s := range steps {
+		if got := f.firstSight(wire.MessageID{Origin: s.origin, Seq: s.seq}, now); got != s.want {
+			t.Fatalf("step %d (origin %d, seq %d): %v, want %v", i, s.origin[0], s.seq, got, s.want)
+		}
+	}
+	if f.len() != 1 {
+		t.Fatalf("%d origins kept, want 1", f.len())
+	}
+}

@@ -53,6 +53,12 @@ func main() {
 	row("ping RTT p50, 64 B", us(p50), "", us(rawP50), x(p50/rawP50), "≤ 1.5× raw", p50 <= 1.5*rawP50)
 	row("ping RTT p90, 64 B", us(p90), "", us(rawP90), x(p90/rawP90), "(report)", true)
 	row("ping RTT p99, 64 B", us(p99), "", us(rawP99), x(p99/rawP99), "≤ 2× raw", p99 <= 2*rawP99)
+	if r.runs("ping1cpu") > 0 && r.runs("raw1cpu") > 0 {
+		q50, q99 := med("ping1cpu", "rtt_us.p50"), med("ping1cpu", "rtt_us.p99")
+		raw50, raw99 := med("raw1cpu", "ping.rtt_us.p50"), med("raw1cpu", "ping.rtt_us.p99")
+		row("ping RTT p50, both processes on one CPU", us(q50), "", us(raw50), x(q50/raw50), "(report)", true)
+		row("ping RTT p99, both processes on one CPU", us(q99), "", us(raw99), x(q99/raw99), "(report)", true)
+	}
 	row("file 1 GiB, SHA-256 both sides, MB/s", mbs(files), "", mbs(bulk), pct(files/bulk), "≥ 50% of raw bulk", files >= 0.5*bulk)
 	row("file MB/s vs the original (100 MB/s)", mbs(files), "", "", x(files/origMBs), "≥ 10×", files >= 10*origMBs)
 	subRSS := med("direct", "rss_mib.subscriber")
