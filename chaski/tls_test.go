@@ -71,6 +71,19 @@ func TestMutualTLSEdges(t *testing.T) {
 		t.Fatal("status does not report TLS")
 	}
 	runTransmission(t, a, b, "t")
+	// Over TLS pings never take the direct-write path (the record layer
+	// owns the socket): they go through the writer, and still arrive.
+	if a.findEdge(b.ID()).raw != nil {
+		t.Fatal("a TLS edge may not write pings directly")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	if rtts, err := a.PingSeries(ctx, b.ID(), 200, 32); err != nil || len(rtts) != 200 {
+		t.Fatalf("ping series over TLS: %d round trips, %v", len(rtts), err)
+	}
+	if _, err := b.Ping(ctx, a.ID(), 0); err != nil {
+		t.Fatalf("ping over TLS: %v", err)
+	}
 }
 
 func TestTLSRefusesPlaintextAndForeignCA(t *testing.T) {
