@@ -4,7 +4,7 @@ BIN     ?= bin/chaski
 FUZZTIME ?= 20s
 PKGS    := ./...
 
-.PHONY: all build run test vet race bench bench-compare fuzz demo clean tools
+.PHONY: all build run test vet race bench bench-compare profile fuzz demo clean tools
 
 all: build
 
@@ -35,6 +35,19 @@ bench:
 bench-compare: build tools
 	./bench/compare.sh
 
+## profile: CPU and allocation profiles of every process of the hot paths
+## (messages direct and through a root, a 1 GiB file) into prof/, with the
+## top functions of each as text (PROFILE_DIR: where the file is written)
+PROFILE_DIR ?= $(shell [ -w /dev/shm ] && echo /dev/shm || echo /tmp)
+profile: build
+	rm -rf prof && mkdir -p prof/messages prof/root prof/files
+	CHASKI_BENCH_PROFILE=prof/messages $(BIN) bench --quiet --mode messages --count 3000000
+	CHASKI_BENCH_PROFILE=prof/root $(BIN) bench --quiet --mode messages --via-root --count 3000000
+	CHASKI_BENCH_PROFILE=prof/files $(BIN) bench --quiet --mode files --file-size 1GiB --dir $(PROFILE_DIR)
+	@for f in prof/*/*.cpu.pprof; do $(GO) tool pprof -top -nodecount=30 $(BIN) $$f > $${f%.pprof}.txt 2>/dev/null; done
+	@for f in prof/*/*.allocs.pprof; do $(GO) tool pprof -sample_index=alloc_space -top -nodecount=15 $(BIN) $$f > $${f%.pprof}.txt 2>/dev/null; done
+	@echo "profiles and their top functions: prof/*/ (go tool pprof -http=: $(BIN) prof/messages/sub.cpu.pprof)"
+
 ## tools: benchmark-only tools (nats-server) into the git-ignored .tools/
 NATS_VERSION ?= v2.15.2
 tools: .tools/nats-server
@@ -51,4 +64,4 @@ fuzz:
 	done
 
 clean:
-	rm -rf bin
+	rm -rf bin prof
