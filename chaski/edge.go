@@ -65,6 +65,7 @@ type edge struct {
 	nowErr   error
 	nowStep  func(fd uintptr) bool
 	nowFrame []byte
+	iov      [][]byte // the writer's writev vector, reused
 	// shortWritesForTest > 0 makes direct writes put at most that many
 	// bytes on the socket, so tests can exercise the carry.
 	shortWritesForTest int
@@ -645,20 +646,26 @@ func (e *edge) writeLoop() {
 			goto shutdown
 		default:
 		}
-		written, err := e.writeCarryLocked()
-		for _, f := range ctrl {
-			if err != nil {
-				break
+		var written int
+		var err error
+		if e.raw != nil {
+			written, err = e.writevLocked(ctrl, data)
+		} else {
+			written, err = e.writeCarryLocked()
+			for _, f := range ctrl {
+				if err != nil {
+					break
+				}
+				_, err = e.bw.Write(f)
+				written += len(f)
 			}
-			_, err = e.bw.Write(f)
-			written += len(f)
-		}
-		for _, s := range data {
-			if err != nil {
-				break
+			for _, s := range data {
+				if err != nil {
+					break
+				}
+				_, err = e.bw.Write(s.b)
+				written += len(s.b)
 			}
-			_, err = e.bw.Write(s.b)
-			written += len(s.b)
 		}
 		e.wmu.Unlock()
 		e.q.done(data)
@@ -698,6 +705,28 @@ func (e *edge) flushLocked() error {
 		return err
 	}
 	return e.bw.Flush()
+}
+
+// writevLocked puts a batch on a plain TCP socket with writev(2): the carry
+// of a direct write, then the control frames, then the data segments,
+// without copying them into bw first (which this path leaves empty). The
+// batch is at most writeBatchBudget bytes of data plus the control lane,
+// so it is written at once; the socket's deadline bounds the wait.
+func (e *edge) writevLocked(ctrl [][]byte, data []dataSeg) (int, error) {
+	iov := e.iov[:0]
+	if len(e.carry) > 0 {
+		iov = append(iov, e.carry)
+	}
+	iov = append(iov, ctrl...)
+	for _, s := range data {
+		iov = append(iov, s.b)
+	}
+	bufs := net.Buffers(iov)
+	n, err := bufs.WriteTo(e.conn)
+	e.carry = e.carry[:0]
+	clear(iov) // WriteTo advanced its own copy of the slice header
+	e.iov = iov[:0]
+	return int(n), err
 }
 
 // writeCarryLocked buffers the rest of a frame that a direct write (see
