@@ -46,8 +46,6 @@ type edge struct {
 	route atomic.Pointer[routeInfo] // the peer's subscriptions, read on the hot path
 	rc    recvCache                 // owned by the reader goroutine
 	relay relayRouteCache           // owned by the reader goroutine
-	// relayScratch is where the reader re-frames a message it relays.
-	relayScratch []byte
 
 	q *sendQueue
 

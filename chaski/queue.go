@@ -5,6 +5,8 @@ import (
 	"errors"
 	"sync"
 	"time"
+
+	"github.com/chaski-dev/chaski/chaski/wire"
 )
 
 // sendQueue holds the frames waiting for an edge's writer. Control frames
@@ -86,9 +88,15 @@ func (q *sendQueue) appendLocked(f []byte, borrowed bool) {
 		q.data = append(q.data, dataSeg{b: f})
 		return
 	}
-	if k := len(q.data) - 1; k >= q.dataHead && q.data[k].pooled && len(q.data[k].b)+len(f) <= cap(q.data[k].b) {
-		q.data[k].b = append(q.data[k].b, f...)
-		return
+	seg := q.tailLocked(len(f))
+	*seg = append(*seg, f...)
+}
+
+// tailLocked returns the pooled segment that the next n (<= segCopyMax)
+// bytes go into: the lane's last one when they fit, else a fresh one.
+func (q *sendQueue) tailLocked(n int) *[]byte {
+	if k := len(q.data) - 1; k >= q.dataHead && q.data[k].pooled && len(q.data[k].b)+n <= cap(q.data[k].b) {
+		return &q.data[k].b
 	}
 	var seg []byte
 	if k := len(q.free); k > 0 {
@@ -98,7 +106,39 @@ func (q *sendQueue) appendLocked(f []byte, borrowed bool) {
 	} else {
 		seg = make([]byte, 0, segSize)
 	}
-	q.data = append(q.data, dataSeg{b: append(seg, f...), pooled: true})
+	q.data = append(q.data, dataSeg{b: seg, pooled: true})
+	return &q.data[len(q.data)-1].b
+}
+
+// relayFrame is a Publish frame relayed for another node: it is assembled
+// straight into the lane (one copy of the message), with the copy's TTL
+// and hop count rewritten.
+type relayFrame struct {
+	topic     string
+	body      []byte
+	ttl, hops uint8
+}
+
+func (r *relayFrame) size() int { return wire.HeaderLen + len(r.topic) + len(r.body) }
+
+func (r *relayFrame) appendTo(b []byte) []byte {
+	start := len(b)
+	b, _ = wire.AppendFrame(b, wire.KindPublish, r.topic, r.body)
+	body := b[start+wire.HeaderLen+len(r.topic):]
+	body[wire.PublishTTLOffset] = r.ttl
+	body[wire.PublishHopsOffset] = r.hops
+	return b
+}
+
+func (q *sendQueue) appendRelayLocked(r *relayFrame) {
+	n := r.size()
+	q.dataBytes += n
+	if n > segCopyMax {
+		q.data = append(q.data, dataSeg{b: r.appendTo(make([]byte, 0, n))})
+		return
+	}
+	seg := q.tailLocked(n)
+	*seg = r.appendTo(*seg)
 }
 
 // pushData queues a data frame, waiting for room while the lane is full.
@@ -139,7 +179,8 @@ var errQueueOverflow = errors.New("send queue over its hard limit")
 // to hardMax bytes, which lets the circle drain while publishers (who always
 // wait in pushData) stay throttled. Beyond hardMax the peer is not draining
 // at all and errQueueOverflow is returned.
-func (q *sendQueue) pushRelay(ctx context.Context, done <-chan struct{}, f []byte, borrowed bool, patience time.Duration, hardMax int) error {
+func (q *sendQueue) pushRelay(ctx context.Context, done <-chan struct{}, r *relayFrame, patience time.Duration, hardMax int) error {
+	n := r.size()
 	var timer *time.Timer
 	defer func() {
 		if timer != nil {
@@ -149,8 +190,8 @@ func (q *sendQueue) pushRelay(ctx context.Context, done <-chan struct{}, f []byt
 	expired := false
 	for {
 		q.mu.Lock()
-		if q.dataBytes == 0 || q.dataBytes+len(f) <= q.maxBytes || (expired && q.dataBytes+len(f) <= hardMax) {
-			q.appendLocked(f, borrowed)
+		if q.dataBytes == 0 || q.dataBytes+n <= q.maxBytes || (expired && q.dataBytes+n <= hardMax) {
+			q.appendRelayLocked(r)
 			q.mu.Unlock()
 			q.signal()
 			return nil

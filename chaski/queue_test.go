@@ -6,6 +6,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/chaski-dev/chaski/chaski/wire"
 )
 
 // drain takes everything from q as the writer would and returns the bytes
@@ -109,12 +111,13 @@ func TestSendQueueBounds(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
+	r := &relayFrame{body: make([]byte, 600-wire.HeaderLen)}
 	for i := 0; i < 2; i++ { // 600 queued: 1,200 then 1,800 bytes
-		if err := q.pushRelay(ctx, nil, f, true, time.Millisecond, 2000); err != nil {
+		if err := q.pushRelay(ctx, nil, r, time.Millisecond, 2000); err != nil {
 			t.Fatalf("relay within the hard limit: %v", err)
 		}
 	}
-	if err := q.pushRelay(ctx, nil, f, true, time.Millisecond, 2000); !errors.Is(err, errQueueOverflow) {
+	if err := q.pushRelay(ctx, nil, r, time.Millisecond, 2000); !errors.Is(err, errQueueOverflow) {
 		t.Fatalf("relay past the hard limit: %v, want errQueueOverflow", err)
 	}
 }
@@ -143,5 +146,38 @@ func TestBodyRecycler(t *testing.T) {
 	}
 	if p := b.get(len(big)); len(p) != len(big) {
 		t.Fatal("wrong length for another size")
+	}
+}
+
+// A relayed frame is assembled in the lane with its TTL and hop count
+// rewritten; the received body it was made from is left as it was.
+func TestRelayFrameAssembledInLane(t *testing.T) {
+	for _, size := range []int{100, segCopyMax + 1} {
+		p := wire.Publish{ID: wire.MessageID{Origin: wire.NodeID{9}, Seq: 7}, TTL: 5, Hops: 2, Name: "n", Payload: bytes.Repeat([]byte{3}, size)}
+		in, err := wire.AppendPublishFrame(nil, "topic", &p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := in[wire.HeaderLen+len("topic"):]
+		q := newSendQueue(1 << 20)
+		r := &relayFrame{topic: "topic", body: body, ttl: p.TTL - 1, hops: p.Hops + 1}
+		if err := q.pushRelay(context.Background(), nil, r, time.Millisecond, 2<<20); err != nil {
+			t.Fatal(err)
+		}
+		out := drain(q)
+		f, err := wire.NewReader(bytes.NewReader(out), wire.HardMaxBody).ReadFrame()
+		if err != nil || f.Kind != wire.KindPublish || f.Topic != "topic" {
+			t.Fatalf("size %d: %v %v %q", size, err, f.Kind, f.Topic)
+		}
+		got, err := wire.ParsePublish(f.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.TTL != 4 || got.Hops != 3 || got.ID != p.ID || !bytes.Equal(got.Payload, p.Payload) {
+			t.Fatalf("size %d: relayed ttl %d hops %d id %v", size, got.TTL, got.Hops, got.ID)
+		}
+		if orig, _ := wire.ParsePublish(body); orig.TTL != 5 || orig.Hops != 2 {
+			t.Fatal("the received body was modified")
+		}
 	}
 }

@@ -198,23 +198,11 @@ func (n *Node) handlePublish(e *edge, f wire.Frame) error {
 	}
 	if p.TTL > 1 && (n.cfg.Root || rr.subscribed) && n.prop.enabled(CommandPublish) {
 		if targets := rr.targets; len(targets) > 0 {
-			// Re-framed with TTL and hops rewritten in place: a small
-			// frame in the reader's scratch buffer, which the queues copy.
-			size := wire.HeaderLen + len(f.Topic) + len(f.Body)
-			borrowed := size <= segCopyMax
-			buf := e.relayScratch[:0]
-			if !borrowed {
-				buf = make([]byte, 0, size) // shared by the queues, never reused
-			}
-			fwd, _ := wire.AppendFrame(buf, wire.KindPublish, f.Topic, f.Body)
-			if borrowed {
-				e.relayScratch = fwd[:0]
-			}
-			body := fwd[wire.HeaderLen+len(f.Topic):]
-			body[wire.PublishTTLOffset] = p.TTL - 1
-			body[wire.PublishHopsOffset] = p.Hops + 1
+			// Each target's lane gets the frame assembled in place,
+			// with TTL and hops rewritten: one copy per target.
+			fwd := relayFrame{topic: f.Topic, body: f.Body, ttl: p.TTL - 1, hops: p.Hops + 1}
 			for _, t := range targets {
-				if err := n.relay(t, fwd, borrowed); err != nil {
+				if err := n.relay(t, &fwd); err != nil {
 					break
 				}
 			}
@@ -260,8 +248,8 @@ func (n *Node) subscribedTo(topic string) bool {
 // relay queues a forwarded frame on t, waiting briefly for room (see
 // pushRelay); it gives up when t or the node closes, and drops t when its
 // queue passes the hard limit.
-func (n *Node) relay(t *edge, frame []byte, borrowed bool) error {
-	err := t.q.pushRelay(n.ctx, t.done, frame, borrowed, relayPatience, relayHardFactor*n.cfg.SendQueueBytes)
+func (n *Node) relay(t *edge, frame *relayFrame) error {
+	err := t.q.pushRelay(n.ctx, t.done, frame, relayPatience, relayHardFactor*n.cfg.SendQueueBytes)
 	switch {
 	case err == nil:
 		t.msgsOut.Add(1)
