@@ -70,6 +70,24 @@ func BenchmarkPingRTT(b *testing.B) {
 	}
 }
 
+// BenchmarkPingSeries measures round trips of a PingSeries in one process:
+// each ping is sent by the reader as the previous pong arrives, so nothing
+// but the two nodes' readers runs (compare BenchmarkPingRTT, which wakes
+// the caller per round trip).
+func BenchmarkPingSeries(b *testing.B) {
+	a, c := benchPair(b, Config{Name: "sub"})
+	b.ReportAllocs()
+	b.ResetTimer()
+	rtts, err := a.PingSeries(context.Background(), c.ID(), b.N, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.StopTimer()
+	if len(rtts) != b.N {
+		b.Fatalf("%d round trips, want %d", len(rtts), b.N)
+	}
+}
+
 // BenchmarkMessages100B publishes 100-byte messages from one node to
 // another in the same process and counts them on arrival.
 func BenchmarkMessages100B(b *testing.B) {
