@@ -122,9 +122,14 @@ type relayFrame struct {
 func (r *relayFrame) size() int { return wire.HeaderLen + len(r.topic) + len(r.body) }
 
 func (r *relayFrame) appendTo(b []byte) []byte {
+	// The reader already checked the topic and body lengths.
+	var h [wire.HeaderLen]byte
+	wire.PutHeader(h[:], wire.KindPublish, len(r.topic), len(r.body))
+	b = append(b, h[:]...)
+	b = append(b, r.topic...)
 	start := len(b)
-	b, _ = wire.AppendFrame(b, wire.KindPublish, r.topic, r.body)
-	body := b[start+wire.HeaderLen+len(r.topic):]
+	b = append(b, r.body...)
+	body := b[start:]
 	body[wire.PublishTTLOffset] = r.ttl
 	body[wire.PublishHopsOffset] = r.hops
 	return b
