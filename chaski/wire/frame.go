@@ -239,7 +239,9 @@ func (r *Reader) Buffered() int { return r.w - r.r }
 func (r *Reader) fill(need int) error {
 	empty := 0
 	for r.w-r.r < need {
-		if len(r.buf)-r.r < need || len(r.buf)-r.w < minRead {
+		// A fresh block when the frame cannot fit in this one, or when
+		// little room is left and little is pending (cheap to move).
+		if len(r.buf)-r.r < need || (len(r.buf)-r.w < minRead && r.w-r.r < minRead) {
 			nb := make([]byte, blockSize)
 			n := copy(nb, r.buf[r.r:r.w])
 			r.buf, r.r, r.w = nb, 0, n

@@ -188,9 +188,22 @@ func TestReaderWholeAndFragmented(t *testing.T) {
 		body  []byte
 	}
 	var wants []want
+	sizes := func(i int) int {
+		// Mostly small bodies, and some around a block's size: just
+		// below it, exactly filling it, and just above (own buffer).
+		switch i % 50 {
+		case 7:
+			return blockSize - HeaderLen - 10
+		case 19:
+			return blockSize - HeaderLen
+		case 31:
+			return blockSize - HeaderLen + 1
+		}
+		return (i * 37) % 9000
+	}
 	for i := 0; i < 300; i++ {
 		topic := []string{"", "news", "a-much-longer-topic-name"}[i%3]
-		body := bytes.Repeat([]byte{byte(i)}, (i*37)%9000)
+		body := bytes.Repeat([]byte{byte(i)}, sizes(i))
 		var err error
 		stream, err = AppendFrame(stream, KindPublish, topic, body)
 		if err != nil {
@@ -207,7 +220,7 @@ func TestReaderWholeAndFragmented(t *testing.T) {
 		{"half reads", iotest.HalfReader(bytes.NewReader(stream))},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := NewReader(bufio.NewReaderSize(tc.r, 4096), 0)
+			r := NewReader(tc.r, 0)
 			var got []Frame
 			for {
 				f, err := r.ReadFrame()
