@@ -50,7 +50,7 @@ type edge struct {
 	q *sendQueue
 
 	// The writer's side of the connection. wmu is held by the writer
-	// while it fills bw or writes, and briefly by sendCtrlNow, which may
+	// while it fills bw or writes, and briefly by sendPingNow, which may
 	// put a ping or pong on the socket itself when nothing is buffered.
 	wmu   sync.Mutex
 	bw    *bufio.Writer
@@ -728,7 +728,7 @@ func (e *edge) writevLocked(ctrl [][]byte, data []dataSeg) (int, error) {
 }
 
 // writeCarryLocked buffers the rest of a frame that a direct write (see
-// sendCtrlNow) could only partly put on the socket; it must precede
+// sendPingNow) could only partly put on the socket; it must precede
 // anything else the writer sends.
 func (e *edge) writeCarryLocked() (int, error) {
 	if len(e.carry) == 0 {

@@ -281,3 +281,66 @@ func TestHostileUDP(t *testing.T) {
 		t.Fatalf("status after malformed datagrams: %v", err)
 	}
 }
+
+// A peer that keeps talking but never answers pings: pings whose callers
+// gave up are swept, so the edge's slots do not stay full and later pings
+// time out instead of failing as busy for ever.
+func TestAbandonedPingsAreSwept(t *testing.T) {
+	n := startNode(t, "127.0.0.1", Config{Name: "n", PingInterval: 100 * time.Millisecond, RequestTimeout: 100 * time.Millisecond})
+	p := dialRaw(t, n.Addr())
+	p.handshake()
+	stop := make(chan struct{})
+	talked := make(chan struct{})
+	defer func() { close(stop); <-talked }()
+	go func() {
+		defer close(talked)
+		chatter, _ := wire.AppendFrame(nil, wire.Kind(0x7e), "", nil) // an unknown kind: ignored, but heard
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			_ = p.conn.SetWriteDeadline(time.Now().Add(time.Second))
+			if _, err := p.conn.Write(chatter); err != nil {
+				return
+			}
+		}
+	}()
+	eventually(t, "the raw peer connected", func() bool { return n.ConnectedTo(p.connID()) })
+	ping := func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+		defer cancel()
+		_, err := n.Ping(ctx, p.connID(), 0)
+		return err
+	}
+	busy := false
+	for i := 0; i < 2*maxPendingPings && !busy; i++ {
+		busy = errors.Is(ping(), ErrBusy)
+	}
+	if !busy {
+		t.Fatal("the edge's ping slots never filled")
+	}
+	e := n.findEdge(p.connID())
+	waited := func() int {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		k := 0
+		for _, pp := range e.pings {
+			if pp.result != nil {
+				k++
+			}
+		}
+		return k
+	}
+	if waited() == 0 {
+		t.Fatal("no abandoned ping is pending")
+	}
+	eventually(t, "abandoned pings swept", func() bool { return waited() == 0 })
+	if err := ping(); !errors.Is(err, ErrTimeout) {
+		t.Fatalf("a ping after the sweep: %v, want a timeout", err)
+	}
+	if !n.ConnectedTo(p.connID()) {
+		t.Fatal("the talking peer was dropped")
+	}
+}

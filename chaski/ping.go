@@ -263,14 +263,26 @@ func (n *Node) keepAliveLoop() {
 
 func (n *Node) keepAlive(e *edge, now time.Time) {
 	timeout := n.pingTimeout()
+	// A ping someone waits for (Ping, PingSeries) is that caller's to time
+	// out, but its entry must not outlive the wait: a peer that stops
+	// answering would otherwise fill the edge's 64 slots with abandoned
+	// pings, and every later ping would fail as busy.
+	abandoned := 2 * max(timeout, n.cfg.RequestTimeout)
 	var lost int
 	e.mu.Lock()
 	for id, p := range e.pings {
-		if p.result == nil && p.series == nil && now.Sub(p.sent) > timeout {
+		age := now.Sub(p.sent)
+		switch {
+		case p.result == nil && p.series == nil && age > timeout:
 			delete(e.pings, id)
 			e.lat.lose(now)
 			e.missed++
 			lost++
+		case age > abandoned:
+			delete(e.pings, id)
+			if p.series != nil {
+				p.series.finish(ErrTimeout)
+			}
 		}
 	}
 	missed := e.missed
