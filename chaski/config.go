@@ -61,7 +61,8 @@ type Config struct {
 	SendQueueBytes int // per-edge data queue bound, default 8 MiB
 	MessageBuffer  int // subscriber queue length, default 4096
 	// DedupOrigins bounds the origins the duplicate filter tracks (default
-	// 4096; each remembers its last 65,536 sequence numbers) and DedupAge
+	// 1024; each remembers its last 262,144 sequence numbers in 32 KiB,
+	// enough for a copy delayed behind full queues on another path) and DedupAge
 	// forgets an origin silent for that long (default 2m).
 	DedupOrigins int
 	DedupAge     time.Duration
@@ -155,7 +156,7 @@ func (c *Config) setDefaults() error {
 	}
 	defi(&c.SendQueueBytes, 8<<20)
 	defi(&c.MessageBuffer, 4096)
-	defi(&c.DedupOrigins, 4096)
+	defi(&c.DedupOrigins, 1024)
 	def(&c.DedupAge, 2*time.Minute)
 	defi(&c.MaxEdges, 256)
 	defi(&c.MaxConnections, 5)

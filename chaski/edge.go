@@ -720,11 +720,37 @@ func (e *edge) writevLocked(ctrl [][]byte, data []dataSeg) (int, error) {
 		iov = append(iov, s.b)
 	}
 	bufs := net.Buffers(iov)
-	n, err := bufs.WriteTo(e.conn)
+	var total int64
+	var err error
+	for len(bufs) > 0 {
+		var n int64
+		n, err = bufs.WriteTo(e.conn)
+		total += n
+		// The deadline bounds a wait without progress, not the batch: a
+		// peer that reads, however slowly (its consumer is the
+		// bottleneck and backpressure is doing its job), keeps the
+		// edge. WriteTo leaves bufs at what is still unwritten.
+		var ne net.Error
+		if n > 0 && errors.As(err, &ne) && ne.Timeout() && !e.closing() {
+			_ = e.conn.SetWriteDeadline(time.Now().Add(e.n.cfg.WriteTimeout))
+			continue
+		}
+		break
+	}
 	e.carry = e.carry[:0]
 	clear(iov) // WriteTo advanced its own copy of the slice header
 	e.iov = iov[:0]
-	return int(n), err
+	return int(total), err
+}
+
+// closing reports whether the edge has started to shut down.
+func (e *edge) closing() bool {
+	select {
+	case <-e.done:
+		return true
+	default:
+		return false
+	}
 }
 
 // writeCarryLocked buffers the rest of a frame that a direct write (see

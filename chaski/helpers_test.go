@@ -22,7 +22,13 @@ const waitTimeout = 15 * time.Second
 // eventually polls cond until it holds or the deadline passes.
 func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
+	waitFor(t, waitTimeout, what, cond)
+}
+
+// waitFor is eventually with a wait of its own.
+func waitFor(t testing.TB, wait time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(wait)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)

@@ -258,6 +258,7 @@ func (n *Node) Status() Status {
 		BytesOut:      n.bytesOut.Load(),
 		Dropped:       n.events.dropped.Load(),
 		Unknown:       n.unknown.Load(),
+		LateDropped:   n.dedup.lateDrops(),
 	}
 	for t := range n.subs {
 		s.Paired[t] = n.pairedForLocked(t)

@@ -32,6 +32,7 @@ type sendQueue struct {
 	wake      chan struct{} // capacity 1: "there is something to write"
 	space     chan struct{} // closed when bytes are released and a producer waits
 	waiting   bool
+	overfill  bool // a relay waited out its patience: see pushRelay
 }
 
 // dataSeg is one piece of the data lane: either a pooled segment holding
@@ -184,6 +185,13 @@ var errQueueOverflow = errors.New("send queue over its hard limit")
 // to hardMax bytes, which lets the circle drain while publishers (who always
 // wait in pushData) stay throttled. Beyond hardMax the peer is not draining
 // at all and errQueueOverflow is returned.
+//
+// The patience is spent once per congestion episode, not once per frame:
+// after one relay has waited it out, the lane stays in overfill until it
+// drains below its bound, and relays meanwhile queue at once. Waiting per
+// frame would slow a reader to twenty frames a second behind a full lane,
+// and its peer's writer would then time out on a socket that is being read,
+// only very slowly (a 90-second soak dropped stable edges that way).
 func (q *sendQueue) pushRelay(ctx context.Context, done <-chan struct{}, r *relayFrame, patience time.Duration, hardMax int) error {
 	n := r.size()
 	var timer *time.Timer
@@ -195,13 +203,16 @@ func (q *sendQueue) pushRelay(ctx context.Context, done <-chan struct{}, r *rela
 	expired := false
 	for {
 		q.mu.Lock()
-		if q.dataBytes == 0 || q.dataBytes+n <= q.maxBytes || (expired && q.dataBytes+n <= hardMax) {
+		if expired {
+			q.overfill = true
+		}
+		if q.dataBytes == 0 || q.dataBytes+n <= q.maxBytes || (q.overfill && q.dataBytes+n <= hardMax) {
 			q.appendRelayLocked(r)
 			q.mu.Unlock()
 			q.signal()
 			return nil
 		}
-		if expired {
+		if q.overfill {
 			q.mu.Unlock()
 			return errQueueOverflow
 		}
@@ -274,6 +285,9 @@ func (q *sendQueue) done(data []dataSeg) {
 	}
 	if n > 0 {
 		q.dataBytes -= n
+		if q.dataBytes <= q.maxBytes {
+			q.overfill = false // drained below the bound: the episode is over
+		}
 		if q.waiting {
 			close(q.space)
 			q.waiting = false

@@ -181,3 +181,36 @@ func TestRelayFrameAssembledInLane(t *testing.T) {
 		}
 	}
 }
+
+// Relays spend their patience once per congestion episode: after one has
+// waited it out, the next ones queue at once, until the lane drains below
+// its bound and a new episode starts with a wait again.
+func TestRelayPatienceOncePerEpisode(t *testing.T) {
+	q := newSendQueue(1000)
+	ctx := context.Background()
+	r := &relayFrame{body: make([]byte, 600-wire.HeaderLen)}
+	const patience = 200 * time.Millisecond
+	timed := func() time.Duration {
+		start := time.Now()
+		if err := q.pushRelay(ctx, nil, r, patience, 100_000); err != nil {
+			t.Fatal(err)
+		}
+		return time.Since(start)
+	}
+	if d := timed(); d >= patience {
+		t.Fatalf("a relay into an empty lane waited %v", d)
+	}
+	if d := timed(); d < patience {
+		t.Fatalf("the first relay over the bound waited only %v", d)
+	}
+	for i := 0; i < 5; i++ {
+		if d := timed(); d >= patience {
+			t.Fatalf("relay %d of the same episode waited %v", i, d)
+		}
+	}
+	drain(q) // below the bound: the episode ends
+	timed()  // empty lane
+	if d := timed(); d < patience {
+		t.Fatalf("the first relay of a new episode waited only %v", d)
+	}
+}

@@ -37,9 +37,13 @@ type seqFilter struct {
 	// lru): a stream from one publisher skips the map and the list.
 	lastOrigin wire.NodeID
 	lastEl     *list.Element
+	// late counts numbers dropped for being older than their window: a
+	// copy that late, or a first copy delayed more than seqWindow
+	// messages of its origin behind another path (then lost).
+	late uint64
 }
 
-const seqWindow = 1 << 16 // sequence numbers remembered per origin
+const seqWindow = 1 << 18 // sequence numbers remembered per origin
 
 type seqWindowState struct {
 	origin wire.NodeID
@@ -99,6 +103,7 @@ func (f *seqFilter) firstSight(id wire.MessageID, now int64) bool {
 	case seq > w.max:
 		w.slide(seq)
 	case w.max-seq >= seqWindow:
+		f.late++
 		return false // older than the window: treat as seen
 	}
 	word, bit := (seq/64)%(seqWindow/64), seq%64
@@ -107,6 +112,30 @@ func (f *seqFilter) firstSight(id wire.MessageID, now int64) bool {
 	}
 	w.bits[word] |= 1 << bit
 	return true
+}
+
+// seen reports whether id was already recorded (or is older than its
+// origin's window), without recording anything. A true answer stays true.
+func (f *seqFilter) seen(id wire.MessageID) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var w *seqWindowState
+	if f.lastEl != nil && id.Origin == f.lastOrigin {
+		w = f.lastEl.Value.(*seqWindowState)
+	} else if el, ok := f.origins[id.Origin]; ok {
+		w = el.Value.(*seqWindowState)
+	} else {
+		return false
+	}
+	seq := id.Seq
+	switch {
+	case seq > w.max:
+		return false
+	case w.max-seq >= seqWindow:
+		return true
+	}
+	word, bit := (seq/64)%(seqWindow/64), seq%64
+	return w.bits[word]&(1<<bit) != 0
 }
 
 // slide moves the window's top to seq, forgetting the numbers that fall out.
@@ -143,6 +172,12 @@ func (f *seqFilter) expire(now int64) {
 		delete(f.origins, w.origin)
 		f.lru.Remove(el)
 	}
+}
+
+func (f *seqFilter) lateDrops() uint64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.late
 }
 
 func (f *seqFilter) len() int {

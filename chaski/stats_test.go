@@ -141,11 +141,12 @@ func TestSeqFilter(t *testing.T) {
 		t.Fatal("late duplicate accepted")
 	}
 	// More than a window behind: treated as seen.
-	f.firstSight(id(a, 200000), now)
-	if f.firstSight(id(a, 200000-seqWindow), now) {
+	top := uint64(seqWindow + 200000)
+	f.firstSight(id(a, top), now)
+	if f.firstSight(id(a, top-seqWindow), now) {
 		t.Fatal("number older than the window accepted")
 	}
-	if !f.firstSight(id(a, 200000-seqWindow+1), now) {
+	if !f.firstSight(id(a, top-seqWindow+1), now) {
 		t.Fatal("number inside the window refused")
 	}
 	// Bounded by origins (least recently heard evicted) and by age.
@@ -223,5 +224,28 @@ func TestSeqFilterLastOriginMemo(t *testing.T) {
 	}
 	if f.len() != 1 {
 		t.Fatalf("%d origins kept, want 1", f.len())
+	}
+}
+
+// seen answers without recording: unknown and newer numbers are not seen,
+// recorded ones and those older than the window are.
+func TestSeqFilterSeen(t *testing.T) {
+	f := newSeqFilter(8, time.Minute)
+	now := time.Now().UnixNano()
+	a := wire.NodeID{7}
+	id := func(s uint64) wire.MessageID { return wire.MessageID{Origin: a, Seq: s} }
+	if f.seen(id(5)) {
+		t.Fatal("an unknown origin's number counted as seen")
+	}
+	f.firstSight(id(5), now)
+	if !f.seen(id(5)) || f.seen(id(4)) || f.seen(id(6)) {
+		t.Fatal("seen disagrees with what was recorded")
+	}
+	if !f.firstSight(id(4), now) {
+		t.Fatal("seen recorded a number")
+	}
+	f.firstSight(id(seqWindow+10), now)
+	if !f.seen(id(9)) {
+		t.Fatal("a number older than the window is not seen")
 	}
 }

@@ -179,7 +179,17 @@ func (n *Node) handlePublish(e *edge, f wire.Frame) error {
 	// message of the same origin first must wait until this one is relayed
 	// and delivered, or per-sender order would be lost between edges.
 	lock := &n.originLocks[binary.LittleEndian.Uint64(p.ID.Origin[:8])%uint64(len(n.originLocks))]
-	lock.Lock()
+	if !lock.TryLock() {
+		// Another reader is handling this origin (and may be waiting for
+		// the consumer). A copy already seen can be dropped without
+		// queueing behind it: "seen" never turns back into "new", so the
+		// answer cannot be stale. In a mesh most copies are such
+		// duplicates, and this keeps their readers reading.
+		if n.dedup.seen(p.ID) {
+			return nil
+		}
+		lock.Lock()
+	}
 	defer lock.Unlock()
 	if !n.dedup.firstSight(p.ID, e.lastRecv.Load()) {
 		return nil

@@ -120,6 +120,11 @@ type Status struct {
 	BytesOut      uint64          `json:"bytes_out"`
 	Dropped       uint64          `json:"dropped_events"`
 	Unknown       uint64          `json:"unknown_frames"`
+	// LateDropped counts messages dropped for arriving more than the
+	// duplicate filter's window (262,144 of their origin's messages) behind
+	// a copy on another path: mostly late duplicates, but a first copy that
+	// late is lost. Non-zero only under heavy, sustained overload.
+	LateDropped uint64 `json:"late_dropped"`
 }
 
 // AllPaired reports whether the node is paired for every subscription (the
