@@ -776,32 +776,18 @@ func describeNetErr(err error, writeTimeout time.Duration) string {
 // sendCtrl queues a control frame; false when the edge is closing or its
 // control lane is full.
 func (e *edge) sendCtrl(f []byte) bool {
-	select {
-	case <-e.done:
+	if e.closing() {
 		return false
-	default:
 	}
 	return e.q.pushCtrl(f)
 }
 
 // sendData queues a data frame, waiting while the data lane is full.
 func (e *edge) sendData(ctx context.Context, f []byte) error {
-	select {
-	case <-e.done:
+	if e.closing() {
 		return ErrEdgeLost
-	default:
 	}
 	return e.q.pushData(ctx, e.done, f, false)
-}
-
-// sendDataCopy is sendData for a frame in a buffer the caller reuses.
-func (e *edge) sendDataCopy(ctx context.Context, f []byte) error {
-	select {
-	case <-e.done:
-		return ErrEdgeLost
-	default:
-	}
-	return e.q.pushData(ctx, e.done, f, true)
 }
 
 // ---- the reader ----
@@ -981,16 +967,12 @@ func (e *edge) sendPingNow(kind wire.Kind, p *wire.Ping) bool {
 	if e.raw != nil && e.writerIdle.Load() && e.wmu.TryLock() {
 		ok := false
 		var size int
-		select {
-		case <-e.done:
-		default:
-			if e.bw.Buffered() == 0 && len(e.carry) == 0 {
-				e.nowFrame = wire.AppendPingFrame(e.nowFrame[:0], kind, p)
-				size = len(e.nowFrame)
-				ok = e.writeNowLocked(e.nowFrame)
-				if cap(e.nowFrame) > 4<<10 {
-					e.nowFrame = nil // a padded ping: do not keep its buffer
-				}
+		if !e.closing() && e.bw.Buffered() == 0 && len(e.carry) == 0 {
+			e.nowFrame = wire.AppendPingFrame(e.nowFrame[:0], kind, p)
+			size = len(e.nowFrame)
+			ok = e.writeNowLocked(e.nowFrame)
+			if cap(e.nowFrame) > 4<<10 {
+				e.nowFrame = nil // a padded ping: do not keep its buffer
 			}
 		}
 		e.wmu.Unlock()
