@@ -344,3 +344,69 @@ func TestAbandonedPingsAreSwept(t *testing.T) {
 		t.Fatal("the talking peer was dropped")
 	}
 }
+
+// A peer that reads, only slowly, keeps its edge: the write deadline bounds
+// a wait without progress, not a whole batch. Here a 256 KiB batch takes
+// about two seconds to drain while WriteTimeout is one. (The buffers are
+// kept at 64 KiB: with smaller ones TCP's zero-window probing moves data
+// in 200 ms steps, which would measure TCP, not the node.)
+func TestSlowReaderKeepsEdge(t *testing.T) {
+	n := startNode(t, "127.0.0.1", Config{Name: "n", WriteTimeout: time.Second, SendQueueBytes: 1 << 20})
+	events, stopWatch := n.Watch(64)
+	defer stopWatch()
+	downs := make(chan string, 4)
+	go func() {
+		for ev := range events {
+			if d, ok := ev.(*EdgeDownEvent); ok {
+				downs <- d.Reason
+			}
+		}
+	}()
+	p := dialRaw(t, n.Addr())
+	_ = p.conn.(*net.TCPConn).SetReadBuffer(64 << 10)
+	p.handshake("t")
+	eventually(t, "the raw peer's subscription known", func() bool {
+		e, ok := n.Edge(p.connID())
+		return ok && e.Subscribes("t")
+	})
+	e := n.findEdge(p.connID())
+	_ = e.conn.(*net.TCPConn).SetWriteBuffer(64 << 10)
+	const total = 512 << 10
+	pubDone := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+		defer cancel()
+		msg := make([]byte, 1<<10)
+		for i := 0; i < total/len(msg); i++ {
+			if err := n.Publish(ctx, "t", msg); err != nil {
+				pubDone <- err
+				return
+			}
+		}
+		pubDone <- nil
+	}()
+	buf := make([]byte, 16<<10)
+	read := 0
+	deadline := time.Now().Add(waitTimeout)
+	for read < total*9/10 {
+		if time.Now().After(deadline) {
+			t.Fatalf("read %d of %d bytes in time", read, total)
+		}
+		if !n.ConnectedTo(p.connID()) {
+			t.Fatalf("the slow reader was dropped after %d bytes: %s", read, <-downs)
+		}
+		_ = p.conn.SetReadDeadline(time.Now().Add(time.Second))
+		k, err := p.br.Read(buf)
+		if err != nil {
+			t.Fatalf("after %d bytes: %v", read, err)
+		}
+		read += k
+		time.Sleep(100 * time.Millisecond) // ≈ 160 KB/s
+	}
+	if err := <-pubDone; err != nil {
+		t.Fatal(err)
+	}
+	if !n.ConnectedTo(p.connID()) {
+		t.Fatal("the slow reader was dropped")
+	}
+}
