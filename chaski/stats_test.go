@@ -146,6 +146,9 @@ func TestSeqFilter(t *testing.T) {
 	if f.firstSight(id(a, top-seqWindow), now) {
 		t.Fatal("number older than the window accepted")
 	}
+	if f.lateDrops() != 1 {
+		t.Fatalf("%d late drops counted, want 1", f.lateDrops())
+	}
 	if !f.firstSight(id(a, top-seqWindow+1), now) {
 		t.Fatal("number inside the window refused")
 	}
