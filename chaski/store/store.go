@@ -303,17 +303,11 @@ func (s *Store) Get(key string) ([]byte, error) {
 	}
 	var out []byte
 	err := s.view(func(tx *bolt.Tx) error {
-		h, v, err := getRecord(tx, []byte(key))
+		_, v, err := s.liveRecord(tx, key)
 		if err != nil {
 			return err
 		}
-		if h.expiredAt(s.nowNanos()) {
-			return ErrNotFound
-		}
-		out = bytes.Clone(v)
-		if out == nil {
-			out = []byte{}
-		}
+		out = cloneValue(v)
 		return nil
 	})
 	if err != nil {
@@ -329,12 +323,9 @@ func (s *Store) Lookup(key string) (Entry, error) {
 	}
 	var e Entry
 	err := s.view(func(tx *bolt.Tx) error {
-		h, v, err := getRecord(tx, []byte(key))
+		h, v, err := s.liveRecord(tx, key)
 		if err != nil {
 			return err
-		}
-		if h.expiredAt(s.nowNanos()) {
-			return ErrNotFound
 		}
 		e = makeEntry(key, h, v)
 		return nil
@@ -349,14 +340,8 @@ func (s *Store) Exists(key string) bool {
 		return false
 	}
 	err := s.view(func(tx *bolt.Tx) error {
-		h, _, err := getRecord(tx, []byte(key))
-		if err != nil {
-			return err
-		}
-		if h.expiredAt(s.nowNanos()) {
-			return ErrNotFound
-		}
-		return nil
+		_, _, err := s.liveRecord(tx, key)
+		return err
 	})
 	return err == nil
 }
@@ -856,16 +841,32 @@ func getRecord(tx *bolt.Tx, k []byte) (header, []byte, error) {
 	return decodeRecord(k, raw)
 }
 
+// liveRecord is getRecord for key, with an expired record reported as
+// ErrNotFound (the purge may not have removed it yet).
+func (s *Store) liveRecord(tx *bolt.Tx, key string) (header, []byte, error) {
+	h, v, err := getRecord(tx, []byte(key))
+	if err == nil && h.expiredAt(s.nowNanos()) {
+		return header{}, nil, ErrNotFound
+	}
+	return h, v, err
+}
+
+// cloneValue copies a value out of a transaction; an empty value is an
+// empty slice, never nil.
+func cloneValue(v []byte) []byte {
+	if out := bytes.Clone(v); out != nil {
+		return out
+	}
+	return []byte{}
+}
+
 func makeEntry(key string, h header, v []byte) Entry {
 	e := Entry{
 		Key:     key,
-		Value:   bytes.Clone(v),
+		Value:   cloneValue(v),
 		Size:    len(v),
 		Created: nanosToTime(h.created),
 		Updated: nanosToTime(h.updated),
-	}
-	if e.Value == nil {
-		e.Value = []byte{}
 	}
 	if h.expires != noExpiry {
 		e.Expires = nanosToTime(h.expires)
