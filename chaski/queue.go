@@ -159,11 +159,7 @@ func (q *sendQueue) pushData(ctx context.Context, done <-chan struct{}, f []byte
 			q.signal()
 			return nil
 		}
-		if !q.waiting {
-			q.space = make(chan struct{})
-			q.waiting = true
-		}
-		space := q.space
+		space := q.spaceLocked()
 		q.mu.Unlock()
 		select {
 		case <-space:
@@ -173,6 +169,16 @@ func (q *sendQueue) pushData(ctx context.Context, done <-chan struct{}, f []byte
 			return ErrEdgeLost
 		}
 	}
+}
+
+// spaceLocked returns the channel closed when the writer next releases
+// bytes, registering the caller as waiting for it.
+func (q *sendQueue) spaceLocked() <-chan struct{} {
+	if !q.waiting {
+		q.space = make(chan struct{})
+		q.waiting = true
+	}
+	return q.space
 }
 
 // errQueueOverflow: a relayed frame found the data lane over its hard limit.
@@ -216,11 +222,7 @@ func (q *sendQueue) pushRelay(ctx context.Context, done <-chan struct{}, r *rela
 			q.mu.Unlock()
 			return errQueueOverflow
 		}
-		if !q.waiting {
-			q.space = make(chan struct{})
-			q.waiting = true
-		}
-		space := q.space
+		space := q.spaceLocked()
 		q.mu.Unlock()
 		if timer == nil {
 			timer = time.NewTimer(patience)
