@@ -451,7 +451,10 @@ func (n *Node) handshake(ctx context.Context, conn net.Conn, dialed bool, pair *
 	}
 	_, e.tls = conn.(*tls.Conn)
 	if tc, ok := conn.(*net.TCPConn); ok && directWrites {
-		e.raw, _ = tc.SyscallConn()
+		if rc, err := tc.SyscallConn(); err == nil {
+			e.raw = rc
+			fr.SetSource(newRawReader(rc))
+		}
 	}
 	e.route.Store(newRoute(h.Subs, h.Root))
 	if dialed {

@@ -232,6 +232,10 @@ func (r *Reader) SetMaxBody(maxBody int) {
 	r.maxBody = min(maxBody, HardMaxBody)
 }
 
+// SetSource makes later reads come from src: what is already buffered stays.
+// Edges use it to read the socket in a cheaper way once the handshake is done.
+func (r *Reader) SetSource(src io.Reader) { r.src = src }
+
 // Buffered is the number of bytes read from the stream and not consumed.
 func (r *Reader) Buffered() int { return r.w - r.r }
 

@@ -1,0 +1,106 @@
+//go:build unix
+
+package chaski
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"testing"
+	"time"
+)
+
+// loopbackPair returns both ends of a TCP connection on 127.0.0.1.
+func loopbackPair(t *testing.T) (client, server *net.TCPConn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, _ := ln.Accept()
+		accepted <- c
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := <-accepted
+	if s == nil {
+		t.Fatal("accept failed")
+	}
+	t.Cleanup(func() { c.Close(); s.Close() })
+	return c.(*net.TCPConn), s.(*net.TCPConn)
+}
+
+// The reader an edge uses on plain TCP behaves as net.Conn's Read does for
+// everything the edge relies on: data, deadlines (a timeout error), the
+// peer closing (io.EOF) and our own Close waking a blocked read.
+func TestRawReader(t *testing.T) {
+	c, s := loopbackPair(t)
+	rc, err := s.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newRawReader(rc)
+
+	want := bytes.Repeat([]byte("chaski"), 50_000) // more than one socket buffer's worth
+	go func() { _, _ = c.Write(want) }()
+	got := make([]byte, len(want))
+	if _, err := io.ReadFull(r, got); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatal("bytes read differ from bytes written")
+	}
+
+	_ = s.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+	_, err = r.Read(got)
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() || !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("read past the deadline: %v, want a timeout", err)
+	}
+	_ = s.SetReadDeadline(time.Time{})
+
+	// No allocation per read (the edge's reader calls this per block).
+	one := make([]byte, 1)
+	if allocs := testing.AllocsPerRun(100, func() {
+		_, _ = c.Write(one)
+		_, _ = r.Read(one)
+	}); allocs > 0 {
+		t.Fatalf("%.1f allocations per read", allocs)
+	}
+
+	_ = c.Close()
+	if n, err := r.Read(got); n != 0 || !errors.Is(err, io.EOF) {
+		t.Fatalf("read after the peer closed: %d, %v; want io.EOF", n, err)
+	}
+}
+
+func TestRawReaderCloseWakesRead(t *testing.T) {
+	_, s := loopbackPair(t)
+	rc, err := s.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newRawReader(rc)
+	res := make(chan error, 1)
+	go func() {
+		_, err := r.Read(make([]byte, 10))
+		res <- err
+	}()
+	time.Sleep(10 * time.Millisecond) // let the read block (it must also work if it has not)
+	_ = s.Close()
+	select {
+	case err := <-res:
+		if !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("read on a closed connection: %v, want net.ErrClosed", err)
+		}
+	case <-time.After(waitTimeout):
+		t.Fatal("Close did not wake the blocked read")
+	}
+}
