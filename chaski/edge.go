@@ -72,6 +72,7 @@ type edge struct {
 	msgsIn, msgsOut   atomic.Uint64
 	lastRecv          atomic.Int64 // unix nanos of the last frame received
 	readerBusy        atomic.Bool  // the reader is handling a frame (it may wait on queues), not reading
+	busySeen          time.Time    // keep-alive's last sight of a busy reader (keep-alive's goroutine only)
 	writerIdle        atomic.Bool  // the writer has written everything it took and waits for more
 
 	done        chan struct{} // closed when the edge starts shutting down
@@ -450,12 +451,14 @@ func (n *Node) handshake(ctx context.Context, conn net.Conn, dialed bool, pair *
 		writerDone: make(chan struct{}),
 	}
 	_, e.tls = conn.(*tls.Conn)
+	var src io.Reader = conn
 	if tc, ok := conn.(*net.TCPConn); ok && directWrites {
 		if rc, err := tc.SyscallConn(); err == nil {
 			e.raw = rc
-			fr.SetSource(newRawReader(rc))
+			src = newRawReader(rc)
 		}
 	}
+	fr.SetSource(&idleDeadlineReader{src: src, conn: conn, idle: n.deadTimeout()})
 	e.route.Store(newRoute(h.Subs, h.Root))
 	if dialed {
 		e.dialerID = n.id
@@ -807,14 +810,8 @@ func (e *edge) readLoop() {
 		return make([]byte, size)
 	})
 	idle := n.deadTimeout()
-	var deadlineSet time.Time
-	now := time.Now()
 	frames := 0
 	for {
-		if now.Sub(deadlineSet) > idle/8 {
-			_ = e.conn.SetReadDeadline(now.Add(idle))
-			deadlineSet = now
-		}
 		f, err := fr.ReadFrame()
 		if err != nil {
 			e.close(readFailure(err, idle), false, true)
@@ -823,10 +820,10 @@ func (e *edge) readLoop() {
 		size := wire.HeaderLen + len(f.Topic) + len(f.Body)
 		e.bytesIn.Add(uint64(size))
 		n.bytesIn.Add(uint64(size))
-		// Handling may wait (a full queue, another reader holding an
-		// origin's lock): that time is ours, not the peer's silence, so
-		// keep-alive ignores a busy reader and counts silence from the end
-		// of the last frame handled. One clock read per frame.
+		// Handling may wait (a full queue, a subscriber that does not take
+		// messages, another reader holding an origin's lock): that time is
+		// ours, not the peer's silence, so keep-alive does not count a busy
+		// reader's time as silence (see keepAlive).
 		e.readerBusy.Store(true)
 		err = n.handleFrame(e, f)
 		e.readerBusy.Store(false)
@@ -834,8 +831,7 @@ func (e *edge) readLoop() {
 		// 64 frames (a reading costs as much as handling a small frame);
 		// before the reader may block it is always read.
 		if frames++; frames%64 == 0 || fr.Buffered() < wire.HeaderLen {
-			now = time.Now()
-			e.lastRecv.Store(now.UnixNano())
+			e.lastRecv.Store(time.Now().UnixNano())
 		}
 		if err != nil {
 			if err != errStopReading {
@@ -850,6 +846,27 @@ func (e *edge) readLoop() {
 	_ = e.conn.SetReadDeadline(time.Unix(1, 0))
 	<-e.writerDone
 	n.edgeEnded(e)
+}
+
+// idleDeadlineReader is the source of an edge's frame reader. It moves the
+// read deadline forward before each read of the socket rather than between
+// frames: a reader that waited on a full queue or subscriber (its own
+// doing, not the peer's) must not then read with a deadline that expired
+// while it waited. The deadline is moved at most every idle/8, so a read
+// ends after 7/8 to 8/8 of idle without data.
+type idleDeadlineReader struct {
+	src  io.Reader
+	conn net.Conn
+	idle time.Duration
+	set  time.Time
+}
+
+func (r *idleDeadlineReader) Read(p []byte) (int, error) {
+	if now := time.Now(); now.Sub(r.set) > r.idle/8 {
+		_ = r.conn.SetReadDeadline(now.Add(r.idle))
+		r.set = now
+	}
+	return r.src.Read(p)
 }
 
 func readFailure(err error, idle time.Duration) string {

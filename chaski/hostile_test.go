@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -408,5 +409,96 @@ func TestSlowReaderKeepsEdge(t *testing.T) {
 	}
 	if !n.ConnectedTo(p.connID()) {
 		t.Fatal("the slow reader was dropped")
+	}
+}
+
+// A subscriber that stops taking messages makes its node's reader wait (a
+// message owed to a subscriber is never dropped). Once the subscriber takes
+// them again, that wait must not count as the peer's silence: the edge
+// stays up and every message arrives once, in order. The wait is longer
+// than the reader's idle deadline (5 s at least), and messages have mixed
+// sizes so that frames straddle the reader's blocks (the reader's next
+// socket read then comes straight after the wait).
+func TestBlockedSubscriberKeepsEdge(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits longer than the idle deadline")
+	}
+	a := startNode(t, "127.0.0.1", Config{Name: "a", PingInterval: 100 * time.Millisecond})
+	b := startNode(t, "127.0.0.1", Config{Name: "b", PingInterval: 100 * time.Millisecond,
+		MessageBuffer: 16, Subscriptions: []string{"t"}})
+	events, stopWatch := b.Watch(64)
+	defer stopWatch()
+	downs := make(chan string, 4)
+	go func() {
+		for ev := range events {
+			if d, ok := ev.(*EdgeDownEvent); ok {
+				downs <- d.Reason
+			}
+		}
+	}()
+	connect(t, a, b)
+	eventually(t, "b's subscription known to a", func() bool {
+		e, ok := a.Edge(b.ID())
+		return ok && e.Subscribes("t")
+	})
+	const total = 6000
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	pubDone := make(chan error, 1)
+	go func() {
+		for i := 0; i < total; i++ {
+			msg := make([]byte, 8+(i*7919)%3000)
+			binary.BigEndian.PutUint64(msg, uint64(i))
+			if err := a.Publish(ctx, "t", msg); err != nil {
+				pubDone <- fmt.Errorf("publish %d: %w", i, err)
+				return
+			}
+		}
+		pubDone <- nil
+	}()
+	// Let the subscriber queue, b's socket and a's lane fill up, then keep
+	// b's reader waiting past its idle deadline.
+	eventually(t, "b's subscriber queue full", func() bool { return len(b.Messages()) == 16 })
+	time.Sleep(b.deadTimeout() + time.Second)
+	for i := 0; i < total; i++ {
+		select {
+		case m := <-b.Messages():
+			if got := binary.BigEndian.Uint64(m.Data); got != uint64(i) {
+				t.Fatalf("message %d arrived as number %d", i, got)
+			}
+		case reason := <-downs:
+			t.Fatalf("edge dropped after %d messages: %s", i, reason)
+		case <-ctx.Done():
+			t.Fatalf("only %d of %d messages arrived", i, total)
+		}
+	}
+	if err := <-pubDone; err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case reason := <-downs:
+		t.Fatalf("edge dropped: %s", reason)
+	default:
+	}
+}
+
+// Keep-alive's view of a reader that waited long in a handler: no silence
+// while it is busy, and none counted for the wait once it is not (it then
+// works through buffered frames before it records the next one).
+func TestSilenceAfterBusyReader(t *testing.T) {
+	e := &edge{}
+	t0 := time.Now()
+	e.lastRecv.Store(t0.UnixNano())
+	e.readerBusy.Store(true)
+	if s, busy := e.silence(t0.Add(30 * time.Second)); !busy || s != 0 {
+		t.Fatalf("during the wait: %v, busy %v", s, busy)
+	}
+	e.readerBusy.Store(false)
+	if s, busy := e.silence(t0.Add(30*time.Second + 250*time.Millisecond)); busy || s != 250*time.Millisecond {
+		t.Fatalf("one tick after the wait: silent %v, busy %v; want 250ms", s, busy)
+	}
+	e.lastRecv.Store(t0.Add(31 * time.Second).UnixNano())
+	if s, _ := e.silence(t0.Add(33 * time.Second)); s != 2*time.Second {
+		t.Fatalf("after a frame: silent %v, want 2s", s)
 	}
 }

@@ -261,6 +261,24 @@ func (n *Node) keepAliveLoop() {
 	}
 }
 
+// silence is how long the peer has been silent as keep-alive counts it, and
+// whether the reader is busy handling a frame now. Silence runs from the
+// last frame received, or from the last time keep-alive saw the reader
+// handling one, whichever is later: after a long wait in a handler the
+// reader works through what is buffered before it next records a frame, and
+// that wait was ours, not the peer's. Only keep-alive's goroutine calls it.
+func (e *edge) silence(now time.Time) (time.Duration, bool) {
+	heard := time.Unix(0, e.lastRecv.Load())
+	busy := e.readerBusy.Load()
+	if busy {
+		e.busySeen = now
+	}
+	if e.busySeen.After(heard) {
+		heard = e.busySeen
+	}
+	return now.Sub(heard), busy
+}
+
 func (n *Node) keepAlive(e *edge, now time.Time) {
 	timeout := n.pingTimeout()
 	// A ping someone waits for (Ping, PingSeries) is that caller's to time
@@ -295,8 +313,7 @@ func (n *Node) keepAlive(e *edge, now time.Time) {
 	for i := 0; i < lost; i++ {
 		n.emit(&LatencyEvent{EventBase: EventBase{At: now}, PeerID: e.peerStr, Name: name, Lost: true})
 	}
-	silent := now.Sub(time.Unix(0, e.lastRecv.Load()))
-	blocked := e.readerBusy.Load()
+	silent, blocked := e.silence(now)
 	if missed >= n.cfg.MaxMissedPongs && !blocked && silent > time.Duration(n.cfg.MaxMissedPongs)*n.cfg.PingInterval {
 		n.logf(slog.LevelWarn, "peer stopped answering", "peer", name, "missed_pongs", missed, "silent", silent.Round(time.Millisecond).String())
 		e.close(fmt.Sprintf("%d pings unanswered, silent for %v", missed, silent.Round(time.Millisecond)), false, true)
