@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -90,6 +91,11 @@ func TestSoak(t *testing.T) {
 			for ev := range events {
 				if d, ok := ev.(*EdgeDownEvent); ok && d.Edge.Name[0] == 's' && !n.closing.Load() {
 					dropMu.Lock()
+					if len(stableDrops) == 0 {
+						// What the readers wait on when the first one goes.
+						t.Logf("first stable edge dropped (%s–%s: %s); readers not reading the socket:\n%s",
+							n.Name(), d.Edge.Name, d.Reason, busyReaders())
+					}
 					stableDrops = append(stableDrops, n.Name()+"–"+d.Edge.Name+": "+d.Reason)
 					dropMu.Unlock()
 				}
@@ -308,4 +314,18 @@ func TestSoak(t *testing.T) {
 	if after.HeapInuse > baseMem.HeapInuse+32<<20 {
 		t.Fatalf("heap grew from %d to %d bytes", baseMem.HeapInuse, after.HeapInuse)
 	}
+}
+
+// busyReaders returns the stacks of edge readers that are not waiting for
+// the socket: the ones a peer's writer may be waiting for.
+func busyReaders() string {
+	buf := make([]byte, 64<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	var out []string
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, "(*edge).readLoop") && !strings.Contains(g, "(*Reader).fill") && !strings.Contains(g, "(*Reader).ReadFrame") {
+			out = append(out, g)
+		}
+	}
+	return fmt.Sprintf("%d of them\n%s", len(out), strings.Join(out, "\n\n"))
 }
