@@ -215,7 +215,9 @@ func (e *edge) handlePong(body []byte) error {
 		e.seriesPong(pp.series, rtt)
 	}
 
-	e.n.emit(&LatencyEvent{EventBase: EventBase{At: now}, PeerID: e.peerStr, Name: name, RTT: rtt})
+	if e.n.events.watched() { // a ping series should not allocate per pong for nobody
+		e.n.emit(&LatencyEvent{EventBase: EventBase{At: now}, PeerID: e.peerStr, Name: name, RTT: rtt})
+	}
 	return nil
 }
 
