@@ -4,6 +4,8 @@
 #
 #   RUNS=3          rounds; every figure is the median over the rounds, and
 #                   each round runs every reference and every Chaski figure
+#   PING_REPS=3     ping-pong runs of raw TCP and of Chaski per round (the
+#                   first raw one is part of the bulk run), alternating
 #   FILE_DIR=DIR    where the 1 GiB file of files mode is written and
 #                   received (default /dev/shm when it exists: the node is
 #                   measured, not the disk)
@@ -17,6 +19,7 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 GO=${GO:-go}
 RUNS=${RUNS:-3}
+PING_REPS=${PING_REPS:-3}
 NATS_SERVER=${NATS_SERVER:-$ROOT/.tools/nats-server}
 if [ -z "${FILE_DIR:-}" ]; then
 	if [ -d /dev/shm ] && [ -w /dev/shm ]; then FILE_DIR=/dev/shm; else FILE_DIR=${TMPDIR:-/tmp}; fi
@@ -87,6 +90,15 @@ for r in $(seq "$RUNS"); do
 	"$CHASKI" bench --quiet --json --mode messages --via-root >"$OUT/root.$r.json"
 	say "round $r of $RUNS: chaski ping (20k)"
 	"$CHASKI" bench --quiet --json --mode ping >"$OUT/ping.$r.json"
+	# Where the kernel puts the two processes of a ping-pong (one vCPU or
+	# two) decides most of its figure and changes from run to run, for
+	# either program; more alternating ping-only runs make both medians
+	# steadier.
+	for k in $(seq 2 "$PING_REPS"); do
+		say "round $r of $RUNS: ping-pongs, extra pair $k of $PING_REPS (raw TCP, chaski)"
+		"$BIN/rawtcp" -bytes 1 >"$OUT/rawping.$r-$k.json"
+		"$CHASKI" bench --quiet --json --mode ping >"$OUT/ping.$r-$k.json"
+	done
 	if command -v taskset >/dev/null; then
 		# The same ping-pongs with both processes on one CPU: no wake-up of
 		# an idle virtual CPU per round trip, which is what makes the

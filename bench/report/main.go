@@ -26,12 +26,15 @@ func main() {
 	dir := flag.String("dir", ".", "directory with the results")
 	flag.Parse()
 	r := &reader{dir: *dir}
-	med := r.median
+	med := func(name, path string) float64 { return r.median(path, name) }
 
 	natsMsgs := med("nats", "msgs_per_sec")
 	direct := med("direct", "msgs_per_sec")
 	root := med("root", "msgs_per_sec")
-	rawP50, rawP90, rawP99 := med("raw", "ping.rtt_us.p50"), med("raw", "ping.rtt_us.p90"), med("raw", "ping.rtt_us.p99")
+	// Raw ping-pongs come from the full raw runs and from the extra
+	// ping-only runs (rawping) that alternate with Chaski's extra pings.
+	rawPing := func(path string) float64 { return r.median(path, "raw", "rawping") }
+	rawP50, rawP90, rawP99 := rawPing("ping.rtt_us.p50"), rawPing("ping.rtt_us.p90"), rawPing("ping.rtt_us.p99")
 	p50, p90, p99 := med("ping", "rtt_us.p50"), med("ping", "rtt_us.p90"), med("ping", "rtt_us.p99")
 	bulk := med("raw", "bulk.mb_per_sec")
 	files := med("files", "mb_per_sec")
@@ -74,7 +77,9 @@ func main() {
 	fmt.Println()
 	fmt.Printf("NATS is nats-server with one nats.go publisher and one subscriber process; raw TCP is bench/rawtcp (bulk: %s in 256 KiB writes).\n",
 		"4 GiB")
-	if lost := r.median("nats", "count") - r.median("nats", "received"); lost > 0 {
+	fmt.Printf("Ping rows (not pinned): medians over %d Chaski and %d raw ping-pong runs, alternating.\n",
+		r.runs("ping"), r.runs("raw")+r.runs("rawping"))
+	if lost := r.median("count", "nats") - r.median("received", "nats"); lost > 0 {
 		fmt.Printf("NATS dropped %.0f messages (median) as a slow consumer; its rate counts what arrived.\n", lost)
 	}
 	if r.missing != nil {
@@ -93,9 +98,13 @@ func (r *reader) runs(name string) int {
 	return len(m)
 }
 
-// median of one field (dotted path) over every run of name.
-func (r *reader) median(name, path string) float64 {
-	files, _ := filepath.Glob(filepath.Join(r.dir, name+".*.json"))
+// median of one field (dotted path) over every run of the named results.
+func (r *reader) median(path string, names ...string) float64 {
+	var files []string
+	for _, name := range names {
+		m, _ := filepath.Glob(filepath.Join(r.dir, name+".*.json"))
+		files = append(files, m...)
+	}
 	var vals []float64
 	for _, f := range files {
 		b, err := os.ReadFile(f)
@@ -119,7 +128,7 @@ func (r *reader) median(name, path string) float64 {
 		}
 	}
 	if len(vals) == 0 {
-		r.missing = append(r.missing, name+":"+path)
+		r.missing = append(r.missing, strings.Join(names, "+")+":"+path)
 		return 0
 	}
 	slices.Sort(vals)
