@@ -49,8 +49,13 @@ type Config struct {
 	HandshakeTimeout time.Duration // default 5s
 	DialTimeout      time.Duration // default 5s
 	// WriteTimeout drops an edge whose peer accepts no bytes for this long
-	// (a peer that stopped reading). Default 30s.
+	// and sends none either (a peer that stopped reading). Default 30s.
 	WriteTimeout time.Duration
+	// MaxWriteStall drops an edge whose peer accepts no bytes for this long
+	// although it still sends: a slow consumer's progress shows only in
+	// steps of up to a sixteenth of its receive buffer (megabytes), so it
+	// gets this much longer. Default 10 × WriteTimeout.
+	MaxWriteStall time.Duration
 	// ReconnectAttempts bounds reconnection after an unexpected loss
 	// (default 8; negative disables reconnection).
 	ReconnectAttempts int
@@ -145,6 +150,8 @@ func (c *Config) setDefaults() error {
 	def(&c.HandshakeTimeout, 5*time.Second)
 	def(&c.DialTimeout, 5*time.Second)
 	def(&c.WriteTimeout, 30*time.Second)
+	def(&c.MaxWriteStall, 10*c.WriteTimeout)
+	c.MaxWriteStall = max(c.MaxWriteStall, c.WriteTimeout)
 	if c.ReconnectAttempts == 0 {
 		c.ReconnectAttempts = 8
 	}

@@ -217,7 +217,7 @@ func (n *Node) connect(ctx context.Context, addr string, pair *pairHello) (*edge
 	}
 	setNoDelay(conn)
 	if n.cfg.ClientTLS != nil {
-		tc := tls.Client(conn, n.cfg.ClientTLS.Clone())
+		tc := tls.Client(&stallConn{Conn: conn}, n.cfg.ClientTLS.Clone())
 		if err := tc.HandshakeContext(dctx); err != nil {
 			conn.Close()
 			return nil, fmt.Errorf("%w: TLS with %s: %v", ErrHandshake, addr, err)
@@ -295,7 +295,7 @@ func (n *Node) acceptLoop() {
 			setNoDelay(conn)
 			c := conn
 			if n.cfg.ServerTLS != nil {
-				tc := tls.Server(conn, n.cfg.ServerTLS)
+				tc := tls.Server(&stallConn{Conn: conn}, n.cfg.ServerTLS)
 				ctx, cancel := context.WithTimeout(n.ctx, n.cfg.HandshakeTimeout)
 				err := tc.HandshakeContext(ctx)
 				cancel()
@@ -450,7 +450,12 @@ func (n *Node) handshake(ctx context.Context, conn net.Conn, dialed bool, pair *
 		done:       make(chan struct{}),
 		writerDone: make(chan struct{}),
 	}
-	_, e.tls = conn.(*tls.Conn)
+	if tc, ok := conn.(*tls.Conn); ok {
+		e.tls = true
+		if sc, ok := tc.NetConn().(*stallConn); ok {
+			sc.edge.Store(e)
+		}
+	}
 	var src io.Reader = conn
 	if tc, ok := conn.(*net.TCPConn); ok && directWrites {
 		if rc, err := tc.SyscallConn(); err == nil {
@@ -728,20 +733,15 @@ func (e *edge) writevLocked(ctrl [][]byte, data []dataSeg) (int, error) {
 	bufs := net.Buffers(iov)
 	var total int64
 	var err error
+	st := writeStall{since: time.Now()}
 	for len(bufs) > 0 {
 		var n int64
 		n, err = bufs.WriteTo(e.conn)
 		total += n
-		// The deadline bounds a wait without progress, not the batch: a
-		// peer that reads, however slowly (its consumer is the
-		// bottleneck and backpressure is doing its job), keeps the
-		// edge. WriteTo leaves bufs at what is still unwritten.
-		var ne net.Error
-		if n > 0 && errors.As(err, &ne) && ne.Timeout() && !e.closing() {
-			_ = e.conn.SetWriteDeadline(time.Now().Add(e.n.cfg.WriteTimeout))
-			continue
+		// WriteTo leaves bufs at what is still unwritten.
+		if err = st.check(e, n > 0, err); err != errKeepWriting {
+			break
 		}
-		break
 	}
 	e.carry = e.carry[:0]
 	clear(iov) // WriteTo advanced its own copy of the slice header
@@ -771,7 +771,94 @@ func (e *edge) writeCarryLocked() (int, error) {
 	return n, err
 }
 
+// errKeepWriting tells a writer that hit its deadline to go on.
+var errKeepWriting = errors.New("keep writing")
+
+// writeStallError ends a write that made no progress for too long.
+type writeStallError struct {
+	stalled time.Duration
+	silent  bool // the peer was not heard from either
+	err     error
+}
+
+func (e *writeStallError) Error() string {
+	if e.silent {
+		return fmt.Sprintf("peer accepted no data for %v and sent none (stopped reading?)", e.stalled.Round(time.Millisecond))
+	}
+	return fmt.Sprintf("peer accepted no data for %v (stopped reading?)", e.stalled.Round(time.Millisecond))
+}
+func (e *writeStallError) Unwrap() error { return e.err }
+
+// writeStall decides what a write does when it reaches its deadline. The
+// deadline bounds a wait without progress, not the whole write: a peer that
+// reads, however slowly (its consumer is the bottleneck and backpressure is
+// doing its job), keeps the edge. And progress shows late: a peer whose
+// receive buffer grew to megabytes while it read fast reopens a zero
+// window only after it has read about a sixteenth of that buffer, which a
+// slow consumer may take minutes to do. So a write without progress goes
+// on waiting while the peer is still heard from (it keeps sending, or our
+// own reader is busy with what it sent), for at most MaxWriteStall; a peer
+// that is silent too is dropped after one WriteTimeout.
+type writeStall struct {
+	since time.Time // the last progress
+}
+
+// check returns errKeepWriting (with a new deadline set) or the error that
+// ends the write.
+func (st *writeStall) check(e *edge, progress bool, err error) error {
+	var ne net.Error
+	if err == nil || !errors.As(err, &ne) || !ne.Timeout() || e.closing() {
+		return err
+	}
+	now := time.Now()
+	timeout := e.n.cfg.WriteTimeout
+	if progress {
+		st.since = now
+	}
+	stalled := now.Sub(st.since)
+	heard := e.readerBusy.Load() || now.Sub(time.Unix(0, e.lastRecv.Load())) < timeout
+	if progress || (heard && stalled < e.n.cfg.MaxWriteStall) {
+		_ = e.conn.SetWriteDeadline(now.Add(timeout))
+		if e.closing() { // a close shortened the deadline meanwhile
+			return err
+		}
+		return errKeepWriting
+	}
+	return &writeStallError{stalled: stalled, silent: !heard, err: err}
+}
+
+// stallConn is the TCP connection under a TLS edge. A tls.Conn cannot
+// resume a write that timed out, so writeStall's rule is applied here,
+// below it: a write that reaches its deadline goes on with a new one as long
+// as the rule allows, and the tls.Conn sees a timeout only when the edge
+// gives up. Before the edge exists (the handshakes) writes are plain.
+type stallConn struct {
+	net.Conn
+	edge atomic.Pointer[edge]
+}
+
+func (c *stallConn) Write(p []byte) (int, error) {
+	e := c.edge.Load()
+	if e == nil {
+		return c.Conn.Write(p)
+	}
+	st := writeStall{since: time.Now()}
+	total := 0
+	for {
+		n, err := c.Conn.Write(p)
+		total += n
+		p = p[n:]
+		if err = st.check(e, n > 0, err); err != errKeepWriting {
+			return total, err
+		}
+	}
+}
+
 func describeNetErr(err error, writeTimeout time.Duration) string {
+	var se *writeStallError
+	if errors.As(err, &se) {
+		return se.Error()
+	}
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
 		return fmt.Sprintf("peer accepted no data for %v (stopped reading?)", writeTimeout)

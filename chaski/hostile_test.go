@@ -12,6 +12,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -226,6 +227,64 @@ func TestHostilePeerStopsReading(t *testing.T) {
 		t.Fatalf("publish to a peer that never reads: %v (ctx %v)", err, ctx.Err())
 	}
 	eventually(t, "edge dropped", func() bool { return n.EdgeCount() == 0 })
+}
+
+// A peer that never reads but keeps talking (here: pinging every 50 ms)
+// looks like a slow consumer at first, so it gets MaxWriteStall instead of
+// WriteTimeout; then it is dropped all the same.
+func TestHostilePeerStopsReadingButTalks(t *testing.T) {
+	n := startNode(t, "127.0.0.1", Config{Name: "victim", WriteTimeout: 300 * time.Millisecond,
+		MaxWriteStall: 1500 * time.Millisecond, SendQueueBytes: 256 << 10})
+	events, stopWatch := n.Watch(64)
+	defer stopWatch()
+	downs := make(chan string, 4)
+	go func() {
+		for ev := range events {
+			if d, ok := ev.(*EdgeDownEvent); ok {
+				downs <- d.Reason
+			}
+		}
+	}()
+	p := dialRaw(t, n.Addr())
+	p.handshake("t")
+	eventually(t, "raw edge up", func() bool { return n.EdgeCount() == 1 })
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for id := uint64(1); ; id++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			_ = p.conn.SetWriteDeadline(time.Now().Add(time.Second))
+			if _, err := p.conn.Write(wire.AppendPingFrame(nil, wire.KindPing, &wire.Ping{ID: id})); err != nil {
+				return
+			}
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	payload := make([]byte, 64<<10)
+	var err error
+	for i := 0; i < 10000 && err == nil; i++ {
+		err = n.Publish(ctx, "t", payload)
+	}
+	if err == nil || ctx.Err() != nil {
+		t.Fatalf("publish to a peer that never reads: %v (ctx %v)", err, ctx.Err())
+	}
+	select {
+	case reason := <-downs:
+		var secs float64
+		if _, err := fmt.Sscanf(reason, "write failed: peer accepted no data for %gs (stopped reading?)", &secs); err != nil {
+			t.Fatalf("dropped for %q, want a write stall while the peer talks", reason)
+		}
+		if secs < 1.5 {
+			t.Fatalf("dropped after a stall of %vs, want at least MaxWriteStall (1.5s)", secs)
+		}
+	case <-ctx.Done():
+		t.Fatal("the edge was not dropped")
+	}
 }
 
 func TestHostileConnectionLimit(t *testing.T) {
@@ -501,4 +560,114 @@ func TestSilenceAfterBusyReader(t *testing.T) {
 	if s, _ := e.silence(t0.Add(33 * time.Second)); s != 2*time.Second {
 		t.Fatalf("after a frame: silent %v, want 2s", s)
 	}
+}
+
+// A subscriber whose consumer slows down after a fast phase reads its
+// socket slowly but steadily. After the fast phase the kernel has grown the
+// receive buffer to megabytes and reopens a zero window only once about a
+// sixteenth of it has been read, so the publisher's writer sees no
+// progress for long stretches. That is backpressure, not a dead peer: the
+// edge must stay up and every message arrive once, in order.
+// Over TLS the same holds (the rule then works under the record layer).
+func TestSlowConsumerAfterFastPhaseKeepsEdge(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs for several seconds")
+	}
+	t.Run("tcp", func(t *testing.T) { testSlowConsumerAfterFastPhase(t, Config{}, Config{}) })
+	t.Run("tls", func(t *testing.T) {
+		is := newIssuer(t)
+		ia, ib := is.identity(t, "a"), is.identity(t, "b")
+		testSlowConsumerAfterFastPhase(t,
+			Config{ServerTLS: ia.ServerConfig(), ClientTLS: ia.ClientConfig()},
+			Config{ServerTLS: ib.ServerConfig(), ClientTLS: ib.ClientConfig()})
+	})
+}
+
+func testSlowConsumerAfterFastPhase(t *testing.T, ca, cb Config) {
+	const writeTimeout = 500 * time.Millisecond
+	ca.Name, ca.WriteTimeout, ca.MaxWriteStall, ca.PingInterval = "a", writeTimeout, time.Minute, 100*time.Millisecond
+	cb.Name, cb.PingInterval, cb.MessageBuffer, cb.Subscriptions = "b", 100*time.Millisecond, 64, []string{"t"}
+	a := startNode(t, "127.0.0.1", ca)
+	b := startNode(t, "127.0.0.1", cb)
+	events, stopWatch := a.Watch(64)
+	defer stopWatch()
+	downs := make(chan string, 4)
+	go func() {
+		for ev := range events {
+			if d, ok := ev.(*EdgeDownEvent); ok {
+				downs <- d.Reason
+			}
+		}
+	}()
+	connect(t, a, b)
+	eventually(t, "b's subscription known to a", func() bool {
+		e, ok := a.Edge(b.ID())
+		return ok && e.Subscribes("t")
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	var stopPub atomic.Bool
+	published := make(chan uint64, 1)
+	go func() {
+		var i uint64
+		msg := make([]byte, 100)
+		for !stopPub.Load() {
+			binary.BigEndian.PutUint64(msg, i)
+			if err := a.Publish(ctx, "t", msg); err != nil {
+				break
+			}
+			i++
+		}
+		published <- i
+	}()
+	var next uint64
+	check := func(m *Message) {
+		if got := binary.BigEndian.Uint64(m.Data); got != next {
+			t.Fatalf("message %d arrived as number %d", next, got)
+		}
+		next++
+	}
+	take := func() {
+		select {
+		case m := <-b.Messages():
+			check(m)
+		case reason := <-downs:
+			t.Fatalf("edge dropped after %d messages: %s", next, reason)
+		case <-ctx.Done():
+			t.Fatalf("stuck after %d messages", next)
+		}
+	}
+	fast := time.Now().Add(1500 * time.Millisecond)
+	for time.Now().Before(fast) {
+		take()
+	}
+	slow := time.Now().Add(8 * writeTimeout)
+	for time.Now().Before(slow) {
+		for k := 0; k < 2; k++ {
+			take()
+		}
+		time.Sleep(time.Millisecond) // the consumer's work: at most 2,000 messages a second
+	}
+	// Stop the publisher; it may be waiting for room, so keep taking.
+	stopPub.Store(true)
+	var total uint64
+	for stopped := false; !stopped; {
+		select {
+		case total = <-published:
+			stopped = true
+		case m := <-b.Messages():
+			check(m)
+		case <-ctx.Done():
+			t.Fatalf("publisher did not stop; %d messages taken", next)
+		}
+	}
+	for next < total {
+		take()
+	}
+	select {
+	case reason := <-downs:
+		t.Fatalf("edge dropped: %s", reason)
+	default:
+	}
+	t.Logf("%d messages", total)
 }
