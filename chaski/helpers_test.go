@@ -156,3 +156,22 @@ func runTransmission(t testing.TB, producer, consumer *Node, topic string) {
 		}
 	}
 }
+
+// edgeDowns returns the reasons of n's EdgeDown events as they happen (the
+// first 16; later ones are not kept).
+func edgeDowns(t testing.TB, n *Node) <-chan string {
+	events, stop := n.Watch(64)
+	t.Cleanup(stop)
+	downs := make(chan string, 16)
+	go func() {
+		for ev := range events {
+			if d, ok := ev.(*EdgeDownEvent); ok {
+				select {
+				case downs <- d.Reason:
+				default:
+				}
+			}
+		}
+	}()
+	return downs
+}

@@ -235,16 +235,7 @@ func TestHostilePeerStopsReading(t *testing.T) {
 func TestHostilePeerStopsReadingButTalks(t *testing.T) {
 	n := startNode(t, "127.0.0.1", Config{Name: "victim", WriteTimeout: 300 * time.Millisecond,
 		MaxWriteStall: 1500 * time.Millisecond, SendQueueBytes: 256 << 10})
-	events, stopWatch := n.Watch(64)
-	defer stopWatch()
-	downs := make(chan string, 4)
-	go func() {
-		for ev := range events {
-			if d, ok := ev.(*EdgeDownEvent); ok {
-				downs <- d.Reason
-			}
-		}
-	}()
+	downs := edgeDowns(t, n)
 	p := dialRaw(t, n.Addr())
 	p.handshake("t")
 	eventually(t, "raw edge up", func() bool { return n.EdgeCount() == 1 })
@@ -412,16 +403,7 @@ func TestAbandonedPingsAreSwept(t *testing.T) {
 // in 200 ms steps, which would measure TCP, not the node.)
 func TestSlowReaderKeepsEdge(t *testing.T) {
 	n := startNode(t, "127.0.0.1", Config{Name: "n", WriteTimeout: time.Second, SendQueueBytes: 1 << 20})
-	events, stopWatch := n.Watch(64)
-	defer stopWatch()
-	downs := make(chan string, 4)
-	go func() {
-		for ev := range events {
-			if d, ok := ev.(*EdgeDownEvent); ok {
-				downs <- d.Reason
-			}
-		}
-	}()
+	downs := edgeDowns(t, n)
 	p := dialRaw(t, n.Addr())
 	_ = p.conn.(*net.TCPConn).SetReadBuffer(64 << 10)
 	p.handshake("t")
@@ -485,16 +467,7 @@ func TestBlockedSubscriberKeepsEdge(t *testing.T) {
 	a := startNode(t, "127.0.0.1", Config{Name: "a", PingInterval: 100 * time.Millisecond})
 	b := startNode(t, "127.0.0.1", Config{Name: "b", PingInterval: 100 * time.Millisecond,
 		MessageBuffer: 16, Subscriptions: []string{"t"}})
-	events, stopWatch := b.Watch(64)
-	defer stopWatch()
-	downs := make(chan string, 4)
-	go func() {
-		for ev := range events {
-			if d, ok := ev.(*EdgeDownEvent); ok {
-				downs <- d.Reason
-			}
-		}
-	}()
+	downs := edgeDowns(t, b)
 	connect(t, a, b)
 	eventually(t, "b's subscription known to a", func() bool {
 		e, ok := a.Edge(b.ID())
@@ -589,16 +562,7 @@ func testSlowConsumerAfterFastPhase(t *testing.T, ca, cb Config) {
 	cb.Name, cb.PingInterval, cb.MessageBuffer, cb.Subscriptions = "b", 100*time.Millisecond, 64, []string{"t"}
 	a := startNode(t, "127.0.0.1", ca)
 	b := startNode(t, "127.0.0.1", cb)
-	events, stopWatch := a.Watch(64)
-	defer stopWatch()
-	downs := make(chan string, 4)
-	go func() {
-		for ev := range events {
-			if d, ok := ev.(*EdgeDownEvent); ok {
-				downs <- d.Reason
-			}
-		}
-	}()
+	downs := edgeDowns(t, a)
 	connect(t, a, b)
 	eventually(t, "b's subscription known to a", func() bool {
 		e, ok := a.Edge(b.ID())
