@@ -216,16 +216,7 @@ func TestHostilePeerStopsReading(t *testing.T) {
 	eventually(t, "raw edge up", func() bool { return n.EdgeCount() == 1 })
 	// The raw peer never reads: the socket buffers fill, the writer stalls,
 	// and after WriteTimeout the edge is dropped; Publish does not hang.
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-	defer cancel()
-	payload := make([]byte, 64<<10)
-	var err error
-	for i := 0; i < 10000 && err == nil; i++ {
-		err = n.Publish(ctx, "t", payload)
-	}
-	if err == nil || ctx.Err() != nil {
-		t.Fatalf("publish to a peer that never reads: %v (ctx %v)", err, ctx.Err())
-	}
+	publishUntilRefused(t, n)
 	eventually(t, "edge dropped", func() bool { return n.EdgeCount() == 0 })
 }
 
@@ -254,16 +245,7 @@ func TestHostilePeerStopsReadingButTalks(t *testing.T) {
 			}
 		}
 	}()
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-	defer cancel()
-	payload := make([]byte, 64<<10)
-	var err error
-	for i := 0; i < 10000 && err == nil; i++ {
-		err = n.Publish(ctx, "t", payload)
-	}
-	if err == nil || ctx.Err() != nil {
-		t.Fatalf("publish to a peer that never reads: %v (ctx %v)", err, ctx.Err())
-	}
+	publishUntilRefused(t, n)
 	select {
 	case reason := <-downs:
 		var secs float64
@@ -273,8 +255,24 @@ func TestHostilePeerStopsReadingButTalks(t *testing.T) {
 		if secs < 1.5 {
 			t.Fatalf("dropped after a stall of %vs, want at least MaxWriteStall (1.5s)", secs)
 		}
-	case <-ctx.Done():
+	case <-time.After(waitTimeout):
 		t.Fatal("the edge was not dropped")
+	}
+}
+
+// publishUntilRefused publishes 64 KiB messages on "t" until Publish fails,
+// as it must once n drops the edge of a peer that does not read.
+func publishUntilRefused(t *testing.T, n *Node) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	payload := make([]byte, 64<<10)
+	var err error
+	for i := 0; i < 10000 && err == nil; i++ {
+		err = n.Publish(ctx, "t", payload)
+	}
+	if err == nil || ctx.Err() != nil {
+		t.Fatalf("publish to a peer that never reads: %v (ctx %v)", err, ctx.Err())
 	}
 }
 
