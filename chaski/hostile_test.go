@@ -555,7 +555,7 @@ func TestSlowConsumerAfterFastPhaseKeepsEdge(t *testing.T) {
 }
 
 func testSlowConsumerAfterFastPhase(t *testing.T, ca, cb Config) {
-	const writeTimeout = 500 * time.Millisecond
+	const writeTimeout = time.Second
 	ca.Name, ca.WriteTimeout, ca.MaxWriteStall, ca.PingInterval = "a", writeTimeout, time.Minute, 100*time.Millisecond
 	cb.Name, cb.PingInterval, cb.MessageBuffer, cb.Subscriptions = "b", 100*time.Millisecond, 64, []string{"t"}
 	a := startNode(t, "127.0.0.1", ca)
@@ -603,7 +603,7 @@ func testSlowConsumerAfterFastPhase(t *testing.T, ca, cb Config) {
 	for time.Now().Before(fast) {
 		take()
 	}
-	slow := time.Now().Add(8 * writeTimeout)
+	slow := time.Now().Add(5 * writeTimeout)
 	for time.Now().Before(slow) {
 		for k := 0; k < 2; k++ {
 			take()
