@@ -67,9 +67,17 @@ func newRawReader(rc syscall.RawConn) io.Reader {
 	return r
 }
 
+// maxRawRead bounds one raw read: the runtime cannot preempt a goroutine
+// inside RawSyscall, and copying a large chunk body (megabytes may be
+// queued on the socket) would hold its P for a millisecond or more.
+const maxRawRead = 256 << 10
+
 func (r *rawReader) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
+	}
+	if len(p) > maxRawRead {
+		p = p[:maxRawRead]
 	}
 	r.p, r.n, r.err = p, 0, nil
 	err := r.rc.Read(r.step)

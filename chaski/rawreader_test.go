@@ -48,11 +48,24 @@ func TestRawReader(t *testing.T) {
 	}
 	r := newRawReader(rc)
 
-	want := bytes.Repeat([]byte("chaski"), 50_000) // more than one socket buffer's worth
-	go func() { _, _ = c.Write(want) }()
-	got := make([]byte, len(want))
-	if _, err := io.ReadFull(r, got); err != nil {
+	// A megabyte queued on the socket before the first read: each read
+	// must still return at most maxRawRead.
+	_ = s.SetReadBuffer(4 << 20)
+	_ = c.SetWriteBuffer(4 << 20)
+	want := bytes.Repeat([]byte("chaski"), 1<<20/6)
+	if _, err := c.Write(want); err != nil {
 		t.Fatal(err)
+	}
+	got := make([]byte, len(want))
+	for n := 0; n < len(want); {
+		k, err := r.Read(got[n:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if k > maxRawRead {
+			t.Fatalf("one read returned %d bytes, more than %d", k, maxRawRead)
+		}
+		n += k
 	}
 	if !bytes.Equal(got, want) {
 		t.Fatal("bytes read differ from bytes written")
