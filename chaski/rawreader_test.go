@@ -37,16 +37,22 @@ func loopbackPair(t *testing.T) (client, server *net.TCPConn) {
 	return c.(*net.TCPConn), s.(*net.TCPConn)
 }
 
+// rawReaderOn is the reader an edge would use on c.
+func rawReaderOn(t *testing.T, c *net.TCPConn) io.Reader {
+	t.Helper()
+	rc, err := c.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newRawReader(rc)
+}
+
 // The reader an edge uses on plain TCP behaves as net.Conn's Read does for
 // everything the edge relies on: data, deadlines (a timeout error), the
 // peer closing (io.EOF) and our own Close waking a blocked read.
 func TestRawReader(t *testing.T) {
 	c, s := loopbackPair(t)
-	rc, err := s.SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := newRawReader(rc)
+	r := rawReaderOn(t, s)
 
 	// A megabyte queued on the socket before the first read: each read
 	// must still return at most maxRawRead.
@@ -72,7 +78,7 @@ func TestRawReader(t *testing.T) {
 	}
 
 	_ = s.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
-	_, err = r.Read(got)
+	_, err := r.Read(got)
 	var ne net.Error
 	if !errors.As(err, &ne) || !ne.Timeout() || !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("read past the deadline: %v, want a timeout", err)
@@ -96,11 +102,7 @@ func TestRawReader(t *testing.T) {
 
 func TestRawReaderCloseWakesRead(t *testing.T) {
 	_, s := loopbackPair(t)
-	rc, err := s.SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := newRawReader(rc)
+	r := rawReaderOn(t, s)
 	res := make(chan error, 1)
 	go func() {
 		_, err := r.Read(make([]byte, 10))
