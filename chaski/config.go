@@ -20,7 +20,7 @@ type Config struct {
 	// "0.0.0.0:8511"). Port 0 picks a free port (trying PreferredPorts
 	// first); default "127.0.0.1:0".
 	Listen string
-	// PreferredPorts are tried in order when Listen has port 0 (the seed's
+	// PreferredPorts are tried in order when Listen has port 0 (the original's
 	// favourite ports are FavoritePorts).
 	PreferredPorts []int
 	// Subscriptions are the topics this node receives.
@@ -33,7 +33,7 @@ type Config struct {
 	// default, so a headless root never grows a queue nobody drains.
 	DeliverAll bool
 	// Paired marks the node as paired for all its subscriptions at start
-	// (the seed's paired=True).
+	// (the original's paired=True).
 	Paired bool
 
 	// TTL is the hop limit of messages and discovery requests (default 64).
@@ -73,7 +73,7 @@ type Config struct {
 	DedupAge     time.Duration
 	// MaxEdges limits live edges plus handshakes in progress (default 256).
 	MaxEdges int
-	// MaxConnections is the seed's per-subscription limit used by
+	// MaxConnections is the original's per-subscription limit used by
 	// discovery (default 5).
 	MaxConnections int
 	// DiscoverTimeout is how long discovery waits per topic (default 10s).
@@ -104,7 +104,7 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// FavoritePorts are the seed's preferred listening ports.
+// FavoritePorts are the original's preferred listening ports.
 var FavoritePorts = []int{8511, 8512, 8513, 8514, 8515, 8516}
 
 func (c *Config) setDefaults() error {
@@ -163,7 +163,7 @@ func (c *Config) setDefaults() error {
 	}
 	defi(&c.SendQueueBytes, 8<<20)
 	defi(&c.MessageBuffer, 4096)
-	defi(&c.DedupOrigins, 1024)
+	defi(&c.DedupOrigins, defaultDedupOrigins)
 	def(&c.DedupAge, 2*time.Minute)
 	defi(&c.MaxEdges, 256)
 	defi(&c.MaxConnections, 5)

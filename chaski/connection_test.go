@@ -10,7 +10,7 @@ import (
 	"github.com/google/uuid"
 )
 
-// Ports of the seed's test_connection.py, run on IPv4 and IPv6, with polling
+// Ports of the original's test_connection.py, run on IPv4 and IPv6, with polling
 // instead of its 3 s sleeps.
 
 var hosts = []struct{ name, host string }{{"IPv4", "127.0.0.1"}, {"IPv6", "::1"}}
@@ -244,7 +244,7 @@ func TestSelfConnectRefused(t *testing.T) {
 }
 
 func TestPing(t *testing.T) {
-	// The seed's test_ping: a padded ping measures more than a plain one.
+	// The original's test_ping: a padded ping measures more than a plain one.
 	n := createNodes(t, "127.0.0.1", "A", "B", "C")
 	connect(t, n[1], n[0])
 	connect(t, n[2], n[0])

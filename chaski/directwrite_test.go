@@ -82,9 +82,7 @@ func TestDirectWriteCarry(t *testing.T) {
 	connect(t, a, b)
 	eventually(t, "b's subscription known", func() bool { e, ok := a.Edge(b.ID()); return ok && e.Subscribes("t") })
 	for _, e := range []*edge{a.findEdge(b.ID()), b.findEdge(a.ID())} {
-		e.wmu.Lock()
-		e.shortWritesForTest = 5
-		e.wmu.Unlock()
+		e.setShortWrites(5)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()

@@ -21,16 +21,15 @@ type pairing struct {
 	outcome string
 	request []byte        // the discovery request in progress, if any
 	wake    chan struct{} // closed when the topic gets paired during a run
-	newEdge *edge         // the edge a pairing arrived on
 }
 
 type discoveryState struct {
-	seen    *dedupFilter  // discovery requests already handled
+	seen    *idFilter     // discovery requests already handled
 	dialSem chan struct{} // bounds pairing dials started by requests
 }
 
 func (d *discoveryState) init() {
-	d.seen = newDedupFilter(4096, time.Minute)
+	d.seen = newIDFilter(4096, time.Minute)
 	d.dialSem = make(chan struct{}, 8)
 }
 
@@ -108,7 +107,7 @@ func (n *Node) Pairings() []PairingInfo {
 }
 
 // Discover looks for peers already paired for each unpaired subscription
-// (the seed's discovery): a request travels every edge with a TTL and a
+// (the original's discovery): a request travels every edge with a TTL and a
 // visited set; a node paired for the topic dials this node back (or reports
 // on an existing edge). A topic nobody answers within the timeout makes this
 // node the first of that topic, which counts as paired so that later nodes
@@ -224,9 +223,9 @@ func (n *Node) Discover(ctx context.Context, opts DiscoverOptions) error {
 	return ctx.Err()
 }
 
-// ConnectWithDiscovery is the seed's connect(addr, discovery=True): connect
+// ConnectWithDiscovery is the original's connect(addr, discovery=True): connect
 // to addr, then run discovery for the subscriptions that connection did not
-// pair. Without options it uses the seed's choices for this call: on_pair
+// pair. Without options it uses the original's choices for this call: on_pair
 // "disconnect" (the entry edge is only a way in) and the configured timeout.
 func (n *Node) ConnectWithDiscovery(ctx context.Context, addr string, opts DiscoverOptions) (EdgeInfo, error) {
 	info, err := n.Connect(ctx, addr)
@@ -242,7 +241,7 @@ func (n *Node) ConnectWithDiscovery(ctx context.Context, addr string, opts Disco
 }
 
 // disconnectEntries closes the edges discovery went through that share no
-// subscription with this node (the seed's on_pair="disconnect").
+// subscription with this node (the original's on_pair="disconnect").
 func (n *Node) disconnectEntries(entry []*edge) {
 	mine := n.Subscriptions()
 	for _, e := range entry {
@@ -287,13 +286,18 @@ func (n *Node) markPaired(e *edge, topic string, request []byte) bool {
 	return true
 }
 
+func init() {
+	routeFrames(func(n *Node, e *edge, f wire.Frame) error { return n.handleDiscover(e, f.Body) }, wire.KindDiscover)
+	routeFrames(func(n *Node, e *edge, f wire.Frame) error { return n.handlePairReport(e, f.Body) }, wire.KindPaired)
+}
+
 func (n *Node) handleDiscover(e *edge, body []byte) error {
 	var d wire.Discover
 	if err := wire.Unmarshal(body, &d); err != nil {
 		return err
 	}
 	if !wire.ValidID(d.Request) || !wire.ValidID(d.Origin) || !wire.ValidName(d.Topic, wire.MaxTopicLen) ||
-		len(d.Visited) > wire.MaxVisited || len(d.OriginAddr) > 300 || len(d.OriginName) > wire.MaxNameLen {
+		len(d.Visited) > wire.MaxVisited || len(d.OriginAddr) > wire.MaxAddrLen || len(d.OriginName) > wire.MaxNameLen {
 		return fmt.Errorf("malformed discovery request")
 	}
 	if !n.disc.seen.firstSight(wire.MessageID{Origin: wire.NodeID(d.Request)}) {
@@ -322,7 +326,7 @@ func (n *Node) handleDiscover(e *edge, body []byte) error {
 		}
 		if existing != nil {
 			// Already connected: report the pairing on that edge (the
-			// seed sent nothing and left the origin waiting).
+			// original sent nothing and left the origin waiting).
 			f, err := wire.AppendControlFrame(nil, wire.KindPaired, "", &wire.PairReport{Request: d.Request, Topic: d.Topic})
 			if err == nil {
 				existing.sendCtrl(f)
@@ -415,7 +419,7 @@ func (n *Node) afterEdgeUp(e *edge, h *wire.Hello) {
 		n.mu.RUnlock()
 		if already {
 			// A second offer for a topic already paired: this edge exists
-			// only for the pairing, so it goes (as in the seed).
+			// only for the pairing, so it goes (as in the original).
 			e.close("already paired for "+h.PairTopic, true, false)
 		}
 	}
@@ -423,14 +427,4 @@ func (n *Node) afterEdgeUp(e *edge, h *wire.Hello) {
 
 func (n *Node) afterEdgeDown(e *edge) {
 	n.files.edgeLost(n, e)
-}
-
-// markFirstForTest sets a topic paired as first of topic (the seed's tests
-// set paired_event directly).
-func (n *Node) markFirstForTest(topic string) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if p := n.paired[topic]; p != nil {
-		p.paired, p.first = true, true
-	}
 }

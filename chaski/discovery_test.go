@@ -6,8 +6,8 @@ import (
 	"time"
 )
 
-// Ports of the seed's test_discovery.py and test_subscription.py. Where the
-// seed waited for a timeout it is short here (nobody answers); where a peer
+// Ports of the original's test_discovery.py and test_subscription.py. Where the
+// original waited for a timeout it is short here (nobody answers); where a peer
 // answers, the timeout is long and the call returns as soon as it pairs.
 
 const (
@@ -91,7 +91,7 @@ func TestMultipleDiscovery(t *testing.T) {
 	for _, c := range n[2:] {
 		discover(t, c, OnPairNone, answer)
 	}
-	// The seed expects n1 to dial everyone, an accident of its timing: any
+	// The original expects n1 to dial everyone, an accident of its timing: any
 	// node already paired for B may answer first, and only one pairing per
 	// request is kept. So every later node keeps its hub edge, pairs with
 	// another B node, and the B nodes form one connected group.
@@ -171,7 +171,7 @@ func TestSingleSubscriptionWithDisconnect(t *testing.T) {
 		discover(t, c, OnPairDisconnect, answer)
 	}
 	requireConnected(t, [2]*Node{n[0], n[3]}, [2]*Node{n[0], n[4]}, [2]*Node{n[1], n[4]})
-	// The seed expects n2 to pair with n5; n3 is paired for C by then too,
+	// The original expects n2 to pair with n5; n3 is paired for C by then too,
 	// and whichever answers first wins.
 	eventually(t, "n5 paired with a C node", func() bool { return connected(n[2], n[5]) || connected(n[3], n[5]) })
 	// n5 shares nothing with n0: it dropped its entry edge after pairing.

@@ -64,9 +64,7 @@ type edge struct {
 	nowStep  func(fd uintptr) bool
 	nowFrame []byte
 	iov      [][]byte // the writer's writev vector, reused
-	// shortWritesForTest > 0 makes direct writes put at most that many
-	// bytes on the socket, so tests can exercise the carry.
-	shortWritesForTest int
+	writeCap int      // > 0: a direct write puts at most this many bytes (tests exercise the carry)
 
 	bytesIn, bytesOut atomic.Uint64
 	msgsIn, msgsOut   atomic.Uint64
@@ -170,7 +168,7 @@ func (e *edge) close(reason string, sayGoodbye, reconnect bool) {
 // ---- connection set-up ----
 
 // Connect opens an edge to the node at addr (ip:port, [ipv6]:port or
-// host:port; a seed-style "Name@ip:port" is accepted too) and returns once
+// host:port; a original-style "Name@ip:port" is accepted too) and returns once
 // the handshake has completed. Connecting to a peer that already has an edge
 // returns that edge.
 func (n *Node) Connect(ctx context.Context, addr string) (EdgeInfo, error) {
@@ -373,8 +371,9 @@ func (n *Node) handshake(ctx context.Context, conn net.Conn, dialed bool, pair *
 		}
 	}
 	// The reader is kept for the edge: it may already hold frames that
-	// follow the hello. Handshake frames are limited to 64 KiB.
-	fr := wire.NewReader(conn, 64<<10)
+	// follow the hello. Its limit is raised to MaxFrameBody once the
+	// handshake is done (readLoop).
+	fr := wire.NewReader(conn, wire.MaxHandshakeBody)
 	pre, err := fr.ReadRaw(wire.PreambleLen)
 	if err != nil {
 		return fail("reading preamble: %v", err)
@@ -533,7 +532,7 @@ func validateHello(h *wire.Hello) error {
 	if !wire.ValidName(h.Name, wire.MaxNameLen) {
 		return fmt.Errorf("invalid peer name %q", h.Name)
 	}
-	if len(h.Listen) > 300 {
+	if len(h.Listen) > wire.MaxAddrLen {
 		return errors.New("listening address too long")
 	}
 	if len(h.Subs) > wire.MaxSubscriptions {
@@ -1011,49 +1010,23 @@ func (n *Node) deadTimeout() time.Duration {
 	return d
 }
 
-func (n *Node) handleFrame(e *edge, f wire.Frame) error {
-	switch f.Kind {
-	case wire.KindPublish:
-		return n.handlePublish(e, f)
-	case wire.KindPing:
-		return e.handlePing(f.Body)
-	case wire.KindPong:
-		return e.handlePong(f.Body)
-	case wire.KindGoodbye:
-		var g wire.Goodbye
-		_ = wire.Unmarshal(f.Body, &g)
-		reason := "closed by peer"
-		if g.Reason != "" {
-			reason = "closed by peer: " + truncate(g.Reason, 200)
-		}
-		e.close(reason, false, false)
-		return errStopReading
-	case wire.KindSubs:
-		return n.handleSubs(e, f.Body)
-	case wire.KindHello:
+func init() {
+	routeFrames(handleGoodbye, wire.KindGoodbye)
+	routeFrames(func(*Node, *edge, wire.Frame) error {
 		return errors.New("second hello on an established edge")
-	case wire.KindDiscover:
-		return n.handleDiscover(e, f.Body)
-	case wire.KindPaired:
-		return n.handlePairReport(e, f.Body)
-	case wire.KindRequest:
-		return n.handleRequest(e, f.Body)
-	case wire.KindResponse:
-		return n.handleResponse(f.Body)
-	case wire.KindStoreReq:
-		return n.handleStoreRequest(e, f.Body)
-	case wire.KindStoreResp:
-		return n.handleStoreResponse(e, f.Body)
-	case wire.KindFileOffer, wire.KindFileChunk, wire.KindFileEnd, wire.KindFileAck, wire.KindFileAbort:
-		return n.handleFileFrame(e, f)
-	default:
-		// Unknown commands are counted and ignored: a newer peer may speak
-		// frames we do not know yet.
-		if n.unknown.Add(1)%1000 == 1 {
-			n.logf(slog.LevelDebug, "ignoring unknown frame kind", "peer", e.name(), "kind", f.Kind.String())
-		}
-		return nil
+	}, wire.KindHello)
+}
+
+// handleGoodbye ends an edge the peer closes deliberately: no reconnect.
+func handleGoodbye(_ *Node, e *edge, f wire.Frame) error {
+	var g wire.Goodbye
+	_ = wire.Unmarshal(f.Body, &g)
+	reason := "closed by peer"
+	if g.Reason != "" {
+		reason = "closed by peer: " + truncate(g.Reason, wire.MaxReasonLen)
 	}
+	e.close(reason, false, false)
+	return errStopReading
 }
 
 func truncate(s string, max int) string {

@@ -13,7 +13,7 @@ import (
 	"github.com/chaski-dev/chaski/chaski/wire"
 )
 
-// Persistent storage and network fetch (the seed's store_data and
+// Persistent storage and network fetch (the original's store_data and
 // fetch_storage, fixed).
 //
 // Events: the node reports its own changes to the store as StoreEvents
@@ -27,7 +27,7 @@ import (
 // put/delete itself, so nothing is reported twice.
 
 type fetchState struct {
-	seen    *dedupFilter  // store requests already handled
+	seen    *idFilter     // store requests already handled
 	dialSem chan struct{} // bounds dials made to answer an origin
 
 	mu      sync.Mutex
@@ -42,7 +42,7 @@ type fetchWait struct {
 }
 
 func (f *fetchState) init() {
-	f.seen = newDedupFilter(4096, time.Minute)
+	f.seen = newIDFilter(4096, time.Minute)
 	f.dialSem = make(chan struct{}, 8)
 	f.pending = make(map[xferID]*fetchWait)
 	f.relays = make(map[*StoreEventRelay]struct{})
@@ -208,13 +208,18 @@ func (n *Node) Fetch(ctx context.Context, key string) ([]byte, error) {
 	}
 }
 
+func init() {
+	routeFrames(func(n *Node, e *edge, f wire.Frame) error { return n.handleStoreRequest(e, f.Body) }, wire.KindStoreReq)
+	routeFrames(func(n *Node, e *edge, f wire.Frame) error { return n.handleStoreResponse(e, f.Body) }, wire.KindStoreResp)
+}
+
 func (n *Node) handleStoreRequest(e *edge, body []byte) error {
 	var r wire.StoreRequest
 	if err := wire.Unmarshal(body, &r); err != nil {
 		return err
 	}
 	if !wire.ValidID(r.Request) || !wire.ValidID(r.Origin) || r.Key == "" || len(r.Key) > store.MaxKeyLen ||
-		len(r.Visited) > wire.MaxVisited || len(r.OriginAddr) > 300 {
+		len(r.Visited) > wire.MaxVisited || len(r.OriginAddr) > wire.MaxAddrLen {
 		return fmt.Errorf("malformed store request")
 	}
 	if !n.fetch.seen.firstSight(wire.MessageID{Origin: wire.NodeID(r.Request)}) {

@@ -93,7 +93,7 @@ func TestFetchAcrossChain(t *testing.T) {
 }
 
 func TestFetchNotRelayedWhenPropagationOff(t *testing.T) {
-	// The seed's remove_propagation_command for fetches: B stops relaying
+	// The original's remove_propagation_command for fetches: B stops relaying
 	// them, so A cannot reach C's key through B.
 	a, b, c := chain(t)
 	if err := c.StorePut("k", []byte("v"), time.Hour); err != nil {

@@ -1,7 +1,6 @@
 package chaski
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -125,7 +124,7 @@ func (n *Node) acceptsFiles() bool {
 }
 
 // SetAcceptFiles turns the acceptance of incoming files on or off at run
-// time (the seed's activate/deactivate_file_transfer). The receiver decides
+// time (the original's activate/deactivate_file_transfer). The receiver decides
 // at offer time, so the change applies to the next offer from any peer;
 // peers that connect afterwards also see it in the hello hint. Accepting
 // needs Config.DownloadDir.
@@ -380,6 +379,10 @@ var (
 	errCancelledLocal = errors.New("cancelled by sender")
 )
 
+func init() {
+	routeFrames((*Node).handleFileFrame, wire.KindFileOffer, wire.KindFileChunk, wire.KindFileEnd, wire.KindFileAck, wire.KindFileAbort)
+}
+
 // handleFileFrame dispatches the file frames of an edge (reader goroutine).
 func (n *Node) handleFileFrame(e *edge, f wire.Frame) error {
 	switch f.Kind {
@@ -497,13 +500,6 @@ func (n *Node) sendFileCtrl(e *edge, kind wire.Kind, topic string, v any) bool {
 		return false
 	}
 	return e.sendCtrl(fr)
-}
-
-// withNodeCtx returns a context done when either ctx or the node is.
-func (n *Node) withNodeCtx(ctx context.Context) (context.Context, context.CancelFunc) {
-	c, cancel := context.WithCancel(ctx)
-	stop := context.AfterFunc(n.ctx, cancel)
-	return c, func() { stop(); cancel() }
 }
 
 // bgHash hashes a stream of byte slices in its own goroutine, so that a

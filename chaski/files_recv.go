@@ -158,9 +158,8 @@ func (n *Node) handleOffer(e *edge, topic string, o *wire.FileOffer) {
 }
 
 // handleChunk checks a chunk (reader goroutine) and queues it for the
-// writer, waiting while the transfer's buffer is full.
-// handleChunk queues a chunk for writing; body, the frame body it was cut
-// from, is recycled once the chunk is written and hashed.
+// writer, waiting while the transfer's buffer is full; body, the frame body
+// the chunk was cut from, is recycled once the chunk is written and hashed.
 func (n *Node) handleChunk(e *edge, c *wire.FileChunk, body []byte) {
 	x := n.files.incoming(e, xferID(c.Transfer))
 	if x == nil {

@@ -133,7 +133,7 @@ func (h *handlerLog) get() []FileReceived {
 	return append([]FileReceived(nil), h.files...)
 }
 
-// Port of the seed's file test, which could not fail: every size arrives
+// Port of the original's file test, which could not fail: every size arrives
 // byte-identical with a verified SHA-256 and the handler fires once per file.
 func TestFileTransferSizes(t *testing.T) {
 	dir := t.TempDir()

@@ -55,7 +55,7 @@ func startNode(t testing.TB, host string, cfg Config) *Node {
 		cfg.Logger = testLogger(t)
 	}
 	if cfg.ReconnectAttempts == 0 {
-		cfg.ReconnectAttempts = -1 // as the seed's tests: no reconnection unless asked
+		cfg.ReconnectAttempts = -1 // as the original's tests: no reconnection unless asked
 	}
 	n, err := Start(cfg)
 	if err != nil {
@@ -71,7 +71,7 @@ func startNode(t testing.TB, host string, cfg Config) *Node {
 	return n
 }
 
-// createNodes mirrors the seed's create_nodes: node i is named Node<i> and
+// createNodes mirrors the original's create_nodes: node i is named Node<i> and
 // subscribes to subs[i] (comma-separated topics); node 0 starts paired.
 func createNodes(t testing.TB, host string, subs ...string) []*Node {
 	t.Helper()
@@ -104,7 +104,7 @@ func connect(t testing.TB, a, b *Node) {
 	}
 }
 
-// connected is the seed's assert_connection: both sides have a live edge.
+// connected is the original's assert_connection: both sides have a live edge.
 func connected(a, b *Node) bool { return a.ConnectedTo(b.ID()) && b.ConnectedTo(a.ID()) }
 
 func waitEdges(t testing.TB, want map[*Node]int) {
@@ -139,7 +139,7 @@ func publish(t testing.TB, n *Node, topic, data string) {
 	}
 }
 
-// runTransmission is the seed's run_transmission: test0..test5 in order,
+// runTransmission is the original's run_transmission: test0..test5 in order,
 // each pushed after the previous one arrived.
 func runTransmission(t testing.TB, producer, consumer *Node, topic string) {
 	t.Helper()

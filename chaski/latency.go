@@ -14,7 +14,7 @@ type LatencySample struct {
 
 // LatencyStats is a snapshot of an edge's latency figures.
 //
-// SeedLatencyMS and SeedJitterMS reproduce the original implementation's
+// OriginalLatencyMS and OriginalJitterMS reproduce the original implementation's
 // estimator (half the round trip in milliseconds, updated as a Gaussian
 // posterior with a fixed 100 ms measurement deviation) so that figures can be
 // compared with it. Its "jitter" is only 100/√n, so the honest figures are
@@ -31,15 +31,15 @@ type LatencyStats struct {
 	Sent    int           // pings counted in the loss window
 	History []LatencySample
 
-	SeedLatencyMS float64
-	SeedJitterMS  float64
+	OriginalLatencyMS float64
+	OriginalJitterMS  float64
 }
 
 // Bounds of the per-edge statistics.
 const (
 	LossWindow  = 100 // pings considered for Loss
 	HistoryLen  = 120 // samples kept for the sparkline
-	seedMeasSD2 = 100.0 * 100.0
+	origMeasSD2 = 100.0 * 100.0
 )
 
 // latencyTracker accumulates statistics; it is not safe for concurrent use
@@ -58,8 +58,8 @@ type latencyTracker struct {
 	nHist    int
 	posHist  int
 
-	seedLatency float64
-	seedJitter  float64
+	origLatency float64
+	origJitter  float64
 }
 
 func (t *latencyTracker) recordOutcome(lost bool) {
@@ -105,20 +105,20 @@ func (t *latencyTracker) add(at time.Time, rtt time.Duration) {
 	t.last = rtt
 	t.recordOutcome(false)
 	t.recordHistory(LatencySample{At: at, RTT: rtt})
-	t.seedUpdate(float64(rtt) / float64(time.Millisecond) / 2)
+	t.origUpdate(float64(rtt) / float64(time.Millisecond) / 2)
 }
 
-// seedUpdate is the original's update rule, sample x in milliseconds.
-func (t *latencyTracker) seedUpdate(x float64) {
-	if t.seedJitter == 0 {
-		t.seedLatency = x
-		t.seedJitter = 100
+// origUpdate is the original's update rule, sample x in milliseconds.
+func (t *latencyTracker) origUpdate(x float64) {
+	if t.origJitter == 0 {
+		t.origLatency = x
+		t.origJitter = 100
 		return
 	}
-	v := t.seedJitter * t.seedJitter
-	prec := 1/v + 1/seedMeasSD2
-	t.seedLatency = (t.seedLatency/v + x/seedMeasSD2) / prec
-	t.seedJitter = math.Sqrt(1 / prec)
+	v := t.origJitter * t.origJitter
+	prec := 1/v + 1/origMeasSD2
+	t.origLatency = (t.origLatency/v + x/origMeasSD2) / prec
+	t.origJitter = math.Sqrt(1 / prec)
 }
 
 // lose records a ping that was never answered in time.
@@ -131,14 +131,14 @@ func (t *latencyTracker) reset() { *t = latencyTracker{} }
 
 func (t *latencyTracker) snapshot() LatencyStats {
 	s := LatencyStats{
-		Samples:       t.samples,
-		Last:          t.last,
-		Min:           t.min,
-		Max:           t.max,
-		Jitter:        time.Duration(t.jitter),
-		Sent:          t.nOut,
-		SeedLatencyMS: t.seedLatency,
-		SeedJitterMS:  t.seedJitter,
+		Samples:           t.samples,
+		Last:              t.last,
+		Min:               t.min,
+		Max:               t.max,
+		Jitter:            time.Duration(t.jitter),
+		Sent:              t.nOut,
+		OriginalLatencyMS: t.origLatency,
+		OriginalJitterMS:  t.origJitter,
 	}
 	if t.samples > 0 {
 		s.Mean = t.sum / time.Duration(t.samples)

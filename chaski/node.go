@@ -65,7 +65,9 @@ type Node struct {
 	// generation they were computed in.
 	routeGen atomic.Uint64
 	pubRoute atomic.Pointer[pubRouteCache]
-	dedup    *seqFilter
+	// msgFilter drops the copies of published messages already seen
+	// (per-origin sequence windows; idFilter is the one for request ids).
+	msgFilter *seqFilter
 
 	reqSem  chan struct{}
 	nextReq atomic.Uint64
@@ -89,18 +91,18 @@ func Start(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{
-		cfg:      cfg,
-		log:      cfg.Logger,
-		edges:    make(map[wire.NodeID]*edge),
-		ghosts:   make(map[string]*ghost),
-		subs:     make(map[string]bool),
-		paired:   make(map[string]*pairing),
-		handlers: make(map[string]HandlerFunc),
-		msgs:     make(chan *Message, cfg.MessageBuffer),
-		dedup:    newSeqFilter(cfg.DedupOrigins, cfg.DedupAge),
-		reqSem:   make(chan struct{}, cfg.MaxConcurrentRequests),
-		reqs:     make(map[uint64]chan reqResult),
-		started:  time.Now(),
+		cfg:       cfg,
+		log:       cfg.Logger,
+		edges:     make(map[wire.NodeID]*edge),
+		ghosts:    make(map[string]*ghost),
+		subs:      make(map[string]bool),
+		paired:    make(map[string]*pairing),
+		handlers:  make(map[string]HandlerFunc),
+		msgs:      make(chan *Message, cfg.MessageBuffer),
+		msgFilter: newSeqFilter(cfg.DedupOrigins, cfg.DedupAge),
+		reqSem:    make(chan struct{}, cfg.MaxConcurrentRequests),
+		reqs:      make(map[uint64]chan reqResult),
+		started:   time.Now(),
 	}
 	n.events.watchers = make(map[int]*watcher)
 	if _, err := rand.Read(n.id[:]); err != nil {
@@ -201,7 +203,7 @@ func (n *Node) Name() string { return n.cfg.Name }
 // Addr returns the listening address (host:port) with the real port.
 func (n *Node) Addr() string { return n.addr }
 
-// String renders the node like the seed does: Chaski@host:port, with a '*'
+// String renders the node like the original does: Chaski@host:port, with a '*'
 // in front when it is paired for all its subscriptions.
 func (n *Node) String() string {
 	star := ""
@@ -258,7 +260,7 @@ func (n *Node) Status() Status {
 		BytesOut:      n.bytesOut.Load(),
 		Dropped:       n.events.dropped.Load(),
 		Unknown:       n.unknown.Load(),
-		LateDropped:   n.dedup.lateDrops(),
+		LateDropped:   n.msgFilter.lateDrops(),
 	}
 	for t := range n.subs {
 		s.Paired[t] = n.pairedForLocked(t)
@@ -462,14 +464,3 @@ func randUint64() uint64 {
 func randFloat() float64 { return float64(randUint64()>>11) / (1 << 53) }
 
 var errStopReading = errors.New("stop reading")
-
-// crashForTest simulates a process killed with SIGKILL: sockets vanish
-// without goodbyes. The node is unusable afterwards except for Close.
-func (n *Node) crashForTest() {
-	n.closing.Store(true)
-	n.ln.Close()
-	n.udp.Close()
-	for _, e := range n.liveEdges() {
-		e.conn.Close()
-	}
-}

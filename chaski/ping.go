@@ -16,7 +16,7 @@ import (
 const maxPendingPings = 64
 
 // Ping sends a ping padded with size random bytes (echoed back, as in the
-// seed) to the peer (id, name or address) and returns the round trip. The
+// original) to the peer (id, name or address) and returns the round trip. The
 // sample also feeds the edge's latency statistics.
 func (n *Node) Ping(ctx context.Context, peer string, size int) (time.Duration, error) {
 	e := n.findEdge(peer)
@@ -43,7 +43,7 @@ func (n *Node) Ping(ctx context.Context, peer string, size int) (time.Duration, 
 	}
 }
 
-// ResetLatency clears the latency statistics of an edge (the seed's
+// ResetLatency clears the latency statistics of an edge (the original's
 // reset_latency).
 func (n *Node) ResetLatency(peer string) error {
 	e := n.findEdge(peer)
@@ -173,6 +173,11 @@ func (e *edge) sendPingFrame(p pendingPing, pad []byte) (chan time.Duration, err
 	return p.result, nil
 }
 
+func init() {
+	routeFrames(func(_ *Node, e *edge, f wire.Frame) error { return e.handlePing(f.Body) }, wire.KindPing)
+	routeFrames(func(_ *Node, e *edge, f wire.Frame) error { return e.handlePong(f.Body) }, wire.KindPong)
+}
+
 func (e *edge) handlePing(body []byte) error {
 	p, err := wire.ParsePing(body)
 	if err != nil {
@@ -197,7 +202,7 @@ func (e *edge) handlePong(body []byte) error {
 	e.mu.Lock()
 	pp, ok := e.pings[p.ID]
 	if !ok {
-		// Unknown or already counted lost: ignore (the seed tore the
+		// Unknown or already counted lost: ignore (the original tore the
 		// connection down here).
 		e.mu.Unlock()
 		return nil
@@ -221,7 +226,7 @@ func (e *edge) handlePong(body []byte) error {
 	return nil
 }
 
-// pingPeriod is one keep-alive period with the seed's random spread.
+// pingPeriod is one keep-alive period with the original's random spread.
 func (n *Node) pingPeriod() time.Duration {
 	return time.Duration(float64(n.cfg.PingInterval) * (1 + n.cfg.PingSpread*randFloat()))
 }

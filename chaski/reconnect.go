@@ -100,7 +100,7 @@ func (n *Node) startReconnect(info EdgeInfo) {
 }
 
 // ParseAddr normalises a peer address: "ip:port", "[ipv6]:port",
-// "host:port", or the seed's "Name@ip:port" and "*Name@ip:port" forms.
+// "host:port", or the original's "Name@ip:port" and "*Name@ip:port" forms.
 func ParseAddr(s string) (string, error) {
 	s = strings.TrimSpace(s)
 	if i := strings.LastIndex(s, "@"); i >= 0 {

@@ -47,7 +47,7 @@ func (n *Node) handler(name string) HandlerFunc {
 }
 
 // Request sends a named request over the edge to peer and waits for the
-// answer (the seed's generic request, which travelled over TCP too). Without
+// answer (the original's generic request, which travelled over TCP too). Without
 // a deadline in ctx, Config.RequestTimeout applies.
 func (n *Node) Request(ctx context.Context, peer, name string, data []byte) ([]byte, error) {
 	e := n.findEdge(peer)
@@ -84,6 +84,11 @@ func (n *Node) Request(ctx context.Context, peer, name string, data []byte) ([]b
 	case <-ctx.Done():
 		return nil, fmt.Errorf("%w: request %q to %s: %v", ErrTimeout, name, peer, ctx.Err())
 	}
+}
+
+func init() {
+	routeFrames(func(n *Node, e *edge, f wire.Frame) error { return n.handleRequest(e, f.Body) }, wire.KindRequest)
+	routeFrames(func(n *Node, _ *edge, f wire.Frame) error { return n.handleResponse(f.Body) }, wire.KindResponse)
 }
 
 func (n *Node) handleRequest(e *edge, body []byte) error {

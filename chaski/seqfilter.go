@@ -14,7 +14,7 @@ import (
 // keeps, per origin, a sliding window of seqWindow sequence numbers below the
 // highest one seen, as a bitmap (like IPsec's anti-replay window):
 //
-//   - memory is bounded by origins, not by traffic: 8 KiB per origin, at
+//   - memory is bounded by origins, not by traffic: 32 KiB per origin (seqWindow bits), at
 //     most maxOrigins origins (least recently heard evicted first), and an
 //     origin not heard from for maxAge is forgotten;
 //   - a duplicate delayed behind any backlog shorter than the window is
@@ -43,7 +43,11 @@ type seqFilter struct {
 	late uint64
 }
 
-const seqWindow = 1 << 18 // sequence numbers remembered per origin
+const seqWindow = 1 << 18 // sequence numbers remembered per origin: 32 KiB of bits
+
+// defaultDedupOrigins is Config.DedupOrigins' default, also used by
+// newSeqFilter when given none.
+const defaultDedupOrigins = 1024
 
 type seqWindowState struct {
 	origin wire.NodeID
@@ -54,7 +58,7 @@ type seqWindowState struct {
 
 func newSeqFilter(maxOrigins int, maxAge time.Duration) *seqFilter {
 	if maxOrigins <= 0 {
-		maxOrigins = 4096
+		maxOrigins = defaultDedupOrigins
 	}
 	return &seqFilter{origins: make(map[wire.NodeID]*list.Element), lru: list.New(), maxOrigins: maxOrigins, maxAge: maxAge}
 }

@@ -243,7 +243,7 @@ func TestSoak(t *testing.T) {
 			t.Logf("sent %v", sent)
 			for i, tl := range tallies {
 				tl.mu.Lock()
-				t.Logf("s%d got %v (dropped as older than the window: %d)", i, tl.got, stable[i].dedup.lateDrops())
+				t.Logf("s%d got %v (dropped as older than the window: %d)", i, tl.got, stable[i].msgFilter.lateDrops())
 				tl.mu.Unlock()
 			}
 			for _, n := range stable {

@@ -30,13 +30,13 @@ func TestLatencyStatsKnownSequence(t *testing.T) {
 	if math.Abs(float64(s.Jitter)-j) > 1 {
 		t.Fatalf("jitter %v, want %v", s.Jitter, time.Duration(j))
 	}
-	// The seed's estimator: after k samples its jitter is 100/√k and its
+	// The original's estimator: after k samples its jitter is 100/√k and its
 	// latency the mean of the half round trips in ms.
-	if math.Abs(s.SeedJitterMS-100/math.Sqrt(4)) > 1e-9 {
-		t.Fatalf("seed jitter %v", s.SeedJitterMS)
+	if math.Abs(s.OriginalJitterMS-100/math.Sqrt(4)) > 1e-9 {
+		t.Fatalf("original jitter %v", s.OriginalJitterMS)
 	}
-	if math.Abs(s.SeedLatencyMS-0.1) > 1e-9 { // mean RTT 0.2 ms → half is 0.1 ms
-		t.Fatalf("seed latency %v", s.SeedLatencyMS)
+	if math.Abs(s.OriginalLatencyMS-0.1) > 1e-9 { // mean RTT 0.2 ms → half is 0.1 ms
+		t.Fatalf("original latency %v", s.OriginalLatencyMS)
 	}
 	if len(s.History) != 4 || s.History[0].RTT != 100*time.Microsecond || s.History[3].RTT != 200*time.Microsecond {
 		t.Fatalf("history %+v", s.History)
@@ -80,7 +80,7 @@ func TestLatencyLossWindowAndHistoryBound(t *testing.T) {
 }
 
 func TestDedupBoundedByCountAndAge(t *testing.T) {
-	d := newDedupFilter(4, time.Minute)
+	d := newIDFilter(4, time.Minute)
 	clock := time.Unix(1000, 0)
 	d.now = func() time.Time { return clock }
 	id := func(i uint64) wire.MessageID { return wire.MessageID{Seq: i} }
@@ -107,7 +107,7 @@ func TestDedupBoundedByCountAndAge(t *testing.T) {
 }
 
 func BenchmarkDedup(b *testing.B) {
-	d := newDedupFilter(1<<16, time.Minute)
+	d := newIDFilter(1<<16, time.Minute)
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
 		d.firstSight(wire.MessageID{Seq: uint64(i)})

@@ -128,7 +128,7 @@ type Status struct {
 }
 
 // AllPaired reports whether the node is paired for every subscription (the
-// seed shows this as a '*' before the node's address).
+// original shows this as a '*' before the node's address).
 func (s Status) AllPaired() bool {
 	for _, p := range s.Paired {
 		if !p {
@@ -188,7 +188,7 @@ type TransferInfo struct {
 // OnPair is what discovery does once a topic is paired.
 type OnPair string
 
-// OnPair values (the seed's on_pair argument).
+// OnPair values (the original's on_pair argument).
 const (
 	OnPairNone       OnPair = "none"
 	OnPairDisconnect OnPair = "disconnect" // drop the entry edge unless it shares a subscription
@@ -201,7 +201,7 @@ type DiscoverOptions struct {
 	Timeout time.Duration // per topic; default Config.DiscoverTimeout
 }
 
-// FileReceived describes a verified incoming file (the seed's
+// FileReceived describes a verified incoming file (the original's
 // file_handling_callback arguments, plus sender and path).
 type FileReceived struct {
 	TransferID string

@@ -104,7 +104,7 @@ func ParsePublishReuse(body []byte, name string) (Publish, error) {
 //
 //	0  8  ping id, u64 big endian (chosen by the pinger)
 //	8  1  flags: bit 0 = echo the padding in the pong
-//	9     padding (any bytes; the seed's ping "size")
+//	9     padding (any bytes; the original's ping "size")
 //
 // A pong carries the same id; its padding is the ping's padding when the echo
 // flag was set, otherwise empty.

@@ -47,6 +47,15 @@ const (
 	MaxTTL = 64
 	// MaxDepth bounds the nesting of msgpack values in control bodies.
 	MaxDepth = 8
+	// MaxAddrLen bounds a node address carried in a control body (a Hello's
+	// listening address, the origin of a discovery or store request): an
+	// IPv6 address with zone and port fits many times over.
+	MaxAddrLen = 300
+	// MaxHandshakeBody bounds a frame body read before the handshake has
+	// completed (the preamble's Hello or Goodbye).
+	MaxHandshakeBody = 64 << 10
+	// MaxReasonLen is how much of a peer's goodbye reason a node keeps.
+	MaxReasonLen = 200
 )
 
 // Kind is the frame type, the first header byte.

@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// Ports of the seed's test_streamer.py stream scenarios, then beyond them.
+// Ports of the original's test_streamer.py stream scenarios, then beyond them.
 
 func TestStream(t *testing.T) {
 	forHosts(t, func(t *testing.T, host string) {
@@ -108,7 +108,7 @@ func TestRootNode(t *testing.T) {
 			t.Fatalf("from root: %q", m.Data)
 		}
 	}
-	// The root relays without queueing what it relays (the seed's root grew
+	// The root relays without queueing what it relays (the original's root grew
 	// an unread queue of everything).
 	if len(root.Messages()) != 0 {
 		t.Fatalf("root queued %d relayed messages", len(root.Messages()))
@@ -301,7 +301,7 @@ func TestSlowConsumerLosesNothingAndKeepsPinging(t *testing.T) {
 }
 
 func TestDisablePropagationKeepsLocalDelivery(t *testing.T) {
-	// The seed's defect 18: disabling propagation stopped local delivery.
+	// The original's defect 18: disabling propagation stopped local delivery.
 	a := startNode(t, "127.0.0.1", Config{Name: "a", Subscriptions: []string{"t"}})
 	b := startNode(t, "127.0.0.1", Config{Name: "b", Subscriptions: []string{"t"}})
 	c := startNode(t, "127.0.0.1", Config{Name: "c", Subscriptions: []string{"t"}})

@@ -9,39 +9,41 @@ import (
 	"github.com/chaski-dev/chaski/chaski/wire"
 )
 
-// dedupFilter remembers message ids seen recently, bounded both by count and
-// by age, with O(1) insert and lookup. A ring records the ids (and their
-// insertion times) in insertion order, so the oldest entry is evicted first;
-// an open-addressing index (linear probing with backward-shift deletion,
-// keyed by a randomly seeded hash, each slot keeping its home so that
-// neither probing nor shifting touches the ring) maps ids to ring slots. Unlike a Go map under
-// this FIFO insert/delete pattern, the index never accumulates tombstones,
-// so lookups stay at a probe or two (docs/PERFORMANCE.md). An id is recorded
-// on first sight (including ids this node originates), so a message that
-// comes back around a cycle is recognised.
-type dedupFilter struct {
+// idFilter remembers request ids (discovery and store requests, which
+// have no per-origin ordering to exploit; published messages use seqFilter)
+// seen recently, bounded both by count and by age, with O(1) insert and
+// lookup. A ring records the ids (and their insertion times) in insertion
+// order, so the oldest entry is evicted first; an open-addressing index
+// (linear probing with backward-shift deletion, keyed by a randomly seeded
+// hash, each slot keeping its home so that neither probing nor shifting
+// touches the ring) maps ids to ring slots. Unlike a Go map under this FIFO
+// insert/delete pattern, the index never accumulates tombstones, so lookups
+// stay at a probe or two (docs/PERFORMANCE.md). An id is recorded on first
+// sight (including ids this node originates), so a request that comes back
+// around a cycle is recognised.
+type idFilter struct {
 	mu     sync.Mutex
-	ring   []dedupEntry
+	ring   []idFilterEntry
 	head   int // index of the oldest entry
 	count  int
-	index  []dedupSlot // len is a power of two ≥ 2×len(ring)
+	index  []idFilterSlot // len is a power of two ≥ 2×len(ring)
 	mask   uint32
 	seed   [4]uint64
 	maxAge time.Duration
 	now    func() time.Time
 }
 
-type dedupSlot struct {
+type idFilterSlot struct {
 	pos  uint32 // ring position + 1, 0 = empty
 	home uint32 // the slot the id hashes to
 }
 
-type dedupEntry struct {
+type idFilterEntry struct {
 	id wire.MessageID
 	at int64 // insertion time, unix nanos
 }
 
-func newDedupFilter(capacity int, maxAge time.Duration) *dedupFilter {
+func newIDFilter(capacity int, maxAge time.Duration) *idFilter {
 	if capacity <= 0 {
 		capacity = 1 << 16
 	}
@@ -49,9 +51,9 @@ func newDedupFilter(capacity int, maxAge time.Duration) *dedupFilter {
 	for size < 2*capacity {
 		size <<= 1
 	}
-	d := &dedupFilter{
-		ring:   make([]dedupEntry, capacity),
-		index:  make([]dedupSlot, size),
+	d := &idFilter{
+		ring:   make([]idFilterEntry, capacity),
+		index:  make([]idFilterSlot, size),
 		mask:   uint32(size - 1),
 		maxAge: maxAge,
 		now:    time.Now,
@@ -65,7 +67,7 @@ func newDedupFilter(capacity int, maxAge time.Duration) *dedupFilter {
 // home hashes id to its slot, wyhash-style (128-bit multiply and fold)
 // with a random seed: ids come from the network, and the seed keeps a peer
 // from choosing colliding ones.
-func (d *dedupFilter) home(id *wire.MessageID) uint32 {
+func (d *idFilter) home(id *wire.MessageID) uint32 {
 	a := binary.LittleEndian.Uint64(id.Origin[:8]) ^ d.seed[0]
 	b := binary.LittleEndian.Uint64(id.Origin[8:]) ^ d.seed[1]
 	hi, lo := bits.Mul64(a, b)
@@ -76,13 +78,13 @@ func (d *dedupFilter) home(id *wire.MessageID) uint32 {
 }
 
 // firstSight records id and reports whether it was new.
-func (d *dedupFilter) firstSight(id wire.MessageID) bool {
+func (d *idFilter) firstSight(id wire.MessageID) bool {
 	return d.firstSightAt(id, d.now().UnixNano())
 }
 
 // firstSightAt is firstSight with the current time (unix nanos) supplied by
 // a caller that already read the clock.
-func (d *dedupFilter) firstSightAt(id wire.MessageID, now int64) bool {
+func (d *idFilter) firstSightAt(id wire.MessageID, now int64) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	home := d.home(&id)
@@ -122,14 +124,14 @@ func (d *dedupFilter) firstSightAt(id wire.MessageID, now int64) bool {
 	if tail >= len(d.ring) {
 		tail -= len(d.ring)
 	}
-	d.ring[tail] = dedupEntry{id: id, at: now}
+	d.ring[tail] = idFilterEntry{id: id, at: now}
 	d.count++
-	d.index[i] = dedupSlot{pos: uint32(tail + 1), home: home}
+	d.index[i] = idFilterSlot{pos: uint32(tail + 1), home: home}
 	return true
 }
 
 // evictOldest removes the oldest entry from the ring and the index.
-func (d *dedupFilter) evictOldest() {
+func (d *idFilter) evictOldest() {
 	pos := uint32(d.head + 1)
 	i := d.home(&d.ring[d.head].id)
 	for d.index[i].pos != pos {
@@ -137,7 +139,7 @@ func (d *dedupFilter) evictOldest() {
 	}
 	// Backward-shift deletion: move later members of the probe run into
 	// the hole when their home slot allows it, so no tombstone is needed.
-	d.index[i] = dedupSlot{}
+	d.index[i] = idFilterSlot{}
 	j := i
 	for {
 		j = (j + 1) & d.mask
@@ -156,10 +158,10 @@ func (d *dedupFilter) evictOldest() {
 			continue
 		}
 		d.index[i] = sl
-		d.index[j] = dedupSlot{}
+		d.index[j] = idFilterSlot{}
 		i = j
 	}
-	d.ring[d.head] = dedupEntry{}
+	d.ring[d.head] = idFilterEntry{}
 	d.head++
 	if d.head == len(d.ring) {
 		d.head = 0
@@ -167,7 +169,7 @@ func (d *dedupFilter) evictOldest() {
 	d.count--
 }
 
-func (d *dedupFilter) len() int {
+func (d *idFilter) len() int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.count

@@ -14,7 +14,7 @@ import (
 )
 
 // Publish sends data to every node subscribed to topic that is reachable
-// through subscribers or root nodes (the seed's push). It is sent only to
+// through subscribers or root nodes (the original's push). It is sent only to
 // edges whose peer subscribes to the topic or is root; the publisher does not
 // receive its own message. Publish returns once the frame is queued on every
 // such edge, waiting while an edge's queue is full (backpressure); it returns
@@ -45,7 +45,7 @@ func (n *Node) Publish(ctx context.Context, topic string, data []byte) error {
 		Name:    n.cfg.Name,
 		Payload: data,
 	}
-	n.dedup.firstSight(p.ID, p.Time)
+	n.msgFilter.firstSight(p.ID, p.Time)
 	// Small frames are built in a scratch buffer that the queues copy
 	// from (no allocation per message); a large one is handed over.
 	size := wire.HeaderLen + len(topic) + overhead + len(data)
@@ -90,7 +90,7 @@ func (n *Node) Publish(ctx context.Context, topic string, data []byte) error {
 	return nil
 }
 
-// Push is Publish under the seed's name.
+// Push is Publish under the original's name.
 func (n *Node) Push(ctx context.Context, topic string, data []byte) error {
 	return n.Publish(ctx, topic, data)
 }
@@ -163,6 +163,11 @@ func (c *recvCache) originID(id wire.NodeID) string {
 	return c.originStr
 }
 
+func init() {
+	routeFrames((*Node).handlePublish, wire.KindPublish)
+	routeFrames(func(n *Node, e *edge, f wire.Frame) error { return n.handleSubs(e, f.Body) }, wire.KindSubs)
+}
+
 func (n *Node) handlePublish(e *edge, f wire.Frame) error {
 	rc := &e.rc
 	p, err := wire.ParsePublishReuse(f.Body, rc.name)
@@ -185,13 +190,13 @@ func (n *Node) handlePublish(e *edge, f wire.Frame) error {
 		// queueing behind it: "seen" never turns back into "new", so the
 		// answer cannot be stale. In a mesh most copies are such
 		// duplicates, and this keeps their readers reading.
-		if n.dedup.seen(p.ID) {
+		if n.msgFilter.seen(p.ID) {
 			return nil
 		}
 		lock.Lock()
 	}
 	defer lock.Unlock()
-	if !n.dedup.firstSight(p.ID, e.lastRecv.Load()) {
+	if !n.msgFilter.firstSight(p.ID, e.lastRecv.Load()) {
 		return nil
 	}
 	n.msgsIn.Add(1)
@@ -308,7 +313,7 @@ func (n *Node) deliver(e *edge, m *Message) {
 // instead of losing messages.
 func (n *Node) Messages() <-chan *Message { return n.msgs }
 
-// Next waits for the next message (the seed's message_stream, one step).
+// Next waits for the next message (the original's message_stream, one step).
 func (n *Node) Next(ctx context.Context) (*Message, error) {
 	select {
 	case m, ok := <-n.msgs:
@@ -322,7 +327,7 @@ func (n *Node) Next(ctx context.Context) (*Message, error) {
 }
 
 // Stream iterates over incoming messages until ctx ends or the node closes
-// (the seed's `async with streamer as stream`).
+// (the original's `async with streamer as stream`).
 func (n *Node) Stream(ctx context.Context) iter.Seq[*Message] {
 	return func(yield func(*Message) bool) {
 		for {
@@ -335,7 +340,7 @@ func (n *Node) Stream(ctx context.Context) iter.Seq[*Message] {
 }
 
 // TerminateStream stops delivering messages to the subscriber queue (the
-// seed's terminate_stream); routing and relaying go on. Messages not
+// original's terminate_stream); routing and relaying go on. Messages not
 // delivered because of it are counted in Undelivered.
 func (n *Node) TerminateStream() { n.terminated.Store(true) }
 
@@ -431,7 +436,7 @@ func (n *Node) handleSubs(e *edge, body []byte) error {
 	return nil
 }
 
-// Command names the kinds of traffic a node relays for others (the seed's
+// Command names the kinds of traffic a node relays for others (the original's
 // propagation commands).
 type Command string
 
@@ -456,8 +461,8 @@ func (p *propagation) enabled(c Command) bool {
 	return !p.all && !p.off[c]
 }
 
-// SetPropagation turns relaying for other nodes on or off (the seed's
-// enable/disable_message_propagation). Unlike the seed, turning it off never
+// SetPropagation turns relaying for other nodes on or off (the original's
+// enable/disable_message_propagation). Unlike the original, turning it off never
 // stops local delivery: the node still receives its own subscriptions.
 func (n *Node) SetPropagation(on bool) {
 	n.prop.mu.Lock()
@@ -466,7 +471,7 @@ func (n *Node) SetPropagation(on bool) {
 }
 
 // SetPropagated adds or removes one command from the relayed set (the
-// seed's add/remove_propagation_command).
+// original's add/remove_propagation_command).
 func (n *Node) SetPropagated(c Command, on bool) {
 	n.prop.mu.Lock()
 	defer n.prop.mu.Unlock()
