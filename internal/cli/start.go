@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -473,6 +473,22 @@ func (r *runningNode) connectAll(ctx context.Context, addrs []string) ([]chaski.
 		out = append(out, e)
 	}
 	return out, nil
+}
+
+// join connects to every --connect address and, with --discover, starts
+// discovery in the background. Being interrupted while connecting is not
+// an error: the caller sees ctx ended.
+func (r *runningNode) join(ctx context.Context, o *nodeOpts, warn func(string)) error {
+	if _, err := r.connectAll(ctx, o.connect); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	if o.discover {
+		r.discoverInBackground(ctx, o, warn)
+	}
+	return nil
 }
 
 // discoverInBackground starts discovery for the unpaired subscriptions.

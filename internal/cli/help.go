@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -8,7 +8,8 @@ import (
 	"runtime/debug"
 )
 
-// version is set at build time with -ldflags "-X main.version=v1.2.3"; when
+// version is set at build time with -ldflags
+// "-X github.com/chaski-dev/chaski/internal/cli.version=v1.2.3"; when
 // empty, the module version or VCS revision recorded by the Go tool is used.
 var version = ""
 

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bufio"
@@ -30,7 +30,8 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	chaskiBin = filepath.Join(dir, "chaski")
-	build := exec.Command("go", "build", "-o", chaskiBin, ".")
+	// The binary is built from the module root, as users build it.
+	build := exec.Command("go", "build", "-o", chaskiBin, "github.com/chaski-dev/chaski")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building chaski:", err)
@@ -54,6 +55,20 @@ type proc struct {
 	change chan struct{} // closed and replaced on every new line or exit
 	done   chan struct{} // closed when the process has exited
 	err    error
+}
+
+// scanLines appends every line of r to *lines under mu, closing and
+// replacing *change after each so that waiters wake up.
+func scanLines(r io.Reader, mu *sync.Mutex, lines *[]string, change *chan struct{}) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		mu.Lock()
+		*lines = append(*lines, sc.Text())
+		close(*change)
+		*change = make(chan struct{})
+		mu.Unlock()
+	}
 }
 
 // testEnv gives every subprocess its own data directory.
@@ -86,15 +101,7 @@ func start(t *testing.T, args ...string) *proc {
 		}
 	})
 	go func() {
-		sc := bufio.NewScanner(stdout)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			p.mu.Lock()
-			p.lines = append(p.lines, sc.Text())
-			close(p.change)
-			p.change = make(chan struct{})
-			p.mu.Unlock()
-		}
+		scanLines(stdout, &p.mu, &p.lines, &p.change)
 		err := p.cmd.Wait()
 		p.mu.Lock()
 		p.err = err
