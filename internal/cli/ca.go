@@ -134,7 +134,7 @@ func newCACmd() (*command, runner) {
 			}
 			return nil
 		}
-		return usageErrorf("unknown ca action %q: use init or serve", pos[0])
+		return unknownAction("ca", pos[0], []string{"init", "serve"})
 	}
 }
 

@@ -123,7 +123,7 @@ func commandIndex(args []string) int {
 func runCommand(ctx context.Context, name string, args []string, e *env) error {
 	spec := findSpec(name)
 	if spec == nil {
-		return usageErrorf("unknown command %q (see 'chaski help')", name)
+		return unknownCommand(name)
 	}
 	c, run := spec.make()
 	pos, err := c.parse(args)

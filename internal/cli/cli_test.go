@@ -331,6 +331,29 @@ func TestUnknownFlagAndCommand(t *testing.T) {
 	}
 }
 
+// Mistyped commands, actions and flags get a suggestion in the one line of
+// the usage error; a name that is not close to any gets none.
+func TestDidYouMeanSubprocess(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"sttaus"}, `unknown command "sttaus" (did you mean "status"?)`},
+		{[]string{"--data-dir", t.TempDir(), "stor", "ls"}, `unknown command "stor" (did you mean "store"?)`},
+		{[]string{"help", "sned"}, `unknown command "sned" (did you mean "send"?)`},
+		{[]string{"node", "--conect", "127.0.0.1:1"}, "unknown flag: --conect (did you mean --connect?)"},
+		{[]string{"pub", "--jsno", "t", "m"}, "unknown flag: --jsno (did you mean --json?)"},
+		{[]string{"store", "gett", "k"}, `unknown store action "gett" (did you mean "get"?)`},
+		{[]string{"ca", "inti"}, `unknown ca action "inti" (did you mean "init"?)`},
+		{[]string{"frobnicate"}, `unknown command "frobnicate" (see 'chaski help')`},
+	} {
+		_, errOut, code := runCmd(t, "", c.args...)
+		if code != 2 || !strings.Contains(errOut, c.want) || strings.Count(errOut, "\n") != 1 {
+			t.Errorf("chaski %v: exit %d, %q; want exit 2 and %q", c.args, code, errOut, c.want)
+		}
+	}
+}
+
 func TestStoreRoundTripAndFlagsAfterPositionals(t *testing.T) {
 	dir := t.TempDir()
 	env := testEnv(t)

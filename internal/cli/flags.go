@@ -162,7 +162,7 @@ func (c *command) flagErrText(err error) string {
 		s = s[:i] + " for flag " + dash + name + ":" + tail
 	}
 	if rest, ok := strings.CutPrefix(s, "flag provided but not defined: "); ok {
-		s = "unknown flag: " + rest
+		s = "unknown flag: " + rest + c.flagSuggestion(strings.TrimLeft(rest, "-"))
 	}
 	return s
 }

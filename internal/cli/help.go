@@ -25,7 +25,7 @@ func cmdHelp(args []string, e *env) error {
 	}
 	s := findSpec(args[0])
 	if s == nil {
-		return usageErrorf("unknown command %q (see 'chaski help')", args[0])
+		return unknownCommand(args[0])
 	}
 	c, _ := s.make()
 	c.writeUsage(e.stdout)

@@ -23,7 +23,7 @@ pane is alive on first launch.`)
 	mouse := c.fs.Bool("mouse", false, "capture the mouse (wheel scrolling); off keeps the terminal's own selection and scrollback")
 	return c, func(ctx context.Context, e *env, pos []string) error {
 		if len(pos) > 0 {
-			return usageErrorf("unknown command %q (see 'chaski help')", pos[0])
+			return unknownCommand(pos[0])
 		}
 		return runTUI(ctx, e, o, dashboardOptions{Theme: *theme, Mouse: *mouse, Demo: *demo})
 	}
