@@ -109,6 +109,16 @@ func KeyActions() []string {
 	return names
 }
 
+// DefaultKeys returns the built-in keys of every action in KeyActions.
+func DefaultKeys() map[string][]string {
+	k := newKeyMap()
+	out := map[string][]string{}
+	for name, b := range k.actions() {
+		out[name] = b.Keys()
+	}
+	return out
+}
+
 // rebind replaces the keys of the actions in over (action -> keys); the
 // help shows the new keys.
 func (k *keyMap) rebind(over map[string][]string) error {

@@ -82,7 +82,7 @@ func newCACmd() (*command, runner) {
 		case "serve":
 			level, err := parseLevel(*logLevel)
 			if err != nil {
-				return err
+				return usageErrorf("--log-level: %s", err)
 			}
 			ca, err := pki.LoadCA(d, password)
 			if err != nil {

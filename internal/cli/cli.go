@@ -23,6 +23,20 @@ type env struct {
 	// terminal whether stdin and stdout are (the dashboard).
 	stderrTTY bool
 	terminal  bool
+
+	cfg *config // loaded by config()
+}
+
+// config loads the config file and environment once.
+func (e *env) config() (*config, error) {
+	if e.cfg == nil {
+		cfg, err := loadConfig()
+		if err != nil {
+			return nil, err
+		}
+		e.cfg = cfg
+	}
+	return e.cfg, nil
 }
 
 // Main runs one command line with the process's standard streams and
@@ -134,6 +148,15 @@ func runCommand(ctx context.Context, name string, args []string, e *env) error {
 	if err != nil {
 		return err
 	}
+	if usesConfig(c) && c.name != "config" { // config reads it itself: 'config path' works with a broken file
+		cfg, err := e.config()
+		if err != nil {
+			return err
+		}
+		if err := cfg.applyTo(c); err != nil {
+			return err
+		}
+	}
 	return run(ctx, e, pos)
 }
 
@@ -157,6 +180,7 @@ func specs() []spec {
 		{"ping", "ping a node like ping(8)", newPingCmd},
 		{"status", "ask a node for its status over UDP (JSON)", newStatusCmd},
 		{"store", "the persistent key-value store: put, get, del, ls, fetch", newStoreCmd},
+		{"config", "the config file: where it is read from, and the effective settings", newConfigCmd},
 		{"ca", "a certificate authority for mutual TLS: init, serve", newCACmd},
 		{"bench", "the built-in benchmark", newBenchCmd},
 		{"version", "print the version", newVersionCmd},

@@ -71,18 +71,31 @@ func scanLines(r io.Reader, mu *sync.Mutex, lines *[]string, change *chan struct
 	}
 }
 
-// testEnv gives every subprocess its own data directory.
+// testEnv gives every subprocess its own data and config directories, and
+// keeps the developer's CHASKI_* settings out.
 func testEnv(t *testing.T) []string {
-	return append(os.Environ(), "XDG_DATA_HOME="+t.TempDir(), "NO_COLOR=1")
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "CHASKI_") {
+			env = append(env, kv)
+		}
+	}
+	return append(env, "XDG_DATA_HOME="+t.TempDir(), "XDG_CONFIG_HOME="+t.TempDir(), "NO_COLOR=1")
 }
 
 // start runs chaski with args in the background; it is killed when the
 // test ends.
 func start(t *testing.T, args ...string) *proc {
 	t.Helper()
+	return startEnv(t, testEnv(t), args...)
+}
+
+// startEnv is start with the environment env.
+func startEnv(t *testing.T, env []string, args ...string) *proc {
+	t.Helper()
 	p := &proc{t: t, name: strings.Join(args, " "), change: make(chan struct{}), done: make(chan struct{})}
 	p.cmd = exec.Command(chaskiBin, args...)
-	p.cmd.Env = testEnv(t)
+	p.cmd.Env = env
 	stdout, err := p.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
