@@ -98,6 +98,20 @@ func (r *worker) run(ctx context.Context) error {
 	return r.fail(fmt.Errorf("unknown bench role %q", r.o.Role))
 }
 
+// connectedNode starts the role's node and connects it to --peer.
+func (r *worker) connectedNode(ctx context.Context, name string, cfg chaski.Config) (*chaski.Node, chaski.EdgeInfo, error) {
+	n, err := startNode(name, cfg)
+	if err != nil {
+		return nil, chaski.EdgeInfo{}, err
+	}
+	info, err := r.connectPeer(ctx, n)
+	if err != nil {
+		closeNode(n)
+		return nil, info, err
+	}
+	return n, info, nil
+}
+
 // connectPeer connects to --peer when given.
 func (r *worker) connectPeer(ctx context.Context, n *chaski.Node) (chaski.EdgeInfo, error) {
 	if r.o.Peer == "" {
@@ -124,14 +138,11 @@ func (r *worker) runPassive(ctx context.Context) error {
 // runSub counts every message and reports the time from the first to the
 // last.
 func (r *worker) runSub(ctx context.Context) error {
-	n, err := startNode("bench-sub", chaski.Config{Subscriptions: []string{topic}})
+	n, _, err := r.connectedNode(ctx, "bench-sub", chaski.Config{Subscriptions: []string{topic}})
 	if err != nil {
 		return r.fail(err)
 	}
 	defer closeNode(n)
-	if _, err := r.connectPeer(ctx, n); err != nil {
-		return r.fail(err)
-	}
 	var got atomic.Int64
 	stop := make(chan struct{})
 	defer close(stop)
@@ -186,14 +197,11 @@ func (r *worker) runSub(ctx context.Context) error {
 // runPub publishes --count messages as fast as Publish accepts them, then
 // stays up (its queue may still be draining) until told to quit.
 func (r *worker) runPub(ctx context.Context) error {
-	n, err := startNode("bench-pub", chaski.Config{})
+	n, _, err := r.connectedNode(ctx, "bench-pub", chaski.Config{})
 	if err != nil {
 		return r.fail(err)
 	}
 	defer closeNode(n)
-	if _, err := r.connectPeer(ctx, n); err != nil {
-		return r.fail(err)
-	}
 	payload := make([]byte, r.o.Size)
 	_, _ = rand.Read(payload)
 	r.send(message{T: "ready", Addr: n.Addr()})
@@ -210,15 +218,11 @@ func (r *worker) runPub(ctx context.Context) error {
 }
 
 func (r *worker) runPing(ctx context.Context) error {
-	n, err := startNode("bench-ping", chaski.Config{})
+	n, info, err := r.connectedNode(ctx, "bench-ping", chaski.Config{})
 	if err != nil {
 		return r.fail(err)
 	}
 	defer closeNode(n)
-	info, err := r.connectPeer(ctx, n)
-	if err != nil {
-		return r.fail(err)
-	}
 	idle := stats.RSS()
 	r.send(message{T: "ready", Addr: n.Addr()})
 	var done atomic.Int64
@@ -313,14 +317,11 @@ func (r *worker) runSend(ctx context.Context) error {
 		return r.fail(err)
 	}
 	buf = nil
-	n, err := startNode("bench-send", chaski.Config{})
+	n, _, err := r.connectedNode(ctx, "bench-send", chaski.Config{})
 	if err != nil {
 		return r.fail(err)
 	}
 	defer closeNode(n)
-	if _, err := r.connectPeer(ctx, n); err != nil {
-		return r.fail(err)
-	}
 	idle := stats.RSS()
 	r.send(message{T: "ready", Addr: n.Addr()})
 	events, stopWatch := n.Watch(256)
