@@ -72,6 +72,14 @@ func closeNode(n *chaski.Node) {
 	_ = n.Close(ctx)
 }
 
+// finish reports the role's result and stays up until the parent says stop
+// (a publisher's queue may still be draining).
+func (r *worker) finish(ctx context.Context, res *side) error {
+	r.send(message{T: "result", Res: res})
+	r.waitQuit(ctx)
+	return nil
+}
+
 // waitQuit waits until the parent says stop.
 func (r *worker) waitQuit(ctx context.Context) {
 	select {
@@ -188,10 +196,8 @@ func (r *worker) runSub(ctx context.Context) error {
 	if p, ok := h.Percentiles(); ok {
 		lat = &p
 	}
-	r.send(message{T: "result", Res: &side{Count: want, Seconds: last.Sub(first).Seconds(), Lat: lat,
-		RSS: stats.PeakRSS(), IdleRSS: idle}})
-	r.waitQuit(ctx)
-	return nil
+	return r.finish(ctx, &side{Count: want, Seconds: last.Sub(first).Seconds(), Lat: lat,
+		RSS: stats.PeakRSS(), IdleRSS: idle})
 }
 
 // runPub publishes --count messages as fast as Publish accepts them, then
@@ -212,9 +218,7 @@ func (r *worker) runPub(ctx context.Context) error {
 		}
 	}
 	el := time.Since(start)
-	r.send(message{T: "result", Res: &side{Count: int64(r.o.Count), Seconds: el.Seconds(), RSS: stats.PeakRSS()}})
-	r.waitQuit(ctx)
-	return nil
+	return r.finish(ctx, &side{Count: int64(r.o.Count), Seconds: el.Seconds(), RSS: stats.PeakRSS()})
 }
 
 func (r *worker) runPing(ctx context.Context) error {
@@ -248,9 +252,7 @@ func (r *worker) runPing(ctx context.Context) error {
 	}
 	// Exact percentiles: every sample is kept (20k durations).
 	exact := stats.Of(rtts)
-	r.send(message{T: "result", Res: &side{Count: int64(len(rtts)), Lat: &exact, RSS: stats.PeakRSS(), IdleRSS: idle}})
-	r.waitQuit(ctx)
-	return nil
+	return r.finish(ctx, &side{Count: int64(len(rtts)), Lat: &exact, RSS: stats.PeakRSS(), IdleRSS: idle})
 }
 
 // runRecv accepts the file and reports what the node verified.
@@ -346,10 +348,8 @@ func (r *worker) runSend(ctx context.Context) error {
 	if len(infos) != 1 || infos[0].SHA256 != sum {
 		return r.fail(fmt.Errorf("the transfer ended without the expected SHA-256 (%d receivers)", len(infos)))
 	}
-	r.send(message{T: "result", Res: &side{Count: 1, Bytes: r.o.FileSize, Seconds: el.Seconds(), SHA256: sum,
-		RSS: stats.PeakRSS(), IdleRSS: idle}})
-	r.waitQuit(ctx)
-	return nil
+	return r.finish(ctx, &side{Count: 1, Bytes: r.o.FileSize, Seconds: el.Seconds(), SHA256: sum,
+		RSS: stats.PeakRSS(), IdleRSS: idle})
 }
 
 // Child runs the role o.Role of a child process: the parent closes its
