@@ -1,30 +1,18 @@
 // Command chaski is a peer-to-peer messaging node with a terminal dashboard.
-// See docs/cli.md for the contract of its subcommands, flags, JSON output and
-// exit codes; 'chaski help' lists them.
+// 'chaski help' lists its subcommands and 'chaski help COMMAND' a command's
+// flags; README.md has the command table and /docs/ARCHITECTURE.md the map
+// of the code, which lives in internal/cli.
 package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"io"
 	"os"
 	"os/signal"
 	"runtime/debug"
-	"strings"
 	"syscall"
-)
 
-// env is what a command reads and writes.
-type env struct {
-	stdin  io.Reader
-	stdout io.Writer
-	stderr io.Writer
-	// stderrTTY tells whether stderr is a terminal (progress bars);
-	// terminal whether stdin and stdout are (the dashboard).
-	stderrTTY bool
-	terminal  bool
-}
+	"github.com/chaski-dev/chaski/internal/cli"
+)
 
 // gcPercent is the collector's target for the chaski command when GOGC is
 // not set. A node's live heap is small (a few MiB) while a message stream
@@ -46,157 +34,5 @@ func main() {
 		<-ctx.Done()
 		stop()
 	}()
-	e := &env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, stderrTTY: isTerminal(os.Stderr),
-		terminal: isTerminal(os.Stdin) && isTerminal(os.Stdout)}
-	os.Exit(run(ctx, os.Args[1:], e))
-}
-
-// run executes one command line and returns the exit status.
-func run(ctx context.Context, args []string, e *env) int {
-	err := dispatch(ctx, args, e)
-	return exitStatus(err, e.stderr)
-}
-
-// exitStatus prints err (one sentence) and maps it to an exit status.
-func exitStatus(err error, stderr io.Writer) int {
-	if err == nil || errors.Is(err, errHelp) {
-		return 0
-	}
-	code := 1
-	var ee *exitError
-	if errors.As(err, &ee) {
-		code = ee.code
-		if ee.err == nil {
-			return code
-		}
-	}
-	fmt.Fprintf(stderr, "chaski: %s\n", cleanErr(err))
-	return code
-}
-
-// cleanErr renders an error as one sentence without the repeated package
-// prefixes of the libraries ("chaski: chaski: ...").
-func cleanErr(err error) string {
-	s := err.Error()
-	for _, p := range []string{"chaski: ", "store: ", "pki: "} {
-		s = strings.TrimPrefix(s, p)
-	}
-	return strings.TrimSpace(s)
-}
-
-// dispatch finds the subcommand and runs it.
-func dispatch(ctx context.Context, args []string, e *env) error {
-	if len(args) == 0 {
-		return runCommand(ctx, "tui", nil, e)
-	}
-	name, rest := args[0], args[1:]
-	switch name {
-	case "-h", "-help", "--help":
-		return cmdHelp(rest, e)
-	case "help":
-		return cmdHelp(rest, e)
-	case "-version", "--version":
-		return cmdVersion(rest, e)
-	}
-	if strings.HasPrefix(name, "-") {
-		// Flags before the subcommand ("chaski --data-dir D store ls") are
-		// moved after it; flags without a subcommand belong to the dashboard.
-		if i := commandIndex(args); i > 0 {
-			rest := append(append([]string(nil), args[:i]...), args[i+1:]...)
-			return runCommand(ctx, args[i], rest, e)
-		}
-		return runCommand(ctx, "tui", args, e)
-	}
-	return runCommand(ctx, name, rest, e)
-}
-
-// commandIndex finds the subcommand in a command line that starts with
-// flags: the first positional argument when the dashboard's flags parse it,
-// else the first argument naming a command. -1 when there is none.
-func commandIndex(args []string) int {
-	c, _ := newTUICmd()
-	if pos, err := c.parse(args); err == nil {
-		if len(pos) == 0 || findSpec(pos[0]) == nil {
-			return -1
-		}
-		for i, a := range args {
-			if a == pos[0] {
-				return i
-			}
-		}
-		return -1
-	}
-	for i, a := range args {
-		if a == "--" {
-			break
-		}
-		if !strings.HasPrefix(a, "-") && findSpec(a) != nil {
-			return i
-		}
-	}
-	return -1
-}
-
-// runCommand parses the flags of a subcommand and runs it.
-func runCommand(ctx context.Context, name string, args []string, e *env) error {
-	spec := findSpec(name)
-	if spec == nil {
-		return usageErrorf("unknown command %q (see 'chaski help')", name)
-	}
-	c, run := spec.make()
-	pos, err := c.parse(args)
-	if errors.Is(err, errHelp) {
-		c.writeUsage(e.stdout)
-		return errHelp
-	}
-	if err != nil {
-		return err
-	}
-	return run(ctx, e, pos)
-}
-
-// runner runs a parsed command with its positional arguments.
-type runner func(ctx context.Context, e *env, pos []string) error
-
-// spec describes a subcommand: make builds its flag set and runner.
-type spec struct {
-	name     string
-	synopsis string
-	make     func() (*command, runner)
-}
-
-func specs() []spec {
-	return []spec{
-		{"tui", "the interactive dashboard (also what 'chaski' alone runs)", newTUICmd},
-		{"node", "a headless node that runs until SIGINT/SIGTERM", newNodeCmd},
-		{"pub", "publish messages on a topic", newPubCmd},
-		{"sub", "subscribe to topics and print the messages", newSubCmd},
-		{"send", "send files to the peers that subscribe to a topic", newSendCmd},
-		{"ping", "ping a node like ping(8)", newPingCmd},
-		{"status", "ask a node for its status over UDP (JSON)", newStatusCmd},
-		{"store", "the persistent key-value store: put, get, del, ls, fetch", newStoreCmd},
-		{"ca", "a certificate authority for mutual TLS: init, serve", newCACmd},
-		{"bench", "the built-in benchmark", newBenchCmd},
-		{"version", "print the version", newVersionCmd},
-		{"help", "show the usage of chaski or of a command", newHelpCmd},
-	}
-}
-
-func findSpec(name string) *spec {
-	for _, s := range specs() {
-		if s.name == name {
-			return &s
-		}
-	}
-	return nil
-}
-
-// closeNode closes the node, reporting a failure to shut down cleanly.
-func closeNode(n *runningNode, errp *error) {
-	if n == nil {
-		return
-	}
-	if err := n.close(); err != nil && *errp == nil {
-		*errp = err
-	}
+	os.Exit(cli.Main(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }

@@ -11,3 +11,9 @@ require (
 	golang.org/x/crypto v0.57.0 // indirect
 	golang.org/x/sys v0.48.0 // indirect
 )
+
+// The reference programs share internal/bench/stats with 'chaski bench' (one
+// percentile schema); the parent module is this repository's root.
+require github.com/chaski-dev/chaski v0.0.0
+
+replace github.com/chaski-dev/chaski => ../

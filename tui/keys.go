@@ -1,6 +1,10 @@
 package tui
 
 import (
+	"fmt"
+	"sort"
+	"strings"
+
 	"github.com/charmbracelet/bubbles/key"
 )
 
@@ -76,6 +80,61 @@ func newKeyMap() keyMap {
 		Yes: b([]string{"y", "Y"}, "y", "yes"),
 		No:  b([]string{"n", "N", "esc"}, "n", "no"),
 	}
+}
+
+// actions names every binding a user may rebind (Options.Keys, the
+// [keys] table of the config file). Bindings that only document something
+// (the /commands, dropping files) are not in it.
+func (k *keyMap) actions() map[string]*key.Binding {
+	return map[string]*key.Binding{
+		"quit": &k.Quit, "help": &k.Help, "next_pane": &k.NextPane, "prev_pane": &k.PrevPane, "panes": &k.Panes,
+		"filter": &k.Filter, "up": &k.Up, "down": &k.Down, "page_up": &k.PgUp, "page_down": &k.PgDown,
+		"top": &k.Top, "bottom": &k.Bottom, "back": &k.Back,
+		"connect": &k.Connect, "close_edge": &k.CloseEdge, "ping": &k.Ping, "ping_padded": &k.PingPad,
+		"send": &k.Send, "focus": &k.Focus, "blur": &k.Blur, "next_topic": &k.NextTopic, "prev_topic": &k.PrevTopic,
+		"history": &k.History, "discover": &k.Discover, "discover_topic": &k.DiscoverOne,
+		"cancel_transfer": &k.CancelTransfer, "store_new": &k.StoreNew, "store_delete": &k.StoreDelete,
+		"store_fetch": &k.StoreFetch, "store_open": &k.StoreOpen, "yes": &k.Yes, "no": &k.No,
+	}
+}
+
+// KeyActions lists the action names Options.Keys accepts, sorted.
+func KeyActions() []string {
+	var k keyMap
+	var names []string
+	for name := range k.actions() {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// DefaultKeys returns the built-in keys of every action in KeyActions.
+func DefaultKeys() map[string][]string {
+	k := newKeyMap()
+	out := map[string][]string{}
+	for name, b := range k.actions() {
+		out[name] = b.Keys()
+	}
+	return out
+}
+
+// rebind replaces the keys of the actions in over (action -> keys); the
+// help shows the new keys.
+func (k *keyMap) rebind(over map[string][]string) error {
+	acts := k.actions()
+	for name, keys := range over {
+		b, ok := acts[name]
+		if !ok {
+			return fmt.Errorf("unknown key action %q", name)
+		}
+		if len(keys) == 0 {
+			return fmt.Errorf("no keys for the action %q", name)
+		}
+		b.SetKeys(keys...)
+		b.SetHelp(strings.Join(keys, "/"), b.Help().Desc)
+	}
+	return nil
 }
 
 // helpGroups lists every binding, grouped; the first entry of each group is

@@ -26,6 +26,16 @@ type Options struct {
 	AcceptFilesPrompt bool             // ask the user about incoming file offers
 	LogLines          int              // lines kept in the log pane; 0 = 1000
 	Now               func() time.Time // clock; nil = time.Now
+	// Keys rebinds actions (see KeyActions) to other keys: action -> keys
+	// as Bubble Tea names them ("ctrl+q", "f10", "x"). The help shows them.
+	// Unknown actions are ignored here; CheckKeys reports them.
+	Keys map[string][]string
+}
+
+// CheckKeys reports the first unknown action or empty key list in keys.
+func CheckKeys(keys map[string][]string) error {
+	km := newKeyMap()
+	return km.rebind(keys)
 }
 
 type pane int
@@ -236,9 +246,13 @@ func New(b Backend, opts Options) Model {
 	if now == nil {
 		now = time.Now
 	}
+	keys := newKeyMap()
+	for action, k := range opts.Keys {
+		_ = keys.rebind(map[string][]string{action: k})
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &model{
-		b: b, opts: opts, st: st, keys: newKeyMap(), now: now,
+		b: b, opts: opts, st: st, keys: keys, now: now,
 		ctx: ctx, stop: cancel,
 		title:      opts.Title,
 		width:      80,

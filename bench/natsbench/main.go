@@ -16,7 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/chaski-dev/chaski/bench/internal/stats"
+	"github.com/chaski-dev/chaski/internal/bench/stats"
 	"github.com/nats-io/nats.go"
 )
 

@@ -18,7 +18,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/chaski-dev/chaski/bench/internal/stats"
+	"github.com/chaski-dev/chaski/internal/bench/stats"
 )
 
 type result struct {

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -18,8 +18,11 @@ func newSendCmd() (*command, runner) {
 		"Send files to the connected peers that subscribe to TOPIC and accept files.",
 		`Progress is shown on stderr when it is a terminal. Exits 0 only when every
 receiving peer has confirmed each file with a matching SHA-256; exits 2 when
-no connected peer subscribes to TOPIC and accepts files. With --json, one
-{"event":"file_sent",...} object per confirmed transfer.`)
+no connected peer subscribes to TOPIC and accepts files. Files go only to
+direct neighbours, not through a root or another relay: --connect the
+receiver itself, or add --discover to pair with a receiver that is paired
+for TOPIC (started with --discover). With --json, one {"event":"file_sent",...}
+object per confirmed transfer.`)
 	o := addNodeFlags(c, true)
 	progress := c.fs.Bool("progress", true, "show a progress bar on stderr when it is a terminal")
 	return c, func(ctx context.Context, e *env, pos []string) error {
@@ -51,13 +54,25 @@ func runSend(ctx context.Context, e *env, o *nodeOpts, topic string, files []str
 		}
 		files[i] = abs
 	}
-	n, err := o.start(ctx, e, nodeSetup{})
+	setup := nodeSetup{}
+	if o.discover {
+		// Discovery looks for peers of the node's own subscriptions.
+		setup.subs = []string{topic}
+	}
+	n, err := o.start(ctx, e, setup)
 	if err != nil {
 		return err
 	}
 	defer closeNode(n, &err)
-	if _, err := n.connectAll(ctx, o.connect); err != nil {
+	edges, err := n.connectAll(ctx, o.connect)
+	if err != nil {
 		return err
+	}
+	if o.discover {
+		err := n.Discover(ctx, chaski.DiscoverOptions{Topics: []string{topic}, OnPair: chaski.OnPair(o.onPair), Timeout: o.discoverTimeout})
+		if err != nil && ctx.Err() == nil {
+			return fmt.Errorf("discovery for topic %q failed: %s", topic, cleanErr(err))
+		}
 	}
 	out := newPrinter(e.stdout)
 	errOut := newPrinter(e.stderr)
@@ -69,9 +84,9 @@ func runSend(ctx context.Context, e *env, o *nodeOpts, topic string, files []str
 			case ctx.Err() != nil:
 				return fmt.Errorf("interrupted while sending %s", filepath.Base(path))
 			case errors.Is(err, chaski.ErrNoSubscribers):
-				return withCode(2, fmt.Errorf("no connected peer subscribes to topic %q", topic))
+				return withCode(2, noReceiver(topic, edges, o.discover))
 			case errors.Is(err, chaski.ErrRefused):
-				return withCode(2, fmt.Errorf("no connected subscriber of topic %q accepts files (%s)", topic, cleanErr(err)))
+				return withCode(2, fmt.Errorf("no connected subscriber of topic %q accepts files (a receiver runs with --accept-files, or accepts the offer in its dashboard)", topic))
 			}
 			return fmt.Errorf("cannot send %s: %s", filepath.Base(path), cleanErr(err))
 		}
@@ -106,6 +121,27 @@ func runSend(ctx context.Context, e *env, o *nodeOpts, topic string, files []str
 		return fmt.Errorf("%d transfer(s) were not confirmed", failed)
 	}
 	return nil
+}
+
+// noReceiver explains why a file found nobody to go to: files go only to
+// directly connected peers that subscribe to the topic, never through a
+// root or another relay; discovery can connect the sender to a receiver
+// that is paired for the topic.
+func noReceiver(topic string, edges []chaski.EdgeInfo, discovered bool) error {
+	var roots []string
+	for _, e := range edges {
+		if e.Root {
+			roots = append(roots, e.Name)
+		}
+	}
+	via := ""
+	if len(roots) > 0 {
+		via = fmt.Sprintf(", not through a root (%s)", joinComma(roots))
+	}
+	if discovered {
+		return fmt.Errorf("discovery found no peer that subscribes to topic %q: files go only to direct neighbours%s, and discovery finds only a receiver paired for the topic (one started with --discover), so connect to the receiver itself (--connect ITS-ADDRESS)", topic, via)
+	}
+	return fmt.Errorf("no directly connected peer subscribes to topic %q: files go only to direct neighbours%s, so connect to the receiver itself (--connect ITS-ADDRESS) or add --discover to pair with it (it must be paired for the topic too)", topic, via)
 }
 
 // pushFile sends one file to every receiver and returns one TransferInfo

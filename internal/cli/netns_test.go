@@ -1,7 +1,6 @@
-package main
+package cli
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -122,14 +121,7 @@ func startInNS(t *testing.T, ns string, args ...string) *nsProc {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			p.mu.Lock()
-			p.lines = append(p.lines, sc.Text())
-			close(p.change)
-			p.change = make(chan struct{})
-			p.mu.Unlock()
-		}
+		scanLines(out, &p.mu, &p.lines, &p.change)
 	}()
 	t.Cleanup(func() {
 		_ = p.cmd.Process.Kill()

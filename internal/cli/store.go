@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -96,7 +96,7 @@ The store file is locked while a node (or another command) uses it.`)
 			}
 			return runFetch(ctx, e, o, args[0], *raw, *timeout)
 		}
-		return usageErrorf("unknown store action %q: use put, get, del, ls or fetch", action)
+		return unknownAction("store", action, []string{"put", "get", "del", "ls", "fetch"})
 	}
 }
 

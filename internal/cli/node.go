@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -86,14 +86,8 @@ func runHeadless(ctx context.Context, e *env, o *nodeOpts) (err error) {
 		wg.Wait()
 	}()
 
-	if _, cerr := n.connectAll(ctx, o.connect); cerr != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
-		return cerr
-	}
-	if o.discover {
-		n.discoverInBackground(ctx, o, warn)
+	if err := n.join(ctx, o, warn); err != nil {
+		return err
 	}
 	<-ctx.Done()
 	return nil

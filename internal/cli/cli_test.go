@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bufio"
@@ -30,7 +30,8 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	chaskiBin = filepath.Join(dir, "chaski")
-	build := exec.Command("go", "build", "-o", chaskiBin, ".")
+	// The binary is built from the module root, as users build it.
+	build := exec.Command("go", "build", "-o", chaskiBin, "github.com/chaski-dev/chaski")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building chaski:", err)
@@ -56,18 +57,45 @@ type proc struct {
 	err    error
 }
 
-// testEnv gives every subprocess its own data directory.
+// scanLines appends every line of r to *lines under mu, closing and
+// replacing *change after each so that waiters wake up.
+func scanLines(r io.Reader, mu *sync.Mutex, lines *[]string, change *chan struct{}) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		mu.Lock()
+		*lines = append(*lines, sc.Text())
+		close(*change)
+		*change = make(chan struct{})
+		mu.Unlock()
+	}
+}
+
+// testEnv gives every subprocess its own data and config directories, and
+// keeps the developer's CHASKI_* settings out.
 func testEnv(t *testing.T) []string {
-	return append(os.Environ(), "XDG_DATA_HOME="+t.TempDir(), "NO_COLOR=1")
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "CHASKI_") {
+			env = append(env, kv)
+		}
+	}
+	return append(env, "XDG_DATA_HOME="+t.TempDir(), "XDG_CONFIG_HOME="+t.TempDir(), "NO_COLOR=1")
 }
 
 // start runs chaski with args in the background; it is killed when the
 // test ends.
 func start(t *testing.T, args ...string) *proc {
 	t.Helper()
+	return startEnv(t, testEnv(t), args...)
+}
+
+// startEnv is start with the environment env.
+func startEnv(t *testing.T, env []string, args ...string) *proc {
+	t.Helper()
 	p := &proc{t: t, name: strings.Join(args, " "), change: make(chan struct{}), done: make(chan struct{})}
 	p.cmd = exec.Command(chaskiBin, args...)
-	p.cmd.Env = testEnv(t)
+	p.cmd.Env = env
 	stdout, err := p.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -86,15 +114,7 @@ func start(t *testing.T, args ...string) *proc {
 		}
 	})
 	go func() {
-		sc := bufio.NewScanner(stdout)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			p.mu.Lock()
-			p.lines = append(p.lines, sc.Text())
-			close(p.change)
-			p.change = make(chan struct{})
-			p.mu.Unlock()
-		}
+		scanLines(stdout, &p.mu, &p.lines, &p.change)
 		err := p.cmd.Wait()
 		p.mu.Lock()
 		p.err = err
@@ -321,6 +341,29 @@ func TestUnknownFlagAndCommand(t *testing.T) {
 	_, errOut, code = runCmd(t, "", "--data-dir", t.TempDir(), "store", "frob")
 	if code != 2 || !strings.Contains(errOut, `unknown store action "frob"`) {
 		t.Fatalf("flags before the command: exit %d, %q", code, errOut)
+	}
+}
+
+// Mistyped commands, actions and flags get a suggestion in the one line of
+// the usage error; a name that is not close to any gets none.
+func TestDidYouMeanSubprocess(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"sttaus"}, `unknown command "sttaus" (did you mean "status"?)`},
+		{[]string{"--data-dir", t.TempDir(), "stor", "ls"}, `unknown command "stor" (did you mean "store"?)`},
+		{[]string{"help", "sned"}, `unknown command "sned" (did you mean "send"?)`},
+		{[]string{"node", "--conect", "127.0.0.1:1"}, "unknown flag: --conect (did you mean --connect?)"},
+		{[]string{"pub", "--jsno", "t", "m"}, "unknown flag: --jsno (did you mean --json?)"},
+		{[]string{"store", "gett", "k"}, `unknown store action "gett" (did you mean "get"?)`},
+		{[]string{"ca", "inti"}, `unknown ca action "inti" (did you mean "init"?)`},
+		{[]string{"frobnicate"}, `unknown command "frobnicate" (see 'chaski help')`},
+	} {
+		_, errOut, code := runCmd(t, "", c.args...)
+		if code != 2 || !strings.Contains(errOut, c.want) || strings.Count(errOut, "\n") != 1 {
+			t.Errorf("chaski %v: exit %d, %q; want exit 2 and %q", c.args, code, errOut, c.want)
+		}
 	}
 }
 

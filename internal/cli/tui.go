@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -23,9 +23,13 @@ pane is alive on first launch.`)
 	mouse := c.fs.Bool("mouse", false, "capture the mouse (wheel scrolling); off keeps the terminal's own selection and scrollback")
 	return c, func(ctx context.Context, e *env, pos []string) error {
 		if len(pos) > 0 {
-			return usageErrorf("unknown command %q (see 'chaski help')", pos[0])
+			return unknownCommand(pos[0])
 		}
-		return runTUI(ctx, e, o, dashboardOptions{Theme: *theme, Mouse: *mouse, Demo: *demo})
+		opts := dashboardOptions{Theme: *theme, Mouse: *mouse, Demo: *demo}
+		if e.cfg != nil {
+			opts.Keys = e.cfg.keys
+		}
+		return runTUI(ctx, e, o, opts)
 	}
 }
 
@@ -36,6 +40,7 @@ type dashboardOptions struct {
 	Demo              bool
 	AcceptFilesPrompt bool
 	Title             string
+	Keys              map[string][]string // [keys] of the config file
 }
 
 func runTUI(ctx context.Context, e *env, o *nodeOpts, opts dashboardOptions) (err error) {
@@ -93,10 +98,15 @@ func runTUI(ctx context.Context, e *env, o *nodeOpts, opts dashboardOptions) (er
 // runDashboard runs the interactive dashboard on node until the user quits
 // or ctx ends.
 func runDashboard(ctx context.Context, node *chaski.Node, opts dashboardOptions) error {
-	return tui.Run(ctx, node, tui.Options{
+	return tui.Run(ctx, node, opts.tuiOptions())
+}
+
+func (opts dashboardOptions) tuiOptions() tui.Options {
+	return tui.Options{
 		Theme:             opts.Theme,
 		Mouse:             opts.Mouse,
 		Title:             opts.Title,
 		AcceptFilesPrompt: opts.AcceptFilesPrompt,
-	})
+		Keys:              opts.Keys,
+	}
 }

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -19,6 +19,7 @@ import (
 	"github.com/chaski-dev/chaski/chaski/pki"
 	"github.com/chaski-dev/chaski/chaski/store"
 	"github.com/chaski-dev/chaski/chaski/wire"
+	"github.com/chaski-dev/chaski/theme"
 )
 
 // nodeOpts are the node flags shared by every subcommand that runs a node.
@@ -136,20 +137,97 @@ func (o *nodeOpts) resolvedDataDir() string {
 	return defaultDataDir()
 }
 
-// validate checks the flags that can be checked without side effects.
-func (o *nodeOpts) validate() error {
-	if o.name != "" && !wire.ValidName(o.name, wire.MaxNameLen) {
-		return usageErrorf("invalid --name %q (1-%d printable bytes)", o.name, wire.MaxNameLen)
+// valueCheck checks the value of one flag on its own (v as the flag's
+// String renders it). validate runs these on the flags and the config file
+// on its values, so both refuse the same values in the same words.
+type valueCheck struct {
+	flag  string
+	check func(v string) error
+}
+
+var valueChecks = []valueCheck{
+	{"name", func(v string) error {
+		if v != "" && !wire.ValidName(v, wire.MaxNameLen) {
+			return fmt.Errorf("%q is not a valid name (1-%d printable bytes)", v, wire.MaxNameLen)
+		}
+		return nil
+	}},
+	{"sub", func(v string) error {
+		for _, t := range splitList(v) {
+			if !wire.ValidName(t, wire.MaxTopicLen) {
+				return fmt.Errorf("%q is not a valid topic (1-%d printable bytes)", t, wire.MaxTopicLen)
+			}
+		}
+		return nil
+	}},
+	{"on-pair", func(v string) error {
+		if v != "" && v != string(chaski.OnPairNone) && v != string(chaski.OnPairDisconnect) {
+			return fmt.Errorf("want none or disconnect, not %q", v)
+		}
+		return nil
+	}},
+	{"log-level", func(v string) error {
+		_, err := parseLevel(v)
+		return err
+	}},
+	{"ping-interval", positiveDuration},
+	{"discover-timeout", positiveDuration},
+	{"connect", func(v string) error {
+		for _, a := range splitList(v) {
+			if _, err := chaski.ParseAddr(a); err != nil {
+				return errors.New(cleanErr(err))
+			}
+		}
+		return nil
+	}},
+	{"listen", func(v string) error {
+		if _, _, err := net.SplitHostPort(v); err != nil {
+			return fmt.Errorf("%q: want HOST:PORT ([::1]:PORT for IPv6)", v)
+		}
+		return nil
+	}},
+	{"theme", func(v string) error {
+		if _, err := theme.Load(v); err != nil {
+			return errors.New(strings.TrimPrefix(err.Error(), "theme: "))
+		}
+		return nil
+	}},
+	{"ttl", func(v string) error {
+		if d, err := time.ParseDuration(v); err == nil && d < 0 {
+			return errors.New("must not be negative (0: never expires)")
+		}
+		return nil
+	}},
+}
+
+func positiveDuration(v string) error {
+	if d, err := time.ParseDuration(v); err == nil && d <= 0 {
+		return errors.New("must be positive")
 	}
-	for _, t := range o.subs {
-		if !wire.ValidName(t, wire.MaxTopicLen) {
-			return usageErrorf("invalid topic %q in --sub (1-%d printable bytes)", t, wire.MaxTopicLen)
+	return nil
+}
+
+func splitList(v string) []string {
+	var l listFlag
+	_ = l.Set(v)
+	return l
+}
+
+// checkValues runs the value checks of every flag c has.
+func checkValues(c *command) error {
+	for _, vc := range valueChecks {
+		if f := c.fs.Lookup(vc.flag); f != nil {
+			if err := vc.check(f.Value.String()); err != nil {
+				return usageErrorf("%s: %s", dashed(vc.flag), err)
+			}
 		}
 	}
-	if o.onPair != "" && o.onPair != string(chaski.OnPairNone) && o.onPair != string(chaski.OnPairDisconnect) {
-		return usageErrorf("--on-pair must be none or disconnect, not %q", o.onPair)
-	}
-	if _, err := parseLevel(o.logLevel); err != nil {
+	return nil
+}
+
+// validate checks the flags that can be checked without side effects.
+func (o *nodeOpts) validate() error {
+	if err := checkValues(o.cmd); err != nil {
 		return err
 	}
 	n := 0
@@ -167,20 +245,6 @@ func (o *nodeOpts) validate() error {
 	if (o.caAddr == "") != (o.caToken == "") {
 		return usageErrorf("--ca and --ca-token go together")
 	}
-	if o.pingInterval <= 0 {
-		return usageErrorf("--ping-interval must be positive")
-	}
-	if o.discoverTimeout <= 0 && o.full {
-		return usageErrorf("--discover-timeout must be positive")
-	}
-	for _, a := range o.connect {
-		if _, err := chaski.ParseAddr(a); err != nil {
-			return withCode(2, err)
-		}
-	}
-	if _, _, err := net.SplitHostPort(o.listen); err != nil {
-		return usageErrorf("--listen %q: want HOST:PORT ([::1]:PORT for IPv6)", o.listen)
-	}
 	return nil
 }
 
@@ -195,7 +259,7 @@ func parseLevel(s string) (slog.Level, error) {
 	case "error":
 		return slog.LevelError, nil
 	}
-	return 0, usageErrorf("--log-level must be debug, info, warn or error, not %q", s)
+	return 0, fmt.Errorf("want debug, info, warn or error, not %q", s)
 }
 
 // logger opens the log destination. The dashboard logs to a file by
@@ -203,7 +267,7 @@ func parseLevel(s string) (slog.Level, error) {
 func (o *nodeOpts) logger(stderr io.Writer) (*slog.Logger, func(), error) {
 	level, err := parseLevel(o.logLevel)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, usageErrorf("--log-level: %s", err)
 	}
 	path := o.logFile
 	if path == "" && o.cmd.name == "tui" {
@@ -304,7 +368,7 @@ func (o *nodeOpts) start(ctx context.Context, env *env, setup nodeSetup) (*runni
 	if cfg.Name == "" {
 		cfg.Name = defaultName()
 	}
-	if (o.cmd.name == "tui" || o.cmd.name == "node") && !o.cmd.set["listen"] {
+	if (o.cmd.name == "tui" || o.cmd.name == "node") && !o.cmd.given("listen") {
 		cfg.PreferredPorts = chaski.FavoritePorts
 	}
 	if o.acceptFiles || setup.promptFiles {
@@ -473,6 +537,22 @@ func (r *runningNode) connectAll(ctx context.Context, addrs []string) ([]chaski.
 		out = append(out, e)
 	}
 	return out, nil
+}
+
+// join connects to every --connect address and, with --discover, starts
+// discovery in the background. Being interrupted while connecting is not
+// an error: the caller sees ctx ended.
+func (r *runningNode) join(ctx context.Context, o *nodeOpts, warn func(string)) error {
+	if _, err := r.connectAll(ctx, o.connect); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	if o.discover {
+		r.discoverInBackground(ctx, o, warn)
+	}
+	return nil
 }
 
 // discoverInBackground starts discovery for the unpaired subscriptions.

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -82,7 +82,7 @@ func newCACmd() (*command, runner) {
 		case "serve":
 			level, err := parseLevel(*logLevel)
 			if err != nil {
-				return err
+				return usageErrorf("--log-level: %s", err)
 			}
 			ca, err := pki.LoadCA(d, password)
 			if err != nil {
@@ -134,7 +134,7 @@ func newCACmd() (*command, runner) {
 			}
 			return nil
 		}
-		return usageErrorf("unknown ca action %q: use init or serve", pos[0])
+		return unknownAction("ca", pos[0], []string{"init", "serve"})
 	}
 }
 

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"errors"
@@ -65,8 +65,10 @@ type command struct {
 	details  string // longer description, may be empty
 	fs       *flag.FlagSet
 	set      map[string]bool // flags explicitly given on the command line
-	argNames map[string]string
-	nodeFlag map[string]bool // flags listed under "Node flags"
+	// configured holds the flags the config file or the environment set.
+	configured map[string]source
+	argNames   map[string]string
+	nodeFlag   map[string]bool // flags listed under "Node flags"
 }
 
 func newCommand(name, usage, synopsis, details string) *command {
@@ -74,8 +76,12 @@ func newCommand(name, usage, synopsis, details string) *command {
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
 	return &command{name: name, usage: usage, synopsis: synopsis, details: details, fs: fs,
-		set: map[string]bool{}, argNames: map[string]string{}, nodeFlag: map[string]bool{}}
+		set: map[string]bool{}, configured: map[string]source{}, argNames: map[string]string{}, nodeFlag: map[string]bool{}}
 }
+
+// given reports whether the user chose the flag's value: on the command
+// line, in the config file or in the environment.
+func (c *command) given(name string) bool { return c.set[name] || c.configured[name] != "" }
 
 // placeholder names the value of a flag in the usage ("--listen HOST:PORT").
 func (c *command) placeholder(flagName, arg string) { c.argNames[flagName] = arg }
@@ -162,7 +168,7 @@ func (c *command) flagErrText(err error) string {
 		s = s[:i] + " for flag " + dash + name + ":" + tail
 	}
 	if rest, ok := strings.CutPrefix(s, "flag provided but not defined: "); ok {
-		s = "unknown flag: " + rest
+		s = "unknown flag: " + rest + c.flagSuggestion(strings.TrimLeft(rest, "-"))
 	}
 	return s
 }
