@@ -31,8 +31,9 @@ environment, which overrides the file, which overrides the built-in default:
   quit = ["ctrl+q"]
   next_pane = ["tab", "ctrl+l"]
 
-Every key can also be set in the environment as CHASKI_<KEY> (CHASKI_NAME,
-CHASKI_PING_INTERVAL; lists comma-separated). Unknown keys and bad values are
+Every key but [keys] can also be set in the environment as CHASKI_<KEY>
+(CHASKI_NAME, CHASKI_PING_INTERVAL; lists comma-separated). 'chaski sub TOPIC'
+prints only its TOPICs: the file's sub does not add to them. Unknown keys and bad values are
 an error naming the file and line. 'show' reports the dashboard's defaults
 (headless commands ping every 7s instead of 1s); with --json it prints one
 {"event":"setting","key":...,"value":...,"source":...} object per line.`
@@ -74,6 +75,9 @@ func showConfig(e *env, c *command) error {
 			continue
 		}
 		r := row{key: s.key, value: f.Value.String(), src: fromDefault}
+		if flagKind(f) == "duration" {
+			r.value = shortDuration(r.value)
+		}
 		switch {
 		case c.set[s.flag]:
 			r.src = fromFlag

@@ -242,13 +242,18 @@ func flagDefault(f *flag.Flag) string {
 	case "", "false", "[]", "0", "0s":
 		return ""
 	}
-	if _, err := time.ParseDuration(f.DefValue); err == nil && strings.HasSuffix(f.DefValue, "0s") && f.DefValue != "0s" {
-		// 1h0m0s → 1h, 2m0s → 2m
-		d := strings.TrimSuffix(f.DefValue, "0s")
+	return shortDuration(f.DefValue)
+}
+
+// shortDuration renders a duration as people write it (1h0m0s → 1h,
+// 2m0s → 2m); anything else is returned as it is.
+func shortDuration(s string) string {
+	if _, err := time.ParseDuration(s); err == nil && strings.HasSuffix(s, "0s") && s != "0s" {
+		d := strings.TrimSuffix(s, "0s")
 		d = strings.TrimSuffix(d, "0m")
 		if d == "" || strings.HasSuffix(d, "h") || strings.HasSuffix(d, "m") {
 			return d
 		}
 	}
-	return f.DefValue
+	return s
 }
