@@ -83,6 +83,20 @@ func newCommand(name, usage, synopsis, details string) *command {
 // line, in the config file or in the environment.
 func (c *command) given(name string) bool { return c.set[name] || c.configured[name] != "" }
 
+// intFlag registers an int flag whose value the usage calls arg.
+func (c *command) intFlag(name string, def int, arg, usage string) *int {
+	p := c.fs.Int(name, def, usage)
+	c.placeholder(name, arg)
+	return p
+}
+
+// durationFlag registers a duration flag whose value the usage calls arg.
+func (c *command) durationFlag(name string, def time.Duration, arg, usage string) *time.Duration {
+	p := c.fs.Duration(name, def, usage)
+	c.placeholder(name, arg)
+	return p
+}
+
 // placeholder names the value of a flag in the usage ("--listen HOST:PORT").
 func (c *command) placeholder(flagName, arg string) { c.argNames[flagName] = arg }
 
