@@ -72,6 +72,14 @@ func closeNode(n *chaski.Node) {
 	_ = n.Close(ctx)
 }
 
+// ready tells the parent that the node listens, and returns the resident
+// memory of the process before any traffic.
+func (r *worker) ready(n *chaski.Node) (idleRSS float64) {
+	idleRSS = stats.RSS()
+	r.send(message{T: "ready", Addr: n.Addr()})
+	return idleRSS
+}
+
 // finish reports the role's result and stays up until the parent says stop
 // (a publisher's queue may still be draining).
 func (r *worker) finish(ctx context.Context, res *side) error {
@@ -154,8 +162,7 @@ func (r *worker) runSub(ctx context.Context) error {
 	var got atomic.Int64
 	stop := make(chan struct{})
 	defer close(stop)
-	idle := stats.RSS()
-	r.send(message{T: "ready", Addr: n.Addr()})
+	idle := r.ready(n)
 	go r.progress(&got, stop)
 	want := int64(r.o.Count)
 	var h stats.Hist
@@ -227,8 +234,7 @@ func (r *worker) runPing(ctx context.Context) error {
 		return r.fail(err)
 	}
 	defer closeNode(n)
-	idle := stats.RSS()
-	r.send(message{T: "ready", Addr: n.Addr()})
+	idle := r.ready(n)
 	var done atomic.Int64
 	stop := make(chan struct{})
 	defer close(stop)
@@ -275,8 +281,7 @@ func (r *worker) runRecv(ctx context.Context) error {
 		return r.fail(err)
 	}
 	defer closeNode(n)
-	idle := stats.RSS()
-	r.send(message{T: "ready", Addr: n.Addr()})
+	idle := r.ready(n)
 	select {
 	case f := <-got:
 		_ = os.Remove(f.Path)
@@ -324,8 +329,7 @@ func (r *worker) runSend(ctx context.Context) error {
 		return r.fail(err)
 	}
 	defer closeNode(n)
-	idle := stats.RSS()
-	r.send(message{T: "ready", Addr: n.Addr()})
+	idle := r.ready(n)
 	events, stopWatch := n.Watch(256)
 	defer stopWatch()
 	var done atomic.Int64

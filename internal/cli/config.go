@@ -405,6 +405,11 @@ func (s setting) appliesTo(c *command) bool {
 	if s.cmd != "" {
 		return s.cmd == c.name && c.fs.Lookup(s.flag) != nil
 	}
+	if s.key == "sub" && c.name == "sub" {
+		// 'chaski sub TOPIC' prints the topics it is given, not the
+		// default subscriptions as well.
+		return false
+	}
 	return c.nodeFlag[s.flag]
 }
 

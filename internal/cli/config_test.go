@@ -93,7 +93,7 @@ quit = ["ctrl+q"]
 		{"name", "n1", "file", "2"},
 		{"connect", "127.0.0.1:9,127.0.0.1:10", "file", "3"},
 		{"ping_interval", "5s", "flag", ""},
-		{"store_ttl", "24h0m0s", "file", "5"},
+		{"store_ttl", "24h", "file", "5"},
 		{"log_level", "debug", "env", "CHASKI_LOG_LEVEL"},
 		{"listen", "127.0.0.1:0", "default", ""},
 		{"keys.quit", "ctrl+q", "file", "8"},
@@ -203,6 +203,37 @@ func TestConfigKeysInDashboardHelp(t *testing.T) {
 	for _, want := range []string{"ctrl+q", "C/ctrl+o"} {
 		if !strings.Contains(v, want) {
 			t.Errorf("the help does not show %q:\n%s", want, v)
+		}
+	}
+}
+
+// The file's settings reach the commands that have the flag, and only
+// those; 'chaski sub TOPIC' does not take the default topics.
+func TestSettingsApplyTo(t *testing.T) {
+	applies := func(key string, mk func() (*command, runner)) bool {
+		c, _ := mk()
+		for _, s := range settings() {
+			if s.key == key {
+				return s.appliesTo(c)
+			}
+		}
+		t.Fatalf("no setting %q", key)
+		return false
+	}
+	for _, c := range []struct {
+		key  string
+		mk   func() (*command, runner)
+		want bool
+	}{
+		{"sub", newNodeCmd, true}, {"sub", newTUICmd, true}, {"sub", newSubCmd, false},
+		{"connect", newPubCmd, true}, {"theme", newTUICmd, true}, {"theme", newNodeCmd, false},
+		{"store_ttl", newStoreCmd, true}, {"store_ttl", newNodeCmd, false},
+		{"name", newPingCmd, true}, {"connect", newPingCmd, false}, {"data_dir", newStatusCmd, true},
+		{"json", newBenchCmd, false},
+	} {
+		c0, _ := c.mk()
+		if got := applies(c.key, c.mk); got != c.want {
+			t.Errorf("%s applies to %s: %v, want %v", c.key, c0.name, got, c.want)
 		}
 	}
 }

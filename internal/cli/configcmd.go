@@ -12,9 +12,11 @@ import (
 )
 
 func newConfigCmd() (*command, runner) {
-	// The dashboard's flags (every node flag, theme, mouse) and the store's
-	// TTL, so that 'config show --name x' shows what a flag does.
-	c, _ := newTUICmd()
+	// Every configurable flag, with the dashboard's defaults, so that
+	// 'config show --name x' shows what a flag does.
+	c := newCommand("tui", "", "", "")
+	addNodeFlags(c, true)
+	addLookFlags(c)
 	c.name, c.usage = "config", "path | show [flags]"
 	c.synopsis = "The config file: 'path' prints where it is read from, 'show' the effective value of every setting and where it came from (default, file, env or flag)."
 	c.details = `The file is $XDG_CONFIG_HOME/chaski/config.toml, else ~/.config/chaski/config.toml.
@@ -31,11 +33,13 @@ environment, which overrides the file, which overrides the built-in default:
   quit = ["ctrl+q"]
   next_pane = ["tab", "ctrl+l"]
 
-Every key can also be set in the environment as CHASKI_<KEY> (CHASKI_NAME,
-CHASKI_PING_INTERVAL; lists comma-separated). Unknown keys and bad values are
-an error naming the file and line. 'show' reports the dashboard's defaults
-(headless commands ping every 7s instead of 1s); with --json it prints one
-{"event":"setting","key":...,"value":...,"source":...} object per line.`
+Every key but [keys] can also be set in the environment as CHASKI_<KEY>
+(CHASKI_NAME, CHASKI_PING_INTERVAL; lists comma-separated). 'chaski sub
+TOPIC' prints only its TOPICs: the file's sub does not add to them. Unknown
+keys and bad values are an error naming the file and the line. 'show'
+reports the dashboard's defaults (headless commands ping every 7s, not 1s);
+with --json it prints one {"event":"setting","key":...,"value":...,
+"source":...} object per line.`
 	c.fs.Duration("ttl", store.DefaultTTL, "show: the store's default TTL (key store_ttl)")
 	c.placeholder("ttl", "DUR")
 	return c, func(ctx context.Context, e *env, pos []string) error {
@@ -74,6 +78,9 @@ func showConfig(e *env, c *command) error {
 			continue
 		}
 		r := row{key: s.key, value: f.Value.String(), src: fromDefault}
+		if flagKind(f) == "duration" {
+			r.value = shortDuration(r.value)
+		}
 		switch {
 		case c.set[s.flag]:
 			r.src = fromFlag

@@ -83,6 +83,20 @@ func newCommand(name, usage, synopsis, details string) *command {
 // line, in the config file or in the environment.
 func (c *command) given(name string) bool { return c.set[name] || c.configured[name] != "" }
 
+// intFlag registers an int flag whose value the usage calls arg.
+func (c *command) intFlag(name string, def int, arg, usage string) *int {
+	p := c.fs.Int(name, def, usage)
+	c.placeholder(name, arg)
+	return p
+}
+
+// durationFlag registers a duration flag whose value the usage calls arg.
+func (c *command) durationFlag(name string, def time.Duration, arg, usage string) *time.Duration {
+	p := c.fs.Duration(name, def, usage)
+	c.placeholder(name, arg)
+	return p
+}
+
 // placeholder names the value of a flag in the usage ("--listen HOST:PORT").
 func (c *command) placeholder(flagName, arg string) { c.argNames[flagName] = arg }
 
@@ -242,13 +256,18 @@ func flagDefault(f *flag.Flag) string {
 	case "", "false", "[]", "0", "0s":
 		return ""
 	}
-	if _, err := time.ParseDuration(f.DefValue); err == nil && strings.HasSuffix(f.DefValue, "0s") && f.DefValue != "0s" {
-		// 1h0m0s → 1h, 2m0s → 2m
-		d := strings.TrimSuffix(f.DefValue, "0s")
+	return shortDuration(f.DefValue)
+}
+
+// shortDuration renders a duration as people write it (1h0m0s → 1h,
+// 2m0s → 2m); anything else is returned as it is.
+func shortDuration(s string) string {
+	if _, err := time.ParseDuration(s); err == nil && strings.HasSuffix(s, "0s") && s != "0s" {
+		d := strings.TrimSuffix(s, "0s")
 		d = strings.TrimSuffix(d, "0m")
 		if d == "" || strings.HasSuffix(d, "h") || strings.HasSuffix(d, "m") {
 			return d
 		}
 	}
-	return f.DefValue
+	return s
 }

@@ -22,10 +22,8 @@ TOPIC or is a root node. --count N --size B publishes N generated messages of
 B bytes each (load generation) and prints a summary on stderr (a "published"
 event on stdout with --json).`)
 	o := addNodeFlags(c, true)
-	count := c.fs.Int("count", 0, "publish N messages: generated payloads of --size bytes, or MESSAGE N times")
-	c.placeholder("count", "N")
-	size := c.fs.Int("size", 100, "bytes per generated message (with --count and no MESSAGE)")
-	c.placeholder("size", "B")
+	count := c.intFlag("count", 0, "N", "publish N messages: generated payloads of --size bytes, or MESSAGE N times")
+	size := c.intFlag("size", 100, "B", "bytes per generated message (with --count and no MESSAGE)")
 	return c, func(ctx context.Context, e *env, pos []string) error {
 		return runPub(ctx, e, o, pos, *count, *size)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/chaski-dev/chaski/chaski/pki"
 	"github.com/chaski-dev/chaski/chaski/store"
 	"github.com/chaski-dev/chaski/chaski/wire"
+	"github.com/chaski-dev/chaski/internal/control"
 	"github.com/chaski-dev/chaski/theme"
 )
 
@@ -307,6 +308,7 @@ func defaultName() string {
 // runningNode is a started node and what must be released with it.
 type runningNode struct {
 	*chaski.Node
+	control *control.Server // nil when this process does not hold the store
 	closers []func()
 }
 
@@ -314,6 +316,11 @@ type runningNode struct {
 func (r *runningNode) close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	if r.control != nil {
+		// First, so that no command changes the store while the node closes.
+		r.control.Close()
+		r.control = nil
+	}
 	err := r.Node.Close(ctx)
 	for i := len(r.closers) - 1; i >= 0; i-- {
 		r.closers[i]()
@@ -411,6 +418,18 @@ func (o *nodeOpts) start(ctx context.Context, env *env, setup nodeSetup) (*runni
 		return fail(err)
 	}
 	rn.Node = n
+	if cfg.Store != nil {
+		// This process holds the store: other chaski commands reach it
+		// through the control socket.
+		srv, err := control.Listen(control.SocketPath(o.resolvedDataDir()), n)
+		if err != nil {
+			if setup.warn != nil {
+				setup.warn(fmt.Sprintf("no control socket (store commands cannot reach this node): %s", cleanErr(err)))
+			}
+		} else {
+			rn.control = srv
+		}
+	}
 	if renew != nil {
 		stop := renew.start(func(msg string) { log.Info(msg) })
 		rn.closers = append(rn.closers, stop)

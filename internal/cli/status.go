@@ -8,23 +8,31 @@ import (
 	"time"
 
 	"github.com/chaski-dev/chaski/chaski"
+	"github.com/chaski-dev/chaski/internal/control"
 )
 
 func newStatusCmd() (*command, runner) {
-	c := newCommand("status", "[flags] ADDR",
-		"Ask the node at ADDR for its status over UDP and print it as one JSON object.",
+	c := newCommand("status", "[flags] [ADDR]",
+		"Ask the node at ADDR for its status over UDP, or without ADDR the node running with --data-dir on this machine (through its control socket), and print it as one JSON object.",
 		`The object has at least name, address, paired (each subscription → true or
 false), serving, reconnecting and edges (the number of live edges). Exits 1
-when no answer arrives within --timeout.`)
+when no answer arrives within --timeout, or when no node runs with the data
+dir.`)
+	dataDir := c.fs.String("data-dir", "", "without ADDR: the data dir of the local node (default $XDG_DATA_HOME/chaski, else ~/.local/share/chaski)")
+	c.placeholder("data-dir", "DIR")
+	c.nodeFlag["data-dir"] = true // the config file's data_dir applies here too
 	timeout := c.fs.Duration("timeout", 2*time.Second, "how long to wait for the answer")
 	c.placeholder("timeout", "DUR")
 	c.fs.Bool("json", true, "print JSON (always on; accepted for symmetry with the other commands)")
 	return c, func(ctx context.Context, e *env, pos []string) error {
-		if len(pos) != 1 {
-			return usageErrorf("status needs exactly one ADDR (see 'chaski help status')")
+		if len(pos) > 1 {
+			return usageErrorf("status takes one ADDR at most (see 'chaski help status')")
 		}
 		if *timeout <= 0 {
 			return usageErrorf("--timeout must be positive")
+		}
+		if len(pos) == 0 {
+			return runLocalStatus(ctx, e, *dataDir, *timeout)
 		}
 		return runStatus(ctx, e, pos[0], *timeout)
 	}
@@ -47,6 +55,34 @@ func runStatus(ctx context.Context, e *env, target string, timeout time.Duration
 		}
 		return err
 	}
+	printStatus(e, st)
+	return nil
+}
+
+// runLocalStatus asks the node running with dir through its control socket.
+func runLocalStatus(ctx context.Context, e *env, dir string, timeout time.Duration) error {
+	if dir == "" {
+		dir = defaultDataDir()
+	}
+	qctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	c, err := control.Dial(qctx, control.SocketPath(dir))
+	if err != nil {
+		if errors.Is(err, control.ErrNoNode) {
+			return fmt.Errorf("no chaski node runs with the data dir %s (nothing answers on %s); give ADDR to ask a node over UDP", dir, control.SocketPath(dir))
+		}
+		return err
+	}
+	st, err := c.Status(qctx)
+	if err != nil {
+		return err
+	}
+	printStatus(e, st)
+	return nil
+}
+
+// printStatus prints a status as the one JSON object of 'chaski status'.
+func printStatus(e *env, st chaski.Status) {
 	subs := make([]string, 0, len(st.Paired))
 	for t := range st.Paired {
 		subs = append(subs, t)
@@ -56,5 +92,4 @@ func runStatus(ctx context.Context, e *env, target string, timeout time.Duration
 		add("serving", st.Serving).add("reconnecting", st.Reconnecting).add("edges", st.Edges).
 		add("root", st.Root).add("tls", st.TLS).add("subscriptions", subs).add("all_paired", st.AllPaired())
 	newPrinter(e.stdout).json(o)
-	return nil
 }

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/chaski-dev/chaski/chaski"
 	"github.com/chaski-dev/chaski/chaski/store"
+	"github.com/chaski-dev/chaski/internal/control"
 )
 
 func newStoreCmd() (*command, runner) {
@@ -21,9 +23,15 @@ func newStoreCmd() (*command, runner) {
   del KEY         delete KEY; exit 1 when it is absent
   ls [PREFIX]     list the live keys with their size and expiry (--json: one
                   {"event":"entry","key":...,"size":...,"expires":...} per line)
-  fetch KEY       run a node, join the network through --connect, ask it for KEY,
-                  store the answer locally and print it
-The store file is locked while a node (or another command) uses it.`)
+  fetch KEY       print KEY from the local store if it is there; else run a node,
+                  join the network through --connect, ask it for KEY, store the
+                  answer locally and print it (without --connect, a running node
+                  of the data dir asks its own network)
+While a node runs with this data dir it holds the store file's lock; these
+commands then ask that node through its control socket,
+<data-dir>/control.sock (owner only), and see and change its live store.
+The default --ttl of one hour is the original's (chaski-confluent); the
+config file's store_ttl key changes it ('chaski help config').`)
 	o := addNodeFlags(c, true)
 	ttl := c.fs.Duration("ttl", store.DefaultTTL, "put: expiry of the entry (0: never expires)")
 	c.placeholder("ttl", "DUR")
@@ -54,14 +62,14 @@ The store file is locked while a node (or another command) uses it.`)
 				}
 				value = b
 			}
-			return withStore(dir, func(st *store.Store) error {
+			return withStore(ctx, dir, func(st storeAccess) error {
 				return storeErr(args[0], st.Set(args[0], value, *ttl))
 			})
 		case "get":
 			if len(args) != 1 {
 				return usageErrorf("usage: chaski store get KEY")
 			}
-			return withStore(dir, func(st *store.Store) error {
+			return withStore(ctx, dir, func(st storeAccess) error {
 				ent, err := st.Lookup(args[0])
 				if err != nil {
 					return storeErr(args[0], err)
@@ -72,7 +80,7 @@ The store file is locked while a node (or another command) uses it.`)
 			if len(args) != 1 {
 				return usageErrorf("usage: chaski store del KEY")
 			}
-			return withStore(dir, func(st *store.Store) error {
+			return withStore(ctx, dir, func(st storeAccess) error {
 				return storeErr(args[0], st.Delete(args[0]))
 			})
 		case "ls", "list":
@@ -83,7 +91,7 @@ The store file is locked while a node (or another command) uses it.`)
 			if len(args) == 1 {
 				prefix = args[0]
 			}
-			return withStore(dir, func(st *store.Store) error {
+			return withStore(ctx, dir, func(st storeAccess) error {
 				ents, err := st.Entries(prefix)
 				if err != nil {
 					return err
@@ -100,14 +108,32 @@ The store file is locked while a node (or another command) uses it.`)
 	}
 }
 
-// withStore opens the store for one short command.
-func withStore(dir string, f func(*store.Store) error) error {
-	st, err := store.Open(dir+"/store.db", store.Options{PurgeInterval: -1})
-	if err != nil {
-		if errors.Is(err, store.ErrLocked) {
-			return fmt.Errorf("the store %s/store.db is in use by another process (a running chaski node?)", dir)
+// storeAccess is what the store commands need: *store.Store, or the
+// control socket of the running node that holds the store.
+type storeAccess interface {
+	Lookup(key string) (store.Entry, error)
+	Set(key string, value []byte, ttl time.Duration) error
+	Delete(key string) error
+	Entries(prefix string) ([]store.Entry, error)
+}
+
+// withStore runs f on the store of dir: the file itself when it is free,
+// else the running node that holds it, through its control socket.
+func withStore(ctx context.Context, dir string, f func(storeAccess) error) error {
+	path := filepath.Join(dir, "store.db")
+	st, err := store.Open(path, store.Options{PurgeInterval: -1, LockTimeout: -1})
+	if errors.Is(err, store.ErrLocked) {
+		if c, cerr := control.Dial(ctx, control.SocketPath(dir)); cerr == nil {
+			return f(c)
 		}
-		return fmt.Errorf("cannot open the store %s/store.db: %s", dir, cleanErr(err))
+		// Another short command, most likely: wait for it a little.
+		st, err = store.Open(path, store.Options{PurgeInterval: -1})
+		if errors.Is(err, store.ErrLocked) {
+			return fmt.Errorf("the store %s is in use by another process, and no running chaski node answers on %s", path, control.SocketPath(dir))
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("cannot open the store %s: %s", path, cleanErr(err))
 	}
 	ferr := f(st)
 	if cerr := st.Close(); cerr != nil && ferr == nil {
@@ -187,7 +213,7 @@ func printEntries(e *env, asJSON bool, ents []store.Entry) error {
 
 func runFetch(ctx context.Context, e *env, o *nodeOpts, key string, raw bool, timeout time.Duration) (err error) {
 	if len(o.connect) == 0 {
-		return usageErrorf("store fetch needs --connect ADDR to reach the network")
+		return fetchWithoutConnect(ctx, e, o, key, raw, timeout)
 	}
 	n, err := o.start(ctx, e, nodeSetup{withStore: true})
 	if err != nil {
@@ -210,4 +236,44 @@ func runFetch(ctx context.Context, e *env, o *nodeOpts, key string, raw bool, ti
 		return err
 	}
 	return printValue(e, o.json, raw, key, value, time.Time{})
+}
+
+// fetchWithoutConnect serves 'store fetch KEY' without --connect: from the
+// local store when the key is there, else through the running node of the
+// data dir (which asks its own network).
+func fetchWithoutConnect(ctx context.Context, e *env, o *nodeOpts, key string, raw bool, timeout time.Duration) error {
+	dir := o.resolvedDataDir()
+	var ent store.Entry
+	var lerr error
+	running := false
+	err := withStore(ctx, dir, func(st storeAccess) error {
+		_, running = st.(*control.Client)
+		ent, lerr = st.Lookup(key)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	switch {
+	case lerr == nil:
+		return printValue(e, o.json, raw, key, ent.Value, ent.Expires)
+	case !errors.Is(lerr, store.ErrNotFound):
+		return storeErr(key, lerr)
+	case !running:
+		return usageErrorf("key %q is not in the local store; to ask the network, give --connect ADDR (or run a node with this data dir)", key)
+	}
+	c, err := control.Dial(ctx, control.SocketPath(dir))
+	if err != nil {
+		return err
+	}
+	value, err := c.Fetch(ctx, key, timeout)
+	switch {
+	case err == nil:
+		return printValue(e, o.json, raw, key, value, time.Time{})
+	case errors.Is(err, chaski.ErrNotFound):
+		return fmt.Errorf("no peer of the running node holds key %q", key)
+	case errors.Is(err, chaski.ErrTimeout):
+		return fmt.Errorf("no answer for key %q within %v", key, timeout)
+	}
+	return err
 }

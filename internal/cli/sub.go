@@ -16,10 +16,8 @@ per line instead (payloads that are not UTF-8 are base64 with
 "encoding":"base64"). Without --connect, the listening address is printed
 on stderr (as a first "listening" line with --json) so that peers can connect.`)
 	o := addNodeFlags(c, true)
-	count := c.fs.Int("count", 0, "exit 0 after N messages (0: run until interrupted)")
-	c.placeholder("count", "N")
-	timeout := c.fs.Duration("timeout", 0, "exit 1 if the --count messages have not all arrived within DUR (without --count: stop after DUR, exit 0)")
-	c.placeholder("timeout", "DUR")
+	count := c.intFlag("count", 0, "N", "exit 0 after N messages (0: run until interrupted)")
+	timeout := c.durationFlag("timeout", 0, "DUR", "exit 1 if the --count messages have not all arrived within DUR (without --count: stop after DUR, exit 0)")
 	return c, func(ctx context.Context, e *env, pos []string) error {
 		return runSub(ctx, e, o, pos, *count, *timeout)
 	}

@@ -18,9 +18,7 @@ a few in-process peers on loopback that chat, ping and send a file, so every
 pane is alive on first launch.`)
 	o := addNodeFlags(c, true)
 	demo := c.fs.Bool("demo", false, "also start a few in-process demo peers on loopback that chat, ping and send a file")
-	theme := c.fs.String("theme", "", "colour theme: default, dark, light, colorblind or mono (NO_COLOR forces mono)")
-	c.placeholder("theme", "NAME")
-	mouse := c.fs.Bool("mouse", false, "capture the mouse (wheel scrolling); off keeps the terminal's own selection and scrollback")
+	theme, mouse := addLookFlags(c)
 	return c, func(ctx context.Context, e *env, pos []string) error {
 		if len(pos) > 0 {
 			return unknownCommand(pos[0])
@@ -31,6 +29,14 @@ pane is alive on first launch.`)
 		}
 		return runTUI(ctx, e, o, opts)
 	}
+}
+
+// addLookFlags registers the dashboard's --theme and --mouse.
+func addLookFlags(c *command) (theme *string, mouse *bool) {
+	theme = c.fs.String("theme", "", "colour theme: default, dark, light, colorblind or mono (NO_COLOR forces mono)")
+	c.placeholder("theme", "NAME")
+	mouse = c.fs.Bool("mouse", false, "capture the mouse (wheel scrolling); off keeps the terminal's own selection and scrollback")
+	return theme, mouse
 }
 
 // dashboardOptions are the dashboard's settings from the command line.
