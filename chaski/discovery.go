@@ -20,6 +20,7 @@ type pairing struct {
 	lastRun time.Time // last discovery for this topic
 	outcome string
 	request []byte        // the discovery request in progress, if any
+	anyReq  []byte        // its second half, asking unpaired subscribers too
 	wake    chan struct{} // closed when the topic gets paired during a run
 }
 
@@ -63,14 +64,20 @@ func (n *Node) pairedForLocked(topic string) bool {
 	if p := n.paired[topic]; p != nil && p.paired {
 		return true
 	}
-	for _, e := range n.edges {
-		if r := e.route.Load(); !r.root {
-			if _, ok := r.subs[topic]; ok {
-				return true
-			}
-		}
+	return n.edgeSharingLocked(topic) != ""
+}
+
+// sharesTopic reports whether e counts as an edge to a subscriber of topic.
+func (e *edge) sharesTopic(topic string) bool {
+	if e.pairTopic != "" && !e.pairConfirmed.Load() {
+		return false // an answer to a discovery the origin has not accepted (yet)
 	}
-	return false
+	r := e.route.Load()
+	if r.root {
+		return false
+	}
+	_, ok := r.subs[topic]
+	return ok
 }
 
 // PairingInfo describes the discovery state of one subscription.
@@ -81,6 +88,7 @@ type PairingInfo struct {
 	Peer    string
 	LastRun time.Time
 	Outcome string
+	Running bool // a discovery for the topic is in progress
 }
 
 // Pairings returns the discovery state of every subscription.
@@ -92,10 +100,11 @@ func (n *Node) Pairings() []PairingInfo {
 		pi := PairingInfo{Topic: t, Paired: n.pairedForLocked(t)}
 		if p := n.paired[t]; p != nil {
 			pi.First, pi.Peer, pi.LastRun, pi.Outcome = p.first, p.peer, p.lastRun, p.outcome
+			pi.Running = p.request != nil
 		}
 		if pi.Peer == "" && pi.Paired && !pi.First {
 			for _, e := range n.edges {
-				if _, ok := e.route.Load().subs[t]; ok {
+				if e.sharesTopic(t) {
 					pi.Peer = e.peerName
 					break
 				}
@@ -143,6 +152,13 @@ func (n *Node) Discover(ctx context.Context, opts DiscoverOptions) error {
 		p.lastRun = time.Now()
 		if n.pairedForLocked(t) && p.request == nil {
 			p.outcome = "already paired"
+			if n.edgeSharingLocked(t) != "" {
+				// Paired with a peer before this run (it answered another
+				// node's discovery, say): on_pair=disconnect applies too.
+				mu.Lock()
+				pairedWithPeer = true
+				mu.Unlock()
+			}
 			n.mu.Unlock()
 			n.emit(&DiscoveryEvent{EventBase: now(), Topic: t, Phase: "skipped", Detail: "already paired"})
 			continue
@@ -165,18 +181,29 @@ func (n *Node) Discover(ctx context.Context, opts DiscoverOptions) error {
 		wg.Add(1)
 		go func(t string, req []byte, wake chan struct{}) {
 			defer wg.Done()
-			timer := time.NewTimer(opts.Timeout)
+			// The first half asks paired nodes only; the second asks every
+			// subscriber.
+			first := opts.Timeout / 2
+			timer := time.NewTimer(first)
 			defer timer.Stop()
 			var outcome string
-			select {
-			case <-wake:
-				outcome = "paired"
-			case <-timer.C:
-				outcome = "first"
-			case <-ctx.Done():
-				outcome = "cancelled"
-			case <-n.ctx.Done():
-				outcome = "cancelled"
+			for half := 1; outcome == ""; {
+				select {
+				case <-wake:
+					outcome = "paired"
+				case <-timer.C:
+					if half == 1 {
+						half = 2
+						n.askAnySubscriber(t, req, d)
+						timer.Reset(opts.Timeout - first)
+						continue
+					}
+					outcome = "first"
+				case <-ctx.Done():
+					outcome = "cancelled"
+				case <-n.ctx.Done():
+					outcome = "cancelled"
+				}
 			}
 			n.mu.Lock()
 			p := n.paired[t]
@@ -184,10 +211,16 @@ func (n *Node) Discover(ctx context.Context, opts DiscoverOptions) error {
 				n.mu.Unlock()
 				return
 			}
-			p.request = nil
+			p.request, p.anyReq = nil, nil
 			switch outcome {
 			case "first":
-				if !p.paired {
+				if sharing := n.edgeSharingLocked(t); sharing != "" && !p.paired {
+					// No pairing report, but an edge that shares the topic
+					// came up meanwhile (its peer answered another request,
+					// or connected on its own): that is a pairing.
+					p.paired, p.first, p.peer = true, false, sharing
+					outcome = "paired"
+				} else if !p.paired {
 					p.paired, p.first, p.peer = true, true, ""
 					p.outcome = "first of topic, no peer found"
 				} else {
@@ -221,6 +254,31 @@ func (n *Node) Discover(ctx context.Context, opts DiscoverOptions) error {
 		n.disconnectEntries(entry)
 	}
 	return ctx.Err()
+}
+
+// askAnySubscriber sends the second half of discovery request req for
+// topic: the same request under a new id, asking every subscriber.
+func (n *Node) askAnySubscriber(topic string, req []byte, d *wire.Discover) {
+	anyReq := make([]byte, 16)
+	_, _ = rand.Read(anyReq)
+	n.mu.Lock()
+	p := n.paired[topic]
+	if p == nil || !bytes.Equal(p.request, req) {
+		n.mu.Unlock()
+		return
+	}
+	p.anyReq = anyReq
+	n.mu.Unlock()
+	n.disc.seen.firstSight(wire.MessageID{Origin: wire.NodeID(anyReq)})
+	d2 := *d
+	d2.Request, d2.Any, d2.Visited = anyReq, true, [][]byte{n.id[:]}
+	f, err := wire.AppendControlFrame(nil, wire.KindDiscover, "", &d2)
+	if err != nil {
+		return
+	}
+	for _, e := range n.liveEdges() {
+		e.sendCtrl(f)
+	}
 }
 
 // ConnectWithDiscovery is the original's connect(addr, discovery=True): connect
@@ -266,7 +324,7 @@ func (n *Node) disconnectEntries(entry []*edge) {
 func (n *Node) markPaired(e *edge, topic string, request []byte) bool {
 	n.mu.Lock()
 	p := n.paired[topic]
-	if p == nil || p.request == nil || !bytes.Equal(p.request, request) {
+	if p == nil || p.request == nil || !(bytes.Equal(p.request, request) || (p.anyReq != nil && bytes.Equal(p.anyReq, request))) {
 		n.mu.Unlock()
 		return false
 	}
@@ -291,6 +349,16 @@ func init() {
 	routeFrames(func(n *Node, e *edge, f wire.Frame) error { return n.handlePairReport(e, f.Body) }, wire.KindPaired)
 }
 
+// edgeSharingLocked names a live non-root peer that subscribes to topic, or "".
+func (n *Node) edgeSharingLocked(topic string) string {
+	for _, e := range n.edges {
+		if e.sharesTopic(topic) {
+			return e.peerName
+		}
+	}
+	return ""
+}
+
 func (n *Node) handleDiscover(e *edge, body []byte) error {
 	var d wire.Discover
 	if err := wire.Unmarshal(body, &d); err != nil {
@@ -311,7 +379,16 @@ func (n *Node) handleDiscover(e *edge, body []byte) error {
 		d.TTL = wire.MaxTTL
 	}
 	n.mu.RLock()
-	canPair := !n.cfg.Root && n.subs[d.Topic] && n.pairedForLocked(d.Topic)
+	// A paired subscriber answers (the seed's rule), and in the second half
+	// of a discovery (Any) every subscriber does. The seed answered only
+	// when paired, so a node that subscribes but never ran discovery itself
+	// (n1 below) stayed invisible: with n1 (alpha, beta), n2 (alpha,
+	// connected to n1) and n3 (beta, gamma, connected to n2), n3 asked for
+	// beta, n2 forwarded to n1, n1 kept quiet, and n3 called itself the
+	// first of beta while n1 was two hops away. Paired nodes are asked
+	// first so that answers join the group already formed for the topic
+	// rather than a second island of it.
+	canPair := !n.cfg.Root && n.subs[d.Topic] && (d.Any || n.pairedForLocked(d.Topic))
 	sharing := 0
 	for _, x := range n.edges {
 		if _, ok := x.route.Load().subs[d.Topic]; ok {
@@ -402,8 +479,37 @@ func (n *Node) handlePairReport(e *edge, body []byte) error {
 	if !wire.ValidID(r.Request) || !wire.ValidName(r.Topic, wire.MaxTopicLen) {
 		return fmt.Errorf("malformed pair report")
 	}
+	if e.dialed && e.pairTopic == r.Topic {
+		// The origin of the discovery we answered accepted the pairing.
+		n.pairingConfirmed(e, r.Topic)
+		return nil
+	}
 	n.markPaired(e, r.Topic, r.Request)
 	return nil
+}
+
+// pairingConfirmed records that the origin of a discovery this node answered
+// (by dialing it) accepted the pairing: the edge now counts as shared, and a
+// discovery of our own for the topic, if one is running, is answered too.
+func (n *Node) pairingConfirmed(e *edge, topic string) {
+	e.pairConfirmed.Store(true)
+	n.mu.Lock()
+	p := n.paired[topic]
+	woke := false
+	if p != nil && p.request != nil && (!p.paired || p.first) {
+		p.paired, p.first, p.peer = true, false, e.name()
+		if p.wake != nil {
+			close(p.wake)
+			p.wake = nil
+		}
+		woke = true
+	}
+	n.mu.Unlock()
+	if woke {
+		n.logf(slog.LevelInfo, "paired", "topic", topic, "peer", e.name())
+		n.emit(&DiscoveryEvent{EventBase: now(), Topic: topic, Phase: "paired", Peer: e.name()})
+		n.emit(&PairedEvent{EventBase: now(), Topic: topic, Peer: e.name()})
+	}
 }
 
 // afterEdgeUp handles the pairing fields of a new edge's hello: the dialer
@@ -412,7 +518,13 @@ func (n *Node) afterEdgeUp(e *edge, h *wire.Hello) {
 	if e.dialed || h.PairTopic == "" {
 		return
 	}
-	if !n.markPaired(e, h.PairTopic, h.PairRequest) {
+	if n.markPaired(e, h.PairTopic, h.PairRequest) {
+		// Tell the dialer its answer was taken (it does not count the edge
+		// as a pairing until then).
+		if f, err := wire.AppendControlFrame(nil, wire.KindPaired, "", &wire.PairReport{Request: h.PairRequest, Topic: h.PairTopic}); err == nil {
+			e.sendCtrl(f)
+		}
+	} else {
 		n.mu.RLock()
 		p := n.paired[h.PairTopic]
 		already := p != nil && p.paired && !p.first

@@ -174,6 +174,17 @@ func TestSingleSubscriptionWithDisconnect(t *testing.T) {
 	// The original expects n2 to pair with n5; n3 is paired for C by then too,
 	// and whichever answers first wins.
 	eventually(t, "n5 paired with a C node", func() bool { return connected(n[2], n[5]) || connected(n[3], n[5]) })
+	defer func() {
+		if t.Failed() {
+			for _, c := range n {
+				var names []string
+				for _, e := range c.Edges() {
+					names = append(names, e.Name)
+				}
+				t.Logf("%s: %v %+v", c.Name(), names, c.Pairings())
+			}
+		}
+	}()
 	// n5 shares nothing with n0: it dropped its entry edge after pairing.
 	eventually(t, "n0–n5 disconnected", func() bool { return !n[0].ConnectedTo(n[5].ID()) && !n[5].ConnectedTo(n[0].ID()) })
 }
@@ -228,4 +239,31 @@ func TestConnectWithDiscovery(t *testing.T) {
 	}
 	requireConnected(t, [2]*Node{n[1], n[2]})
 	eventually(t, "entry edge gone", func() bool { return !n[2].ConnectedTo(n[0].ID()) })
+}
+
+// TestDiscoveryFindsUnpairedSubscriber is issue 13's three-node case: n1
+// subscribes to alpha and beta but never ran discovery; n2 (alpha) connects
+// to n1 and discovers; n3 (beta, gamma) connects to n2 and discovers. n3
+// must pair with n1 for beta (two hops away, through n2, which does not
+// subscribe to beta), and be the first only of gamma, which nobody has.
+func TestDiscoveryFindsUnpairedSubscriber(t *testing.T) {
+	n := createNodes(t, "127.0.0.1", "alpha,beta", "alpha", "beta,gamma")
+	connect(t, n[1], n[0])
+	discover(t, n[1], OnPairNone, noAnswer) // alpha: shared with n1 at once
+	connect(t, n[2], n[1])
+	discover(t, n[2], OnPairNone, answer)
+	requireConnected(t, [2]*Node{n[2], n[0]})
+	got := map[string]PairingInfo{}
+	for _, p := range n[2].Pairings() {
+		got[p.Topic] = p
+	}
+	if b := got["beta"]; !b.Paired || b.First || b.Peer != n[0].Name() || b.Running {
+		t.Fatalf("n3 beta: %+v (want paired with %s, not first)", b, n[0].Name())
+	}
+	if g := got["gamma"]; !g.Paired || !g.First {
+		t.Fatalf("n3 gamma: %+v (want first of topic)", g)
+	}
+	if !n[0].PairedFor("beta") {
+		t.Fatal("n1 not paired for beta after n3 dialled... or was dialled")
+	}
 }

@@ -43,6 +43,13 @@ type edge struct {
 	missed     int
 	nextPing   time.Time
 
+	// pairTopic is set on an edge this node dialed to answer a discovery;
+	// until the origin confirms the pairing (pairConfirmed), the edge does
+	// not count as sharing a topic: the origin closes a second offer at
+	// once, and a node must not take that short-lived edge for a pairing.
+	pairTopic     string
+	pairConfirmed atomic.Bool
+
 	route atomic.Pointer[routeInfo] // the peer's subscriptions, read on the hot path
 	rc    recvCache                 // owned by the reader goroutine
 	relay relayRouteCache           // owned by the reader goroutine
@@ -448,6 +455,9 @@ func (n *Node) handshake(ctx context.Context, conn net.Conn, dialed bool, pair *
 		bw:         bufio.NewWriterSize(conn, 64<<10),
 		done:       make(chan struct{}),
 		writerDone: make(chan struct{}),
+	}
+	if pair != nil && dialed {
+		e.pairTopic = pair.topic
 	}
 	if tc, ok := conn.(*tls.Conn); ok {
 		e.tls = true

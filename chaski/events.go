@@ -38,12 +38,15 @@ type EdgeDownEvent struct {
 }
 
 // EdgeStateEvent: a lost peer's reconnection state changed (reconnecting
-// with an attempt number, or given up: StateClosed).
+// with an attempt number, or given up: StateClosed). Next is when the
+// attempt will dial; Err is why the previous attempt failed (or, with
+// StateClosed, the last error).
 type EdgeStateEvent struct {
 	EventBase
 	PeerID, Name, Address string
 	State                 EdgeState
 	Attempt               int
+	Next                  time.Time
 	Err                   string
 }
 

@@ -248,6 +248,7 @@ func (x *xfer) progress(done int64) {
 func (x *xfer) startClock(done int64) {
 	x.mu.Lock()
 	x.rateAt, x.rateDone = time.Now(), done
+	x.info.FirstByte = x.rateAt
 	x.mu.Unlock()
 }
 
@@ -263,7 +264,11 @@ func (x *xfer) finish(state TransferState, errText string) bool {
 	x.info.Err = errText
 	x.info.Ended = time.Now()
 	x.info.ETA = 0
-	if d := x.info.Ended.Sub(x.info.Started).Seconds(); d > 0 && state == TransferDone {
+	from := x.info.FirstByte
+	if from.IsZero() {
+		from = x.info.Started
+	}
+	if d := x.info.Ended.Sub(from).Seconds(); d > 0 && state == TransferDone {
 		x.info.Rate = float64(x.info.Done-x.info.Resumed) / d
 	}
 	x.emitLocked()

@@ -19,6 +19,8 @@ type ghost struct {
 	cancel                context.CancelFunc
 	mu                    sync.Mutex
 	attempt               int
+	next                  time.Time
+	lastErr               string
 }
 
 func (g *ghost) stop() { g.cancel() }
@@ -27,7 +29,7 @@ func (g *ghost) info() EdgeInfo {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return EdgeInfo{PeerID: g.peerID, Name: g.name, Address: g.address, Subscriptions: g.subs,
-		Root: g.root, State: StateReconnecting, Since: g.lost, Attempt: g.attempt}
+		Root: g.root, State: StateReconnecting, Since: g.lost, Attempt: g.attempt, NextAttempt: g.next, LastError: g.lastErr}
 }
 
 // startReconnect tries to reach a lost peer again with exponential back-off
@@ -60,11 +62,14 @@ func (n *Node) startReconnect(info EdgeInfo) {
 		delay := n.cfg.ReconnectBase
 		var lastErr error
 		for attempt := 1; attempt <= n.cfg.ReconnectAttempts; attempt++ {
-			g.mu.Lock()
-			g.attempt = attempt
-			g.mu.Unlock()
-			n.emit(&EdgeStateEvent{EventBase: now(), PeerID: g.peerID, Name: g.name, Address: g.address, State: StateReconnecting, Attempt: attempt})
 			wait := time.Duration(float64(delay) * (0.5 + rand.Float64()))
+			next := time.Now().Add(wait)
+			g.mu.Lock()
+			g.attempt, g.next = attempt, next
+			prevErr := g.lastErr
+			g.mu.Unlock()
+			n.emit(&EdgeStateEvent{EventBase: now(), PeerID: g.peerID, Name: g.name, Address: g.address, State: StateReconnecting,
+				Attempt: attempt, Next: next, Err: prevErr})
 			select {
 			case <-time.After(wait):
 			case <-ctx.Done():
@@ -84,6 +89,9 @@ func (n *Node) startReconnect(info EdgeInfo) {
 				return
 			}
 			lastErr = err
+			g.mu.Lock()
+			g.lastErr = err.Error()
+			g.mu.Unlock()
 			n.logf(slog.LevelDebug, "reconnect attempt failed", "peer", g.name, "address", g.address, "attempt", attempt, "err", err.Error())
 			delay *= 2
 			if delay > n.cfg.ReconnectMax {

@@ -67,7 +67,9 @@ type EdgeInfo struct {
 	Since         time.Time // when the edge came up (or was lost, when reconnecting)
 	Dialed        bool      // this node opened the connection
 	TLS           bool
-	Attempt       int // reconnection attempt, when reconnecting
+	Attempt       int       // reconnection attempt, when reconnecting
+	NextAttempt   time.Time // when the next reconnection attempt starts, when reconnecting
+	LastError     string    // why the previous reconnection attempt failed, when reconnecting
 
 	BytesIn, BytesOut uint64
 	MsgsIn, MsgsOut   uint64
@@ -181,8 +183,12 @@ type TransferInfo struct {
 	Path     string // where the file was written (incoming)
 	Err      string
 	Meta     map[string]string
-	Started  time.Time
-	Ended    time.Time
+	Started  time.Time // when the offer was made
+	// FirstByte is when data started to move (the offer was accepted): rate
+	// and ETA count from here, not from the offer, which may wait for a
+	// person to answer.
+	FirstByte time.Time
+	Ended     time.Time
 }
 
 // OnPair is what discovery does once a topic is paired.

@@ -2,8 +2,8 @@ package tui
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"time"
 
@@ -11,7 +11,6 @@ import (
 	"github.com/muesli/termenv"
 
 	"github.com/chaski-dev/chaski/chaski"
-	"github.com/chaski-dev/chaski/chaski/wire"
 )
 
 func init() {
@@ -43,7 +42,8 @@ type fakeBackend struct {
 	seq       uint64
 
 	connectErr error
-	emitEcho   bool // Publish emits an outgoing MessageEvent like a node
+	pushErr    error
+	pairings   []chaski.PairingInfo
 }
 
 var testStart = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -58,7 +58,6 @@ func newFake() *fakeBackend {
 		events:   make(chan chaski.Event, 8192),
 		msgs:     make(chan *chaski.Message, 8192),
 		accepted: map[string]bool{},
-		emitEcho: true,
 	}
 }
 
@@ -76,8 +75,21 @@ func (f *fakeBackend) Edges() []chaski.EdgeInfo {
 	return append([]chaski.EdgeInfo(nil), f.edges...)
 }
 
-func (f *fakeBackend) WatchMessages(int) (<-chan chaski.Event, func()) {
+func (f *fakeBackend) Watch(int) (<-chan chaski.Event, func()) {
 	return f.events, func() {}
+}
+
+func (f *fakeBackend) Pairings() []chaski.PairingInfo {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.pairings != nil {
+		return append([]chaski.PairingInfo(nil), f.pairings...)
+	}
+	var out []chaski.PairingInfo
+	for _, t := range f.status.Subscriptions {
+		out = append(out, chaski.PairingInfo{Topic: t, Paired: f.status.Paired[t]})
+	}
+	return out
 }
 
 func (f *fakeBackend) Messages() <-chan *chaski.Message { return f.msgs }
@@ -86,14 +98,7 @@ func (f *fakeBackend) Publish(ctx context.Context, topic string, data []byte) er
 	f.mu.Lock()
 	f.published = append(f.published, published{topic, string(data)})
 	f.seq++
-	seq := f.seq
-	echo := f.emitEcho
 	f.mu.Unlock()
-	if echo {
-		f.events <- &chaski.MessageEvent{EventBase: chaski.EventBase{At: time.Now()}, Outgoing: true,
-			Msg: &chaski.Message{Topic: topic, Data: data, From: "alpha", FromID: "self-id", Seq: seq,
-				ID: wire.MessageID{Origin: wire.NodeID{1}, Seq: seq}}}
-	}
 	return nil
 }
 
@@ -139,11 +144,17 @@ func (f *fakeBackend) Discover(ctx context.Context, opts chaski.DiscoverOptions)
 	return nil
 }
 
-func (f *fakeBackend) SendFile(ctx context.Context, topic, path string, meta map[string]string) (string, error) {
+func (f *fakeBackend) PushFile(ctx context.Context, topic string, r io.Reader, name string, size int64, meta map[string]string) ([]chaski.TransferInfo, error) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.sent = append(f.sent, path)
-	return fmt.Sprintf("tx-%d", len(f.sent)), nil
+	f.sent = append(f.sent, name)
+	err := f.pushErr
+	f.mu.Unlock()
+	_, _ = io.Copy(io.Discard, r)
+	if err != nil {
+		return nil, err
+	}
+	return []chaski.TransferInfo{{ID: fmt.Sprintf("tx-%d", len(f.sent)), Name: name, Topic: topic, Peer: "bravo", Outgoing: true,
+		Size: size, Done: size, State: chaski.TransferDone, Started: time.Now()}}, nil
 }
 
 func (f *fakeBackend) CancelTransfer(id string) error { return nil }
@@ -222,5 +233,3 @@ func (f *fakeBackend) populate() {
 		{Key: "blob", Value: []byte{0xff, 0x00, 0xfe, 0x01}, Size: 4, Updated: testStart.Add(-2 * time.Hour)},
 	}
 }
-
-var errRefused = errors.New("connection refused")

@@ -57,14 +57,6 @@ func fmtBytes(n int64) string {
 	return "?"
 }
 
-// fmtShortBytes is fmtBytes without the space and "iB" ("1.5M").
-func fmtShortBytes(n uint64) string {
-	s := fmtBytes(int64(n))
-	s = strings.Replace(s, "iB", "", 1)
-	s = strings.Replace(s, " B", "B", 1)
-	return strings.Replace(s, " ", "", 1)
-}
-
 // fmtAge formats a non-negative duration compactly: 12s, 3m05s, 1h02m, 2d03h.
 func fmtAge(d time.Duration) string {
 	if d < 0 {

@@ -17,10 +17,10 @@ func TestOptionsKeysRebindAndShowInHelp(t *testing.T) {
 	defer m.Close()
 	m.Update(tea.WindowSizeMsg{Width: 160, Height: 50})
 	m.Update(tea.KeyMsg{Type: tea.KeyF2})
-	if !m.m.showHelp {
+	if m.m.overlay != "help" {
 		t.Fatal("f2 (rebound help) did not open the help")
 	}
-	content := m.m.helpContent()
+	content := strings.Join(m.m.helpLines(150), "\n")
 	for _, want := range []string{"ctrl+q", "quit", "f2", "ctrl+l/tab", "next pane"} {
 		if !strings.Contains(content, want) {
 			t.Errorf("help lacks %q:\n%s", want, content)

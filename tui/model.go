@@ -2,65 +2,43 @@ package tui
 
 import (
 	"context"
-	"fmt"
-	"sort"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/charmbracelet/bubbles/cursor"
 	"github.com/charmbracelet/bubbles/help"
-	"github.com/charmbracelet/bubbles/progress"
+	"github.com/charmbracelet/bubbles/key"
 	"github.com/charmbracelet/bubbles/textinput"
-	"github.com/charmbracelet/bubbles/viewport"
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
 
 	"github.com/chaski-dev/chaski/chaski"
-	"github.com/chaski-dev/chaski/chaski/wire"
 	"github.com/chaski-dev/chaski/theme"
 )
 
 // Options configures the dashboard.
 type Options struct {
-	Theme             string           // theme name (see theme.Names); "" = default
-	Mouse             bool             // capture the mouse (wheel scrolling); off by default
-	Title             string           // shown at the left of the header; "" = "chaski"
-	AcceptFilesPrompt bool             // ask the user about incoming file offers
-	LogLines          int              // lines kept in the log pane; 0 = 1000
-	Now               func() time.Time // clock; nil = time.Now
-	// Keys rebinds actions (see KeyActions) to other keys: action -> keys
-	// as Bubble Tea names them ("ctrl+q", "f10", "x"). The help shows them.
-	// Unknown actions are ignored here; CheckKeys reports them.
-	Keys map[string][]string
+	Theme             string              // theme name (see theme.Names); "" = default
+	Keys              map[string][]string // action → keys, from a config file (see KeyActions); shown in "?" help
+	Renderer          *lipgloss.Renderer  // draws the styles (an SSH session's own); nil = lipgloss's default
+	ReadOnly          bool                // a viewer that may not publish, send, delete or close edges
+	Mouse             bool                // capture the mouse (wheel scrolling); off by default
+	Title             string              // shown at the left of the header; "" = "chaski"
+	AcceptFilesPrompt bool                // ask the user about incoming file offers
+	LogLines          int                 // lines kept in the log pane; 0 = 1000
+	Connect           []string            // addresses to connect to at start, retried until up
+	StoreNote         string              // why the node has no store, and the fix (shown in Storage)
+	Now               func() time.Time    // clock; nil = time.Now
 }
-
-// CheckKeys reports the first unknown action or empty key list in keys.
-func CheckKeys(keys map[string][]string) error {
-	km := newKeyMap()
-	return km.rebind(keys)
-}
-
-type pane int
-
-const (
-	paneEdges pane = iota
-	paneTopics
-	paneDiscovery
-	paneTransfers
-	paneStore
-	paneLog
-	numPanes
-)
-
-var paneNames = [numPanes]string{"Edges", "Topics", "Discovery", "Transfers", "Storage", "Log"}
 
 const (
 	frameInterval   = 50 * time.Millisecond  // repaint rate: 20 fps
 	refreshInterval = 500 * time.Millisecond // node snapshot rate
 	storeInterval   = 5 * time.Second        // store listing refresh when idle
 	maxBatch        = 512                    // events folded into one Msg
-	topicLines      = 1000                   // messages kept per topic
 	noticeTTL       = 8 * time.Second
 	eventBuffer     = 4096
-	dedupSize       = 8192
 )
 
 // Messages the model receives.
@@ -77,6 +55,7 @@ type (
 	snapshotMsg struct {
 		status    chaski.Status
 		edges     []chaski.EdgeInfo
+		pairings  []chaski.PairingInfo
 		transfers []chaski.TransferInfo
 		store     []chaski.StoreEntry
 		storeErr  error
@@ -84,160 +63,83 @@ type (
 	}
 	// resultMsg is the outcome of a command run in the background.
 	resultMsg struct {
-		notice string
-		err    error
-		// open shows a value in the detail view when set.
-		openTitle string
+		notice    string
+		err       error
+		openTitle string // show a value in the detail view when set
 		openBody  []byte
-		refresh   bool // refresh the snapshot now
-	}
-	publishedMsg struct {
-		id  int
-		err error
+		refresh   bool // refresh the store listing now
 	}
 )
 
-// msgEntry is one line of a topic view.
-type msgEntry struct {
-	at     time.Time
-	topic  string
-	from   string
-	data   []byte
-	self   bool
-	id     int    // local publish id while pending, 0 otherwise
-	failed string // publish error
-	// cached rendering
-	line  string
-	lineW int
+// confirm is a yes/no question the user's own key asked (close an edge,
+// delete a key): it takes y, n and esc until answered. Questions nobody
+// asked for (an incoming file) are offers instead and never take keys.
+type confirm struct {
+	question string
+	yes      func() tea.Cmd
 }
 
-type logEntry struct {
-	at    time.Time
-	level int // -4 debug, 0 info, 4 warn, 8 error (slog levels)
-	text  string
-}
-
-type discState struct {
-	lastRun time.Time
-	phase   string
-	peer    string
-	detail  string
-	first   bool
-}
-
+// prompt is a one-line text question on the status line.
 type prompt struct {
 	label  string
 	input  textinput.Model
-	submit func(m *model, value string) tea.Cmd
-}
-
-type confirm struct {
-	question string
-	id       string // transfer id for incoming offers
-	yes, no  func(m *model) tea.Cmd
+	submit func(value string) tea.Cmd
+	change func(value string) // live updates (the filter)
 }
 
 type model struct {
-	b     Backend
-	opts  Options
-	st    theme.Styles
-	keys  keyMap
+	sh    *shared
+	panes [numPanes]component
+	edges *edgesPane
+	chat  *topicsPane
+	xfers *transfersPane
+	disc  *discoveryPane
+	store *storePane
+	logs  *logPane
 	help  help.Model
-	now   func() time.Time
-	ctx   context.Context
-	stop  context.CancelFunc
-	title string
+
+	ctx  context.Context
+	stop context.CancelFunc
 
 	events    <-chan chaski.Event
 	stopWatch func()
 	msgs      <-chan *chaski.Message
 
-	width, height int
-	pane          pane
+	focus   paneID
+	zoomed  bool
+	confirm *confirm
+	prompt  *prompt
 
-	// Node snapshot, patched by events between snapshots.
-	status        chaski.Status
-	haveStatus    bool
-	edges         []chaski.EdgeInfo
-	transfers     map[string]*chaski.TransferInfo
-	transferOrder []string
-	store         []chaski.StoreEntry
-	storeErr      error
-	storeStale    bool
-	storeAt       time.Time
+	overlay      string // "", "help" or "detail"
+	overlayTitle string
+	overlayLines []string
+	overlayOff   int
+	detailBody   []byte
 
-	rateAt          time.Time
-	rateIn, rateOut float64
-	lastIn, lastOut uint64
-	seenIn, seenOut uint64 // messages counted from events (fallback rate)
-
-	// Topics.
-	all      *ring[msgEntry]
-	topics   map[string]*ring[msgEntry]
-	topicTab int // 0 = all
-	topicSet bool
-	input    textinput.Model
-	typing   bool
-	hist     []string
-	histIdx  int
-	histTmp  string
-	scroll   int // entries hidden below the view (0 = follow)
-	pending  []int
-	pubSeq   int
-	seen     map[wire.MessageID]struct{}
-	seenRing *ring[wire.MessageID]
-
-	// Discovery and log.
-	disc    map[string]*discState
-	discLog *ring[logEntry]
-	logs    *ring[logEntry]
-
-	// Generic list state per pane.
-	sel       [numPanes]int
-	off       [numPanes]int
-	filter    [numPanes]string
-	filtering bool
-	filterIn  textinput.Model
-	logScroll int
-
-	prompt     *prompt
-	confirms   []confirm
-	offered    map[string]bool
-	showHelp   bool
-	helpView   viewport.Model
-	detail     bool
-	detailView viewport.Model
-	detailName string
-	detailBody []byte
-
-	notice    string
-	noticeErr bool
-	noticeAt  time.Time
-
-	bar progress.Model
-
-	// Render caches.
-	boxW                                 int
-	boxTop, boxBottom, boxLeft, boxRight string
-	headerKey, headerLine                string
-
+	dropSeq    int
 	lastSecond int64
 	dataDirty  bool
 	viewDirty  bool
 	view       string
 	quitting   bool
+	suspended  *atomic.Bool // set while Ctrl-Z has the program stopped (see Run)
+	initCmds   []tea.Cmd
 }
 
 // Model is the dashboard's Bubble Tea model. It is a handle: copies share
 // the same state.
 type Model struct{ m *model }
 
-// New builds the dashboard for a backend. It starts watching the node's
-// events at once; Close stops the watch (Run does it for you).
+// NewModel builds the dashboard for a backend as a tea.Model that needs no
+// terminal of its own (an SSH session can run it). It starts watching the
+// node's events at once; the watch stops when the model quits.
+func NewModel(b Backend, opts Options) tea.Model { return New(b, opts) }
+
+// New is NewModel returning the concrete handle (Close stops the watch).
 func New(b Backend, opts Options) Model {
-	st, err := theme.Load(opts.Theme)
+	st, err := theme.New(opts.Theme, opts.Renderer)
 	if err != nil {
-		st = theme.MustLoad(theme.DefaultName)
+		st, _ = theme.New(theme.DefaultName, opts.Renderer)
 	}
 	if opts.LogLines <= 0 {
 		opts.LogLines = 1000
@@ -246,33 +148,31 @@ func New(b Backend, opts Options) Model {
 	if now == nil {
 		now = time.Now
 	}
-	keys := newKeyMap()
-	for action, k := range opts.Keys {
-		_ = keys.rebind(map[string][]string{action: k})
-	}
 	ctx, cancel := context.WithCancel(context.Background())
-	m := &model{
-		b: b, opts: opts, st: st, keys: keys, now: now,
-		ctx: ctx, stop: cancel,
-		title:      opts.Title,
-		width:      80,
-		height:     24,
-		pane:       paneEdges,
-		transfers:  map[string]*chaski.TransferInfo{},
-		all:        newRing[msgEntry](topicLines),
-		topics:     map[string]*ring[msgEntry]{},
-		seen:       make(map[wire.MessageID]struct{}, dedupSize),
-		seenRing:   newRing[wire.MessageID](dedupSize),
-		disc:       map[string]*discState{},
-		discLog:    newRing[logEntry](200),
-		logs:       newRing[logEntry](opts.LogLines),
-		offered:    map[string]bool{},
+	km := newKeyMap()
+	// Each action on its own: one the CLI did not know (CheckKeys reports
+	// those) does not cost the others.
+	var keyErr error
+	for action, k := range opts.Keys {
+		if err := km.apply(map[string][]string{action: k}); err != nil && keyErr == nil {
+			keyErr = err
+		}
+	}
+	sh := &shared{
+		st: st, keys: km, b: b, now: now, opts: opts, bg: ctx, width: 80, height: 24, readOnly: opts.ReadOnly,
+		transfers: map[string]*chaski.TransferInfo{}, offered: map[string]bool{}, peerIdx: map[string]int{},
 		storeStale: true,
-		viewDirty:  true,
 	}
-	if m.title == "" {
-		m.title = "chaski"
-	}
+	m := &model{sh: sh, ctx: ctx, stop: cancel, viewDirty: true, suspended: new(atomic.Bool)}
+	m.logs = newLogPane(sh, opts.LogLines)
+	sh.logf = m.logs.add
+	m.edges = newEdgesPane(sh)
+	m.chat = newTopicsPane(sh)
+	m.disc = newDiscoveryPane(sh)
+	m.xfers = newTransfersPane(sh)
+	m.store = newStorePane(sh)
+	m.panes = [numPanes]component{m.edges, m.chat, m.disc, m.xfers, m.store, m.logs}
+	m.edges.m, m.chat.m, m.disc.m, m.xfers.m, m.store.m, m.logs.m = m, m, m, m, m, m
 	m.help = help.New()
 	m.help.Styles.ShortKey = st.HelpKey
 	m.help.Styles.ShortDesc = st.HelpDesc
@@ -281,41 +181,25 @@ func New(b Backend, opts Options) Model {
 	m.help.Styles.FullDesc = st.HelpDesc
 	m.help.Styles.FullSeparator = st.HelpSep
 	m.help.Styles.Ellipsis = st.HelpSep
-	m.input = m.newInput("› ", "type a message, or /help")
-	m.filterIn = m.newInput("/", "filter")
-	m.bar = m.newBar()
-	m.helpView = viewport.New(0, 0)
-	m.detailView = viewport.New(0, 0)
-	m.events, m.stopWatch = b.WatchMessages(eventBuffer)
+	if keyErr != nil {
+		sh.setNotice(true, "%v", keyErr)
+	}
+	m.events, m.stopWatch = b.Watch(eventBuffer)
 	m.msgs = b.Messages()
 	// A first, synchronous snapshot so the first frame is not empty. These
 	// calls only read the node's state.
-	m.applySnapshot(snapshotMsg{status: b.Status(), edges: b.Edges(), transfers: b.Transfers()})
-	return Model{m}
-}
-
-func (m *model) newInput(promptText, placeholder string) textinput.Model {
-	ti := textinput.New()
-	ti.Prompt = promptText
-	ti.Placeholder = placeholder
-	ti.PromptStyle = m.st.Prompt
-	ti.TextStyle = m.st.InputText
-	ti.PlaceholderStyle = m.st.Placeholder
-	ti.Cursor.SetMode(cursor.CursorStatic)
-	ti.CharLimit = 64 << 10
-	return ti
-}
-
-func (m *model) newBar() progress.Model {
-	opts := []progress.Option{progress.WithoutPercentage(), progress.WithWidth(20)}
-	if m.st.ProgressStart != "" {
-		opts = append(opts, progress.WithGradient(m.st.ProgressStart, m.st.ProgressEnd))
-	} else {
-		opts = append(opts, progress.WithSolidFill(""), progress.WithFillCharacters('█', '░'))
+	sh.applySnapshot(m.snapshot(true))
+	m.chat.syncTopics()
+	// Started with a subscription, the chat input has the focus: a line
+	// typed at once goes to the topic.
+	if len(sh.status.Subscriptions) > 0 && !opts.ReadOnly {
+		m.focus = paneTopics
+		m.initCmds = append(m.initCmds, m.chat.setTyping(true))
 	}
-	bar := progress.New(opts...)
-	bar.EmptyColor = m.st.ProgressEmpty
-	return bar
+	for _, a := range opts.Connect {
+		m.initCmds = append(m.initCmds, m.startDial(a))
+	}
+	return Model{m}
 }
 
 // Close stops watching the node. It is safe to call more than once.
@@ -330,12 +214,14 @@ func (mm Model) Close() {
 // Init starts the event readers and the timers.
 func (mm Model) Init() tea.Cmd {
 	m := mm.m
-	return tea.Batch(
+	cmds := append([]tea.Cmd{
 		waitEvents(m.events),
 		waitMessages(m.msgs),
 		frameTick(),
 		m.snapshotCmd(true),
-	)
+	}, m.initCmds...)
+	m.initCmds = nil
+	return tea.Batch(cmds...)
 }
 
 // View returns the last rendered frame, re-rendering only when something
@@ -416,38 +302,40 @@ func waitMessages(ch <-chan *chaski.Message) tea.Cmd {
 	}
 }
 
+func (m *model) snapshot(withStore bool) snapshotMsg {
+	b := m.sh.b
+	s := snapshotMsg{status: b.Status(), edges: b.Edges(), pairings: b.Pairings(), transfers: b.Transfers(), withStore: withStore}
+	if withStore {
+		s.store, s.storeErr = b.StoreEntries()
+	}
+	return s
+}
+
 // snapshotCmd reads the node's state off the UI goroutine.
 func (m *model) snapshotCmd(withStore bool) tea.Cmd {
-	b := m.b
-	return func() tea.Msg {
-		s := snapshotMsg{status: b.Status(), edges: b.Edges(), transfers: b.Transfers(), withStore: withStore}
-		if withStore {
-			s.store, s.storeErr = b.StoreEntries()
-		}
-		return s
-	}
+	return func() tea.Msg { return m.snapshot(withStore) }
 }
 
 func (m *model) scheduleSnapshot() tea.Cmd {
-	withStore := m.storeStale || m.now().Sub(m.storeAt) >= storeInterval
+	sh := m.sh
+	withStore := sh.storeStale || sh.now().Sub(sh.storeAt) >= storeInterval
 	if withStore {
-		m.storeStale = false
+		sh.storeStale = false
 	}
-	b := m.b
-	return tea.Tick(refreshInterval, func(time.Time) tea.Msg {
-		s := snapshotMsg{status: b.Status(), edges: b.Edges(), transfers: b.Transfers(), withStore: withStore}
-		if withStore {
-			s.store, s.storeErr = b.StoreEntries()
-		}
-		return s
-	})
+	return tea.Tick(refreshInterval, func(time.Time) tea.Msg { return m.snapshot(withStore) })
 }
 
 func (m *model) update(msg tea.Msg) tea.Cmd {
+	sh := m.sh
 	switch msg := msg.(type) {
 	case eventsMsg:
 		for _, ev := range msg.evs {
-			m.applyEvent(ev)
+			sh.applyEvent(ev)
+			for _, c := range m.panes {
+				if e, ok := c.(eventer); ok {
+					e.onEvent(ev)
+				}
+			}
 		}
 		m.dataDirty = true
 		if msg.closed {
@@ -457,7 +345,7 @@ func (m *model) update(msg tea.Msg) tea.Cmd {
 		return waitEvents(m.events)
 	case messagesMsg:
 		for _, x := range msg.msgs {
-			m.addMessage(x, false)
+			m.chat.addMessage(x)
 		}
 		m.dataDirty = true
 		if msg.closed {
@@ -469,17 +357,32 @@ func (m *model) update(msg tea.Msg) tea.Cmd {
 		m.onFrame()
 		return frameTick()
 	case snapshotMsg:
-		m.applySnapshot(msg)
+		sh.applySnapshot(msg)
+		m.chat.syncTopics()
 		m.dataDirty = true
 		return m.scheduleSnapshot()
 	case resultMsg:
 		m.onResult(msg)
 		return nil
 	case publishedMsg:
-		m.onPublished(msg)
+		m.chat.onPublished(msg)
+		m.viewDirty = true
+		return nil
+	case dialResultMsg:
+		m.viewDirty = true
+		return m.onDialResult(msg)
+	case dialRetryMsg:
+		return m.onDialRetry(msg)
+	case dropResultMsg:
+		m.onDropResult(msg)
+		m.viewDirty = true
+		return nil
+	case tea.ResumeMsg:
+		m.suspended.Store(false)
+		m.viewDirty = true
 		return nil
 	case tea.WindowSizeMsg:
-		m.width, m.height = msg.Width, msg.Height
+		sh.width, sh.height = msg.Width, msg.Height
 		m.viewDirty = true
 		return nil
 	case tea.KeyMsg:
@@ -494,455 +397,364 @@ func (m *model) update(msg tea.Msg) tea.Cmd {
 // onFrame runs 20 times a second: it turns data changes into one repaint
 // and refreshes derived numbers.
 func (m *model) onFrame() {
-	now := m.now()
-	if m.notice != "" && now.Sub(m.noticeAt) > noticeTTL {
-		m.notice = ""
+	sh := m.sh
+	now := sh.now()
+	if sh.notice != "" && now.Sub(sh.noticeAt) > noticeTTL {
+		sh.notice = ""
 		m.viewDirty = true
 	}
 	if m.dataDirty {
 		m.viewDirty = true
 		m.dataDirty = false
 	}
-	// The header's uptime moves once a second.
+	// Uptime, ages and retry countdowns move once a second.
 	if sec := now.Unix(); sec != m.lastSecond {
 		m.lastSecond = sec
 		m.viewDirty = true
 	}
 }
 
-func (m *model) applySnapshot(s snapshotMsg) {
-	now := m.now()
-	if m.haveStatus && !m.rateAt.IsZero() {
-		if dt := now.Sub(m.rateAt).Seconds(); dt >= 0.9 {
-			in, out := s.status.MsgsIn, s.status.MsgsOut
-			if in < m.lastIn || out < m.lastOut {
-				m.lastIn, m.lastOut = in, out
-			}
-			if in == 0 && out == 0 {
-				// The node does not count: use what the dashboard saw.
-				in, out = m.seenIn, m.seenOut
-			}
-			m.rateIn = float64(in-min(in, m.lastIn)) / dt
-			m.rateOut = float64(out-min(out, m.lastOut)) / dt
-			m.lastIn, m.lastOut, m.rateAt = in, out, now
-		}
-	} else {
-		m.lastIn, m.lastOut, m.rateAt = s.status.MsgsIn, s.status.MsgsOut, now
-		if m.lastIn == 0 && m.lastOut == 0 {
-			m.lastIn, m.lastOut = m.seenIn, m.seenOut
-		}
-	}
-	m.status = s.status
-	m.haveStatus = true
-	m.setEdges(s.edges)
-	for _, t := range s.transfers {
-		m.upsertTransfer(t)
-	}
-	if s.withStore {
-		m.store, m.storeErr, m.storeAt = s.store, s.storeErr, now
-		sort.Slice(m.store, func(i, j int) bool { return m.store[i].Key < m.store[j].Key })
-	}
-	m.subsChanged()
-}
-
-// subsChanged keeps the topic tabs in step with the subscriptions: the first
-// subscription is selected the first time there is one.
-func (m *model) subsChanged() {
-	for _, t := range m.status.Subscriptions {
-		m.topicRing(t)
-	}
-	if !m.topicSet && len(m.status.Subscriptions) > 0 {
-		m.topicTab, m.topicSet = 1, true
-	}
-	if m.topicTab > len(m.status.Subscriptions) {
-		m.topicTab = len(m.status.Subscriptions)
-	}
-}
-
-func (m *model) setEdges(edges []chaski.EdgeInfo) {
-	m.edges = append(m.edges[:0], edges...)
-	sort.SliceStable(m.edges, func(i, j int) bool {
-		if m.edges[i].Name != m.edges[j].Name {
-			return m.edges[i].Name < m.edges[j].Name
-		}
-		return m.edges[i].PeerID < m.edges[j].PeerID
-	})
-}
-
-func (m *model) edgeIndex(peerID string) int {
-	for i := range m.edges {
-		if m.edges[i].PeerID == peerID {
-			return i
-		}
-	}
-	return -1
-}
-
-func (m *model) upsertEdge(e chaski.EdgeInfo) {
-	if i := m.edgeIndex(e.PeerID); i >= 0 {
-		m.edges[i] = e
-		return
-	}
-	m.setEdges(append(m.edges, e))
-}
-
-func (m *model) removeEdge(peerID string) {
-	if i := m.edgeIndex(peerID); i >= 0 {
-		m.edges = append(m.edges[:i], m.edges[i+1:]...)
-	}
-}
-
-func (m *model) upsertTransfer(t chaski.TransferInfo) {
-	old, ok := m.transfers[t.ID]
-	if !ok {
-		m.transferOrder = append(m.transferOrder, t.ID)
-		cp := t
-		m.transfers[t.ID] = &cp
-		m.maybeOffer(&cp)
-		return
-	}
-	// Snapshots may be older than the last event: never go back.
-	if old.State.Finished() && !t.State.Finished() {
-		return
-	}
-	if t.State == old.State && t.Done < old.Done {
-		return
-	}
-	*old = t
-	m.maybeOffer(old)
-	if t.State != chaski.TransferPending {
-		m.dropConfirm(t.ID)
-	}
-}
-
-func (m *model) maybeOffer(t *chaski.TransferInfo) {
-	if !m.opts.AcceptFilesPrompt || t.Outgoing || t.State != chaski.TransferPending || m.offered[t.ID] {
-		return
-	}
-	m.offered[t.ID] = true
-	id := t.ID
-	size := "unknown size"
-	if t.Size >= 0 {
-		size = fmtBytes(t.Size)
-	}
-	peer := t.Peer
-	if peer == "" {
-		peer = "a peer"
-	}
-	m.confirms = append(m.confirms, confirm{
-		question: "accept file " + t.Name + " (" + size + ") from " + peer + "?",
-		id:       id,
-		yes: func(m *model) tea.Cmd {
-			return m.call("accept "+t.Name, "accepted "+t.Name, func() error { return m.b.AcceptTransfer(id, true) })
-		},
-		no: func(m *model) tea.Cmd {
-			return m.call("decline "+t.Name, "declined "+t.Name, func() error { return m.b.AcceptTransfer(id, false) })
-		},
-	})
-}
-
-func (m *model) dropConfirm(id string) {
-	for i := 0; i < len(m.confirms); i++ {
-		if m.confirms[i].id != "" && m.confirms[i].id == id {
-			m.confirms = append(m.confirms[:i], m.confirms[i+1:]...)
-			i--
-		}
-	}
-}
-
-func (m *model) applyEvent(ev chaski.Event) {
-	switch e := ev.(type) {
-	case *chaski.MessageEvent:
-		// Messages received on our subscriptions come through the
-		// subscriber queue (reliable, in order); events add what it does
-		// not carry: our own messages and topics we only relay or see.
-		if e.Msg != nil && (e.Outgoing || !m.subscribed(e.Msg.Topic) || e.Msg.FromID == m.status.ID) {
-			m.addMessage(e.Msg, e.Outgoing)
-		}
-	case *chaski.LatencyEvent:
-		if i := m.edgeIndex(e.PeerID); i >= 0 {
-			l := &m.edges[i].Latency
-			if !e.Lost {
-				l.Last = e.RTT
-			}
-			h := l.History
-			if len(h) >= 120 {
-				// Copy rather than reslice: the snapshot's slice is shared.
-				h = append(h[:0:0], h[len(h)-119:]...)
-			} else {
-				h = h[:len(h):len(h)]
-			}
-			l.History = append(h, chaski.LatencySample{At: e.When(), RTT: e.RTT, Lost: e.Lost})
-		}
-	case *chaski.EdgeUpEvent:
-		m.upsertEdge(e.Edge)
-		m.logf(e.When(), 0, "edge up: %s %s", e.Edge.Name, e.Edge.Address)
-	case *chaski.EdgeDownEvent:
-		if e.Reconnect {
-			ed := e.Edge
-			ed.State = chaski.StateReconnecting
-			m.upsertEdge(ed)
-		} else {
-			m.removeEdge(e.Edge.PeerID)
-		}
-		m.logf(e.When(), 4, "edge down: %s %s: %s", e.Edge.Name, e.Edge.Address, e.Reason)
-	case *chaski.EdgeStateEvent:
-		if e.State == chaski.StateClosed {
-			m.removeEdge(e.PeerID)
-			m.logf(e.When(), 4, "gave up on %s %s: %s", e.Name, e.Address, e.Err)
-		} else if i := m.edgeIndex(e.PeerID); i >= 0 {
-			m.edges[i].State, m.edges[i].Attempt = e.State, e.Attempt
-		} else {
-			m.upsertEdge(chaski.EdgeInfo{PeerID: e.PeerID, Name: e.Name, Address: e.Address, State: e.State, Attempt: e.Attempt, Since: e.When()})
-		}
-	case *chaski.LogEvent:
-		text := e.Message
-		if e.Attrs != "" {
-			text += " " + e.Attrs
-		}
-		m.logs.Push(logEntry{at: e.When(), level: int(e.Level), text: sanitize(text)})
-	case *chaski.SubscriptionEvent:
-		m.status.Subscriptions = append([]string(nil), e.Subscriptions...)
-		m.subsChanged()
-	case *chaski.PeerSubscriptionEvent:
-		if i := m.edgeIndex(e.PeerID); i >= 0 {
-			m.edges[i].Subscriptions = e.Subscriptions
-			m.edges[i].Root = e.Root
-		}
-	case *chaski.DiscoveryEvent:
-		d := m.discFor(e.Topic)
-		d.lastRun, d.phase, d.detail = e.When(), e.Phase, e.Detail
-		if e.Peer != "" {
-			d.peer = e.Peer
-		}
-		text := "discovery " + e.Topic + ": " + e.Phase
-		if e.Peer != "" {
-			text += " with " + e.Peer
-		}
-		if e.Detail != "" {
-			text += " (" + e.Detail + ")"
-		}
-		lvl := 0
-		if e.Phase == "failed" {
-			lvl = 8
-		}
-		m.discLog.Push(logEntry{at: e.When(), level: lvl, text: sanitize(text)})
-	case *chaski.PairedEvent:
-		if m.status.Paired == nil {
-			m.status.Paired = map[string]bool{}
-		} else if _, ok := m.status.Paired[e.Topic]; !ok {
-			// Copy on write: the map came from a snapshot.
-			cp := make(map[string]bool, len(m.status.Paired)+1)
-			for k, v := range m.status.Paired {
-				cp[k] = v
-			}
-			m.status.Paired = cp
-		}
-		m.status.Paired[e.Topic] = true
-		d := m.discFor(e.Topic)
-		d.peer, d.first, d.lastRun = e.Peer, e.First, e.When()
-		if e.First {
-			d.phase = "first"
-		} else if d.phase == "" || d.phase == "started" {
-			d.phase = "paired"
-		}
-		text := "paired " + e.Topic
-		if e.First {
-			text += ": first of topic, no peer found"
-		} else if e.Peer != "" {
-			text += " with " + e.Peer
-		}
-		m.discLog.Push(logEntry{at: e.When(), text: sanitize(text)})
-	case *chaski.TransferEvent:
-		t := e.Transfer
-		prev, existed := m.transfers[t.ID]
-		var prevState chaski.TransferState
-		if existed {
-			prevState = prev.State
-		}
-		m.upsertTransfer(t)
-		if (!existed || prevState != t.State) && t.State.Finished() {
-			switch t.State {
-			case chaski.TransferDone:
-				m.setNotice(false, "%s %s: done, sha256 %s", dirWord(t.Outgoing), t.Name, short(t.SHA256, 12))
-			case chaski.TransferFailed:
-				m.setNotice(true, "%s %s failed: %s", dirWord(t.Outgoing), t.Name, t.Err)
-			}
-		}
-	case *chaski.StoreEvent:
-		m.storeStale = true
-		if e.Kind == "fetched" {
-			m.logf(e.When(), 0, "store: fetched %s (%s)", e.Key, fmtBytes(int64(e.Size)))
-		}
-	}
-}
-
-func dirWord(out bool) string {
-	if out {
-		return "send"
-	}
-	return "receive"
-}
-
-func short(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
-}
-
-func (m *model) discFor(topic string) *discState {
-	d := m.disc[topic]
-	if d == nil {
-		d = &discState{}
-		m.disc[topic] = d
-	}
-	return d
-}
-
-func (m *model) topicRing(topic string) *ring[msgEntry] {
-	r := m.topics[topic]
-	if r == nil {
-		r = newRing[msgEntry](topicLines)
-		m.topics[topic] = r
-	}
-	return r
-}
-
-func (m *model) subscribed(topic string) bool {
-	for _, s := range m.status.Subscriptions {
-		if s == topic {
-			return true
-		}
-	}
-	return false
-}
-
-// addMessage files a message under "all" and its topic. Should a message
-// arrive twice (as an event and from the subscriber queue, e.g. while the
-// subscriptions change), the second copy is dropped by id.
-func (m *model) addMessage(msg *chaski.Message, outgoing bool) {
-	if msg.ID != (wire.MessageID{}) {
-		if _, dup := m.seen[msg.ID]; dup {
-			return
-		}
-		if m.seenRing.Len() == dedupSize {
-			delete(m.seen, *m.seenRing.At(0))
-		}
-		m.seenRing.Push(msg.ID)
-		m.seen[msg.ID] = struct{}{}
-	}
-	self := outgoing || (msg.FromID != "" && msg.FromID == m.status.ID)
-	if self {
-		m.seenOut++
-		// Our own line is already on screen, shown when Enter was pressed.
-		if m.matchPending(msg) {
-			return
-		}
-	} else {
-		m.seenIn++
-	}
-	at := msg.Time
-	if at.IsZero() {
-		at = m.now()
-	}
-	e := msgEntry{at: at, topic: msg.Topic, from: msg.From, data: msg.Data, self: self}
-	m.all.Push(e)
-	if r, ok := m.topics[msg.Topic]; ok {
-		r.Push(e)
-	} else if m.subscribed(msg.Topic) {
-		m.topicRing(msg.Topic).Push(e)
-	}
-}
-
-// matchPending pairs an outgoing message with a line the user typed.
-func (m *model) matchPending(msg *chaski.Message) bool {
-	if len(m.pending) == 0 {
-		return false
-	}
-	r := m.all
-	for i, id := range m.pending {
-		for j := r.Len() - 1; j >= 0 && j >= r.Len()-256; j-- {
-			e := r.At(j)
-			if e.id == id && e.topic == msg.Topic && string(e.data) == string(msg.Data) {
-				m.pending = append(m.pending[:i], m.pending[i+1:]...)
-				return true
-			}
-		}
-	}
-	return false
-}
-
-func (m *model) logf(at time.Time, level int, format string, args ...any) {
-	m.logs.Push(logEntry{at: at, level: level, text: sanitize(fmt.Sprintf(format, args...))})
-}
-
-func (m *model) setNotice(isErr bool, format string, args ...any) {
-	m.notice = sanitize(fmt.Sprintf(format, args...))
-	m.noticeErr = isErr
-	m.noticeAt = m.now()
-	m.viewDirty = true
-	lvl := 0
-	if isErr {
-		lvl = 8
-	}
-	m.logs.Push(logEntry{at: m.noticeAt, level: lvl, text: "ui: " + m.notice})
-}
-
 func (m *model) onResult(r resultMsg) {
+	sh := m.sh
 	if r.err != nil {
 		msg := r.err.Error()
 		if r.notice != "" {
 			msg = r.notice + ": " + msg
 		}
-		m.setNotice(true, "%s", msg)
+		sh.setNotice(true, "%s", msg)
 	} else if r.notice != "" {
-		m.setNotice(false, "%s", r.notice)
+		sh.setNotice(false, "%s", r.notice)
 	}
 	if r.openTitle != "" {
 		m.openDetail(r.openTitle, r.openBody)
 	}
 	if r.refresh {
-		m.storeStale = true
+		sh.storeStale = true
 	}
+	m.viewDirty = true
 }
 
-func (m *model) onPublished(p publishedMsg) {
-	if p.err == nil {
-		return // the node's echo of the message clears the pending mark
+// ---- keys -------------------------------------------------------------
+
+// textFocus reports whether a text input has the keyboard: then every
+// printable key is text and only keys that can never be text act.
+func (m *model) textFocus() bool {
+	if m.prompt != nil {
+		return true
 	}
-	for i, id := range m.pending {
-		if id == p.id {
-			m.pending = append(m.pending[:i], m.pending[i+1:]...)
-			break
+	if m.confirm != nil || m.overlay != "" {
+		return false
+	}
+	t, ok := m.panes[m.focus].(typer)
+	return ok && t.typing()
+}
+
+// onKey routes a key press: Ctrl-C always quits; keys that arrive together
+// in one read (tmux send-keys 'jj', fast typing) are handled one by one
+// unless they are text; pastes go to the input or become file drops; a
+// question the user asked takes its answer; non-text global keys act in
+// every mode; the rest goes to the text input or, in command mode, to the
+// global commands and the focused pane.
+func (m *model) onKey(msg tea.KeyMsg) tea.Cmd {
+	if msg.Type == tea.KeyCtrlC {
+		return m.quit()
+	}
+	if msg.Paste {
+		return m.onPaste(msg)
+	}
+	if msg.Type == tea.KeyRunes && len(msg.Runes) > 1 && !m.textFocus() {
+		var cmds []tea.Cmd
+		for i, r := range msg.Runes {
+			if m.textFocus() {
+				// A key opened an input: the rest is text for it.
+				rest := msg
+				rest.Runes = msg.Runes[i:]
+				cmds = append(cmds, m.onKey(rest))
+				break
+			}
+			one := msg
+			one.Runes = []rune{r}
+			cmds = append(cmds, m.onKey(one))
 		}
+		return tea.Batch(cmds...)
 	}
-	mark := func(r *ring[msgEntry]) {
-		for i := r.Len() - 1; i >= 0 && i >= r.Len()-topicLines; i-- {
-			if e := r.At(i); e.id == p.id {
-				e.failed, e.line = p.err.Error(), ""
-				return
+	if m.confirm != nil {
+		return m.onConfirmKey(msg)
+	}
+	if m.prompt != nil {
+		return m.onPromptKey(msg)
+	}
+	if cmd, ok := m.onAlwaysKey(msg); ok {
+		return cmd
+	}
+	if m.overlay != "" {
+		return m.onOverlayKey(msg)
+	}
+	if t, ok := m.panes[m.focus].(typer); ok && t.typing() {
+		return t.typeKey(msg)
+	}
+	if cmd, ok := m.onCommandKey(msg); ok {
+		return cmd
+	}
+	cmd, _ := m.panes[m.focus].key(msg)
+	return cmd
+}
+
+// onAlwaysKey handles the keys that act in every mode because no terminal
+// sends them as text.
+func (m *model) onAlwaysKey(msg tea.KeyMsg) (tea.Cmd, bool) {
+	k := m.sh.keys
+	switch {
+	case key.Matches(msg, k.Suspend):
+		m.suspended.Store(true)
+		return tea.Suspend, true
+	case key.Matches(msg, k.NextPane):
+		m.overlay = ""
+		return m.focusPane((m.focus + 1) % numPanes), true
+	case key.Matches(msg, k.PrevPane):
+		m.overlay = ""
+		return m.focusPane((m.focus + numPanes - 1) % numPanes), true
+	case key.Matches(msg, k.PanesAlt):
+		m.overlay = ""
+		return m.focusPane(paneID(msg.String()[len(msg.String())-1] - '1')), true
+	case key.Matches(msg, k.ZoomAlt):
+		m.zoomed = !m.zoomed
+		return nil, true
+	case key.Matches(msg, k.AcceptAlt):
+		return m.answerOffer(true), true
+	case key.Matches(msg, k.DeclineAlt):
+		return m.answerOffer(false), true
+	case msg.Type != tea.KeyRunes && key.Matches(msg, k.Help):
+		m.openHelp() // F1, or a rebound help key that is not text
+		return nil, true
+	case msg.Type != tea.KeyRunes && key.Matches(msg, k.Quit):
+		return m.quit(), true // a quit key that is not text (ctrl+q)
+	}
+	return nil, false
+}
+
+// onCommandKey handles the global single keys of command mode.
+func (m *model) onCommandKey(msg tea.KeyMsg) (tea.Cmd, bool) {
+	k := m.sh.keys
+	switch {
+	case key.Matches(msg, k.Quit):
+		return m.quit(), true
+	case key.Matches(msg, k.Help):
+		m.openHelp()
+		return nil, true
+	case key.Matches(msg, k.Panes):
+		return m.focusPane(paneID(msg.String()[0] - '1')), true
+	case key.Matches(msg, k.Zoom):
+		m.zoomed = !m.zoomed
+		return nil, true
+	case key.Matches(msg, k.Filter):
+		return m.startFilter(), true
+	case key.Matches(msg, k.Back):
+		c := m.panes[m.focus]
+		if c.filter() != "" {
+			c.setFilter("")
+		} else if m.zoomed {
+			m.zoomed = false
+		}
+		return nil, true
+	case key.Matches(msg, k.Accept) && len(m.sh.offers) > 0:
+		return m.answerOffer(true), true
+	case key.Matches(msg, k.Decline) && len(m.sh.offers) > 0:
+		return m.answerOffer(false), true
+	}
+	return nil, false
+}
+
+func (m *model) focusPane(p paneID) tea.Cmd {
+	if p < 0 || p >= numPanes {
+		return nil
+	}
+	if t, ok := m.panes[m.focus].(typer); ok && m.focus != p {
+		t.setTyping(false)
+	}
+	m.focus = p
+	if t, ok := m.panes[p].(typer); ok && !m.sh.readOnly {
+		// Going to the chat means typing in it (Esc gives keys back).
+		return t.setTyping(true)
+	}
+	return nil
+}
+
+func (m *model) quit() tea.Cmd {
+	m.quitting = true
+	m.stop()
+	if m.stopWatch != nil {
+		m.stopWatch()
+	}
+	return tea.Quit
+}
+
+func (m *model) onConfirmKey(msg tea.KeyMsg) tea.Cmd {
+	c := m.confirm
+	k := m.sh.keys
+	switch {
+	case key.Matches(msg, k.Yes):
+		m.confirm = nil
+		if c.yes != nil {
+			return c.yes()
+		}
+	case key.Matches(msg, k.No):
+		m.confirm = nil
+	}
+	return nil
+}
+
+func (m *model) ask(question string, yes func() tea.Cmd) {
+	m.confirm = &confirm{question: question, yes: yes}
+}
+
+// askText opens a one-line prompt on the status line.
+func (m *model) askText(label, value string, submit func(v string) tea.Cmd) tea.Cmd {
+	in := newInput(m.sh.st, label+" › ", "")
+	in.SetValue(value)
+	in.CursorEnd()
+	m.prompt = &prompt{label: label, input: in, submit: submit}
+	return m.prompt.input.Focus()
+}
+
+func (m *model) onPromptKey(msg tea.KeyMsg) tea.Cmd {
+	p := m.prompt
+	switch msg.Type {
+	case tea.KeyEsc:
+		m.prompt = nil
+		if p.change != nil {
+			p.change("")
+		}
+		return nil
+	case tea.KeyEnter:
+		m.prompt = nil
+		if p.submit != nil {
+			return p.submit(strings.TrimSpace(p.input.Value()))
+		}
+		return nil
+	}
+	var cmd tea.Cmd
+	p.input, cmd = p.input.Update(msg)
+	if p.change != nil {
+		p.change(p.input.Value())
+	}
+	return cmd
+}
+
+func (m *model) startFilter() tea.Cmd {
+	c := m.panes[m.focus]
+	in := newInput(m.sh.st, "/", "filter "+paneNames[m.focus])
+	in.SetValue(c.filter())
+	in.CursorEnd()
+	m.prompt = &prompt{label: "filter", input: in, change: c.setFilter}
+	return m.prompt.input.Focus()
+}
+
+func (m *model) openHelp() {
+	m.overlay = "help"
+	m.overlayTitle = "Keys"
+	m.overlayOff = 0
+	m.overlayLines = nil // laid out for the width at render time
+}
+
+func (m *model) openDetail(title string, body []byte) {
+	m.overlay = "detail"
+	m.overlayTitle = title
+	m.overlayOff = 0
+	m.detailBody = body
+	m.overlayLines = nil
+	m.viewDirty = true
+}
+
+func (m *model) onOverlayKey(msg tea.KeyMsg) tea.Cmd {
+	k := m.sh.keys
+	page := max(1, m.bodyHeight()-3)
+	switch {
+	case key.Matches(msg, k.Back), key.Matches(msg, k.Quit), key.Matches(msg, k.Help), msg.Type == tea.KeyEnter:
+		m.overlay = ""
+	case key.Matches(msg, k.Up):
+		m.overlayOff--
+	case key.Matches(msg, k.Down):
+		m.overlayOff++
+	case key.Matches(msg, k.PgUp):
+		m.overlayOff -= page
+	case key.Matches(msg, k.PgDown):
+		m.overlayOff += page
+	case key.Matches(msg, k.Top):
+		m.overlayOff = 0
+	case key.Matches(msg, k.Bottom):
+		m.overlayOff = 1 << 30
+	}
+	m.overlayOff = max(0, m.overlayOff)
+	return nil
+}
+
+// onPaste turns a paste into text for the input that has the focus (the
+// chat input when none has), or, when it names existing files, into a
+// drop that sends them.
+func (m *model) onPaste(msg tea.KeyMsg) tea.Cmd {
+	if m.confirm != nil {
+		return nil // a question is open: a stray paste answers nothing
+	}
+	if m.prompt != nil {
+		return m.onPromptKey(msg) // a path pasted into a prompt is text for it
+	}
+	if files := pastedFiles(string(msg.Runes)); files != nil {
+		return m.dropFiles(files)
+	}
+	m.overlay = ""
+	if m.sh.readOnly {
+		m.sh.setNotice(true, "read-only: this dashboard cannot publish")
+		return nil
+	}
+	var cmd tea.Cmd
+	if m.focus != paneTopics || !m.chat.typing() {
+		cmd = m.focusPane(paneTopics)
+	}
+	m.chat.insert(string(msg.Runes))
+	return cmd
+}
+
+func (m *model) onMouse(msg tea.MouseMsg) tea.Cmd {
+	if !tea.MouseEvent(msg).IsWheel() {
+		return nil
+	}
+	up := msg.Button == tea.MouseButtonWheelUp
+	if m.overlay != "" {
+		if up {
+			m.overlayOff = max(0, m.overlayOff-3)
+		} else {
+			m.overlayOff += 3
+		}
+	} else {
+		name := "down"
+		if up {
+			name = "up"
+		}
+		k := tea.KeyMsg{Type: tea.KeyDown}
+		if name == "up" {
+			k = tea.KeyMsg{Type: tea.KeyUp}
+		}
+		if m.focus == paneTopics {
+			m.chat.scrollBy(map[bool]int{true: 3, false: -3}[up])
+		} else {
+			for i := 0; i < 3; i++ {
+				m.panes[m.focus].key(k)
 			}
 		}
 	}
-	mark(m.all)
-	for _, r := range m.topics {
-		mark(r)
-	}
-	m.setNotice(true, "publish: %v", p.err)
+	m.viewDirty = true
+	return nil
 }
 
-// call runs fn in the background; on failure the notice is "what: error",
-// on success it is done.
-func (m *model) call(what, done string, fn func() error) tea.Cmd {
-	return func() tea.Msg {
-		if err := fn(); err != nil {
-			return resultMsg{notice: what, err: err, refresh: true}
-		}
-		return resultMsg{notice: done, refresh: true}
-	}
-}
-
-func (m *model) timeout(d time.Duration) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(m.ctx, d)
+func newInput(st theme.Styles, promptText, placeholder string) textinput.Model {
+	ti := textinput.New()
+	ti.Prompt = promptText
+	ti.Placeholder = placeholder
+	ti.PromptStyle = st.Prompt
+	ti.TextStyle = st.InputText
+	ti.PlaceholderStyle = st.Placeholder
+	ti.Cursor.SetMode(cursor.CursorStatic) // a blinking cursor repaints twice a second for nothing
+	ti.CharLimit = 64 << 10
+	return ti
 }

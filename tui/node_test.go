@@ -45,9 +45,7 @@ func TestFlowRealNodes(t *testing.T) {
 	m := New(a, Options{Title: "chaski-real"})
 	t.Cleanup(m.Close)
 	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(160, 40))
-	waitText(t, tm, "chaski-real", "peer-b", "● up")
-	tm.Type("2")
-	waitText(t, tm, "chat ›")
+	waitText(t, tm, "chaski-real", "peer-b", "● up", "TYPING")
 	tm.Type("hello peer")
 	tm.Send(tea.KeyMsg{Type: tea.KeyEnter})
 	got, err := nextMessage(b, flowWait)
@@ -61,7 +59,6 @@ func TestFlowRealNodes(t *testing.T) {
 		t.Fatalf("peer publish: %v", err)
 	}
 	waitText(t, tm, "peer-b", "hello dashboard")
-	tm.Send(tea.KeyMsg{Type: tea.KeyEsc})
 	quitFlow(t, tm)
 }
 

@@ -4,7 +4,11 @@ import (
 	"strings"
 
 	"github.com/charmbracelet/lipgloss"
+
+	"github.com/chaski-dev/chaski/theme"
 )
+
+type themeStyles = theme.Styles
 
 // col describes a table column: its width range, whether numbers align
 // right, and how important it is (prio 0 is never dropped; higher values
@@ -17,11 +21,13 @@ type col struct {
 }
 
 // cell is one table cell: plain text with a style, or a custom renderer
-// (sparklines, progress bars) that draws exactly w cells.
+// (sparklines, progress bars) that draws exactly w cells. A span cell
+// takes the room of every column after it too.
 type cell struct {
 	text   string
 	style  *lipgloss.Style
 	custom func(w int, selected bool) string
+	span   bool
 }
 
 // layoutCols gives each column a width, 0 for a dropped column, so that the
@@ -63,54 +69,56 @@ func layoutCols(cols []col, width, gap int) []int {
 			ws[i] = c.min
 		}
 	}
-	// Hand out the spare room one cell at a time to growable columns.
-	for extra > 0 {
-		grew := false
-		for i, c := range cols {
-			if extra == 0 {
+	// A column that cannot have its minimum (a very narrow pane) shrinks.
+	for i := len(ws) - 1; extra < 0 && i >= 0; i-- {
+		if ws[i] > 1 {
+			cut := min(ws[i]-1, -extra)
+			ws[i] -= cut
+			extra += cut
+		}
+	}
+	// Hand out the spare room by importance: the columns that are never
+	// dropped grow to their maximum first (a state with its reason, a
+	// name), then the others, one priority level at a time.
+	for lvl := 0; extra > 0 && lvl <= maxPrio(cols); lvl++ {
+		for extra > 0 {
+			grew := false
+			for i, c := range cols {
+				if extra > 0 && visible[i] && c.prio == lvl && ws[i] < c.max {
+					ws[i]++
+					extra--
+					grew = true
+				}
+			}
+			if !grew {
 				break
 			}
-			if visible[i] && ws[i] < c.max {
-				ws[i]++
-				extra--
-				grew = true
-			}
-		}
-		if !grew {
-			break
 		}
 	}
 	return ws
 }
 
 type table struct {
-	st     *tableStyles
-	cols   []col
-	widths []int
-	gap    int
-	width  int
+	header_, row_, selected lipgloss.Style
+	cols                    []col
+	widths                  []int
+	gap                     int
+	width                   int
 }
 
-type tableStyles struct {
-	header, row, selected lipgloss.Style
-}
-
-func (m *model) newTable(cols []col, width int) *table {
+func newTable(st theme.Styles, cols []col, width int) *table {
 	gap := 2
 	if width < 100 {
 		gap = 1
 	}
 	return &table{
-		st:     &tableStyles{header: m.st.TableHeader, row: m.st.Row, selected: m.st.RowSelected},
+		header_: st.TableHeader, row_: st.Row, selected: st.RowSelected,
 		cols:   cols,
 		widths: layoutCols(cols, width-1, gap),
 		gap:    gap,
 		width:  width,
 	}
 }
-
-// visible reports whether column i survived the layout.
-func (t *table) visible(i int) bool { return t.widths[i] > 0 }
 
 func (t *table) header() string {
 	var b strings.Builder
@@ -127,7 +135,7 @@ func (t *table) header() string {
 		first = false
 		b.WriteString(fit(c.title, w, c.right))
 	}
-	return t.st.header.Render(fit(b.String(), t.width, false))
+	return t.header_.Render(fit(b.String(), t.width, false))
 }
 
 func (t *table) row(cells []cell, selected bool) string {
@@ -148,19 +156,31 @@ func (t *table) row(cells []cell, selected bool) string {
 		}
 		first = false
 		cl := cells[i]
+		right := c.right
+		if cl.span {
+			for j := i + 1; j < len(t.cols); j++ {
+				if t.widths[j] > 0 {
+					w += t.gap + t.widths[j]
+				}
+			}
+			right = false
+		}
 		switch {
 		case cl.custom != nil:
 			b.WriteString(cl.custom(w, selected))
 		case cl.style != nil && !selected:
-			b.WriteString(cl.style.Render(fit(cl.text, w, c.right)))
+			b.WriteString(cl.style.Render(fit(cl.text, w, right)))
 		default:
-			b.WriteString(fit(cl.text, w, c.right))
+			b.WriteString(fit(cl.text, w, right))
+		}
+		if cl.span {
+			break
 		}
 	}
 	line := b.String()
 	if selected {
 		line = fit(line, t.width, false)
-		return t.st.selected.Render(line)
+		return t.selected.Render(line)
 	}
 	return line
 }
@@ -182,10 +202,10 @@ func window(sel, off, rows, total int) int {
 	return max(0, off)
 }
 
-// empty renders an empty-state hint centred-ish in the body.
-func (m *model) emptyHint(lines []string, h int, hint string) []string {
-	for len(lines) < h/2-1 {
-		lines = append(lines, "")
+func maxPrio(cols []col) int {
+	m := 0
+	for _, c := range cols {
+		m = max(m, c.prio)
 	}
-	return append(lines, "  "+m.st.Muted.Render(hint))
+	return m
 }

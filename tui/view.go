@@ -6,120 +6,242 @@ import (
 
 	"github.com/charmbracelet/bubbles/key"
 	"github.com/charmbracelet/lipgloss"
+	"github.com/charmbracelet/x/ansi"
+
+	"github.com/chaski-dev/chaski/chaski"
+	"github.com/chaski-dev/chaski/theme"
 )
 
-func lipglossWidth(s string) int { return lipgloss.Width(s) }
+// The smallest terminal anything useful fits in: a pane with a frame, the
+// header, the status line and the help line.
+const minWidth, minHeight = 50, 12
 
-const minWidth, minHeight = 40, 12
+// Layout thresholds: below compactW×compactH one pane at a time; below
+// wideW×wideH one column (edges above the chat); above, two columns with
+// every pane.
+const (
+	compactW, compactH = 80, 20
+	wideW, wideH       = 120, 28
+)
 
-// bodyHeight is the number of lines inside the pane box.
-func (m *model) bodyHeight() int { return max(1, m.height-6) }
+// box is a pane placed on the screen.
+type box struct {
+	p    paneID
+	w, h int
+}
 
-// bodyWidth is the number of columns inside the pane box.
-func (m *model) bodyWidth() int { return max(10, m.width-2) }
+// column is a stack of boxes of one width.
+type column struct {
+	w     int
+	boxes []box
+}
+
+func (m *model) stripShown() bool {
+	w, h := m.sh.width, m.sh.height
+	return m.zoomed || w < wideW || h < wideH
+}
+
+// bodyHeight is the number of rows between the header and the status line.
+func (m *model) bodyHeight() int {
+	h := m.sh.height - 3
+	if m.stripShown() {
+		h--
+	}
+	return max(3, h)
+}
+
+// layout places the panes for the terminal size: the focused pane is
+// always shown; nothing overlaps and every box keeps its whole frame.
+func (m *model) layout() []column {
+	w, bh := m.sh.width, m.bodyHeight()
+	if m.zoomed || w < compactW || m.sh.height < compactH {
+		return []column{{w: w, boxes: []box{{p: m.focus, w: w, h: bh}}}}
+	}
+	want := func(p paneID) int { return m.panes[p].want() + 2 }
+	if w < wideW || m.sh.height < wideH {
+		// One column: a list pane above the chat. The list is Edges unless
+		// another list pane has the focus.
+		top := paneEdges
+		if m.focus != paneTopics {
+			top = m.focus
+		}
+		th := clamp(want(top), 4, bh/2)
+		if top != paneEdges {
+			th = max(th, min(bh/2, 8))
+		}
+		return []column{{w: w, boxes: []box{{p: top, w: w, h: th}, {p: paneTopics, w: w, h: bh - th}}}}
+	}
+	lw := w * 56 / 100
+	rw := w - lw
+	eh := clamp(want(paneEdges), 5, bh*2/5)
+	left := column{w: lw, boxes: []box{{p: paneEdges, w: lw, h: eh}, {p: paneTopics, w: lw, h: bh - eh}}}
+	right := column{w: rw, boxes: stack(rw, bh, []stackItem{
+		{p: paneTransfers, min: 4, want: want(paneTransfers), cap: bh / 3},
+		{p: paneDiscovery, min: 4, want: want(paneDiscovery), cap: bh / 3},
+		{p: paneStore, min: 4, want: want(paneStore), cap: bh / 4},
+		{p: paneLog, min: 4, want: 1 << 20},
+	}, m.focus)}
+	return []column{left, right}
+}
+
+type stackItem struct {
+	p              paneID
+	min, want, cap int
+}
+
+// stack shares h rows among items: each gets its minimum (the lowest
+// items go first when even that does not fit, but never the focused one),
+// then up to what it wants (within its cap), and the last one the rest.
+func stack(w, h int, items []stackItem, focus paneID) []box {
+	for {
+		sum := 0
+		for _, it := range items {
+			sum += it.min
+		}
+		if sum <= h || len(items) <= 1 {
+			break
+		}
+		drop := len(items) - 1
+		if items[drop].p == focus {
+			drop--
+		}
+		items = append(items[:drop:drop], items[drop+1:]...)
+	}
+	hs := make([]int, len(items))
+	left := h
+	for i, it := range items {
+		hs[i] = min(it.min, left)
+		left -= hs[i]
+	}
+	for i, it := range items[:len(items)-1] {
+		more := min(max(0, min(it.want, max(it.cap, it.min))-hs[i]), left)
+		hs[i] += more
+		left -= more
+	}
+	hs[len(hs)-1] += left
+	out := make([]box, len(items))
+	for i, it := range items {
+		out[i] = box{p: it.p, w: w, h: hs[i]}
+	}
+	return out
+}
 
 func (m *model) render() string {
-	w, h := m.width, m.height
+	sh := m.sh
+	w, h := sh.width, sh.height
 	if w < minWidth || h < minHeight {
-		msg := "terminal too small: " + strconv.Itoa(w) + "×" + strconv.Itoa(h) + " (want 80×24)"
-		lines := []string{trunc(msg, w)}
-		return strings.Join(lines, "\n")
+		msg := "terminal too small: " + strconv.Itoa(w) + "×" + strconv.Itoa(h) +
+			" (needs " + strconv.Itoa(minWidth) + "×" + strconv.Itoa(minHeight) + ")"
+		return strings.Join(strings.Split(wrapWords(msg, max(10, w)), "\n"), "\n")
 	}
 	var b strings.Builder
-	b.Grow(w * h * 2)
+	b.Grow(w * h * 3)
 	b.WriteString(m.renderHeader())
 	b.WriteByte('\n')
-	b.WriteString(m.renderPaneTabs())
-	b.WriteByte('\n')
-
-	m.writeBox(&b, m.renderBody(), w)
+	if m.stripShown() {
+		b.WriteString(m.renderStrip())
+		b.WriteByte('\n')
+	}
+	var body []string
+	if m.overlay != "" {
+		body = m.renderOverlay(w, m.bodyHeight())
+	} else {
+		body = m.renderColumns(m.layout())
+	}
+	for _, l := range body {
+		b.WriteString(l)
+		b.WriteByte('\n')
+	}
 	b.WriteString(m.renderStatus())
 	b.WriteByte('\n')
 	b.WriteString(m.renderShortHelp())
 	return b.String()
 }
 
-// renderBody returns exactly bodyHeight lines, each at most bodyWidth wide.
-func (m *model) renderBody() []string {
-	bw, bh := m.bodyWidth(), m.bodyHeight()
-	var lines []string
-	switch {
-	case m.showHelp:
-		lines = m.renderHelp(bw, bh)
-	case m.detail:
-		lines = m.renderDetail(bw, bh)
-	default:
-		switch m.pane {
-		case paneEdges:
-			lines = m.renderEdges(bw, bh)
-		case paneTopics:
-			lines = m.renderTopics(bw, bh)
-		case paneDiscovery:
-			lines = m.renderDiscovery(bw, bh)
-		case paneTransfers:
-			lines = m.renderTransfers(bw, bh)
-		case paneStore:
-			lines = m.renderStore(bw, bh)
-		case paneLog:
-			lines = m.renderLog(bw, bh)
+// renderColumns draws every column's boxes and joins them side by side.
+func (m *model) renderColumns(cols []column) []string {
+	var out []string
+	for ci, c := range cols {
+		var lines []string
+		for _, bx := range c.boxes {
+			lines = append(lines, m.renderBox(bx)...)
+		}
+		if ci == 0 {
+			out = lines
+			continue
+		}
+		for i := range out {
+			if i < len(lines) {
+				out[i] += lines[i]
+			}
 		}
 	}
-	if len(lines) > bh {
-		lines = lines[:bh]
+	return out
+}
+
+// renderBox draws one pane in its frame: the title (number, name, count,
+// filter) in the top edge; the focused pane has a heavier frame and a
+// highlighted title, visible without colour too.
+func (m *model) renderBox(bx box) []string {
+	st := m.sh.st
+	c := m.panes[bx.p]
+	focused := bx.p == m.focus
+	br, fs, ts := st.PaneBorder, st.Pane, st.PaneTitle
+	if focused {
+		br, fs, ts = st.PaneBorderFocus, st.PaneActive, st.PaneTitleFocus
 	}
-	for i, l := range lines {
-		lines[i] = trunc(l, bw)
+	iw, ih := max(1, bx.w-2), max(0, bx.h-2)
+	title := " " + strconv.Itoa(int(bx.p)+1) + " " + paneNames[bx.p] + " "
+	extra := ""
+	if b := c.badge(); b != "" {
+		extra = " " + b + " "
 	}
-	for len(lines) < bh {
-		lines = append(lines, "")
+	if f := c.filter(); f != "" {
+		extra += " /" + f + " "
+	}
+	if focused && m.zoomed {
+		extra += " zoomed (z) "
+	}
+	titleW := lipgloss.Width(title)
+	extra = trunc(extra, max(0, iw-titleW-2))
+	fill := max(0, iw-1-titleW-lipgloss.Width(extra))
+	top := fs.Render(br.TopLeft+br.Top) + ts.Render(trunc(title, iw-1)) + st.Muted.Render(extra) +
+		fs.Render(strings.Repeat(br.Top, fill)+br.TopRight)
+	lines := make([]string, 0, bx.h)
+	lines = append(lines, top)
+	inner := c.view(iw, ih, focused)
+	left, right := fs.Render(br.Left), fs.Render(br.Right)
+	for i := 0; i < ih; i++ {
+		l := ""
+		if i < len(inner) {
+			l = trunc(inner[i], iw)
+		}
+		if pad := iw - lipgloss.Width(l); pad > 0 {
+			l += strings.Repeat(" ", pad)
+		}
+		lines = append(lines, left+l+right)
+	}
+	if bx.h >= 2 {
+		lines = append(lines, fs.Render(br.BottomLeft+strings.Repeat(br.Bottom, iw)+br.BottomRight))
 	}
 	return lines
 }
 
-// writeBox draws the pane border around lines (already fitted to w-2) by
-// hand: much cheaper than a lipgloss border, which re-wraps every line.
-func (m *model) writeBox(b *strings.Builder, lines []string, w int) {
-	if m.boxW != w || m.boxTop == "" {
-		bs := m.st.PaneActive.GetBorderStyle()
-		fg := lipgloss.NewStyle().Foreground(m.st.PaneActive.GetBorderTopForeground())
-		m.boxTop = fg.Render(bs.TopLeft + strings.Repeat(bs.Top, w-2) + bs.TopRight)
-		m.boxBottom = fg.Render(bs.BottomLeft + strings.Repeat(bs.Bottom, w-2) + bs.BottomRight)
-		m.boxLeft, m.boxRight = fg.Render(bs.Left), fg.Render(bs.Right)
-		m.boxW = w
-	}
-	b.WriteString(m.boxTop)
-	b.WriteByte('\n')
-	for _, l := range lines {
-		b.WriteString(m.boxLeft)
-		b.WriteString(l)
-		if pad := w - 2 - lipgloss.Width(l); pad > 0 {
-			b.WriteString(strings.Repeat(" ", pad))
-		}
-		b.WriteString(m.boxRight)
-		b.WriteByte('\n')
-	}
-	b.WriteString(m.boxBottom)
-	b.WriteByte('\n')
-}
-
 func (m *model) renderHeader() string {
-	st := m.st
-	s := m.status
+	sh := m.sh
+	st := sh.st
+	s := sh.status
 	uptime := "–"
 	if !s.Started.IsZero() {
-		uptime = fmtAge(m.now().Sub(s.Started))
+		uptime = fmtAge(sh.now().Sub(s.Started))
 	}
-	key := s.Name + "|" + s.Address + "|" + uptime + "|" + strconv.Itoa(s.Edges) + "|" + fmtRate(m.rateIn) + "|" +
-		fmtRate(m.rateOut) + "|" + strconv.FormatBool(s.Root) + strconv.FormatBool(s.TLS) +
-		strconv.FormatBool(s.Reconnecting) + strconv.FormatBool(s.AllPaired()) + "|" + strconv.Itoa(m.width) +
-		"|" + strconv.FormatUint(s.Dropped, 10)
-	if key == m.headerKey {
-		return m.headerLine
-	}
-	m.headerKey = key
 	hk := func(k string) string { return st.HeaderKey.Render(k) }
 	hv := func(v string) string { return st.HeaderValue.Render(v) }
 	sp := st.Header.Render("  ")
+	title := sh.opts.Title
+	if title == "" {
+		title = "chaski"
+	}
 	name := s.Name
 	if name == "" {
 		name = "?"
@@ -128,9 +250,14 @@ func (m *model) renderHeader() string {
 	if s.AllPaired() {
 		addr = "*" + addr
 	}
-	parts := []string{
-		st.HeaderValue.Render(" " + m.title + " "),
-		hv(name) + hk(" ") + hv(addr),
+	up, other := sh.liveEdges()
+	edges := hk("edges ") + hv(strconv.Itoa(up))
+	if other > 0 {
+		edges += hk(" +" + strconv.Itoa(other) + " retrying")
+	}
+	parts := []string{hv(" " + title + " "), hv(name) + hk(" ") + hv(addr)}
+	if sh.readOnly {
+		parts = append(parts, hv("read-only"))
 	}
 	if s.Root {
 		parts = append(parts, hv("root"))
@@ -140,143 +267,166 @@ func (m *model) renderHeader() string {
 		tls = "on"
 	}
 	parts = append(parts,
+		edges,
+		hk("↓")+hv(fmtRate(sh.rateIn)+" msg/s")+hk(" ↑")+hv(fmtRate(sh.rateOut)+" msg/s"),
 		hk("up ")+hv(uptime),
-		hk("edges ")+hv(strconv.Itoa(s.Edges)),
-		hk("↓")+hv(fmtRate(m.rateIn)+"/s")+hk(" ↑")+hv(fmtRate(m.rateOut)+"/s"),
 		hk("TLS ")+hv(tls),
 	)
-	if s.Reconnecting {
-		parts = append(parts, hv(m.st.Symbols.Reconnecting+" reconnecting"))
-	}
 	if s.Dropped > 0 {
-		parts = append(parts, hk("dropped ")+hv(strconv.FormatUint(s.Dropped, 10)))
+		parts = append(parts, hk("events dropped ")+hv(strconv.FormatUint(s.Dropped, 10)))
 	}
-	line := strings.Join(parts, sp)
-	line = trunc(line, m.width)
-	if pad := m.width - lipgloss.Width(line); pad > 0 {
+	line := trunc(strings.Join(parts, sp), sh.width)
+	if pad := sh.width - lipgloss.Width(line); pad > 0 {
 		line += st.Header.Render(strings.Repeat(" ", pad))
 	}
-	m.headerLine = line
 	return line
 }
 
-func (m *model) renderPaneTabs() string {
+// renderStrip lists every pane (the ones not on screen too), the focused
+// one highlighted.
+func (m *model) renderStrip() string {
+	st := m.sh.st
 	var parts []string
-	for p := pane(0); p < numPanes; p++ {
-		label := " " + strconv.Itoa(int(p)+1) + " " + paneNames[p]
-		if n := m.paneBadge(p); n != "" {
-			label += " " + n
-		}
-		label += " "
-		if p == m.pane {
-			parts = append(parts, m.st.TabActive.Render(label))
+	for p := paneID(0); p < numPanes; p++ {
+		label := " " + strconv.Itoa(int(p)+1) + " " + paneNames[p] + " "
+		if p == m.focus {
+			parts = append(parts, st.TabActive.Render(label))
 		} else {
-			parts = append(parts, m.st.Tab.Render(label))
+			parts = append(parts, st.Tab.Render(label))
 		}
 	}
-	return trunc(strings.Join(parts, " "), m.width)
+	return trunc(strings.Join(parts, ""), m.sh.width)
 }
 
-// paneBadge is a small count beside a pane's tab.
-func (m *model) paneBadge(p pane) string {
-	switch p {
-	case paneEdges:
-		return strconv.Itoa(len(m.edges))
-	case paneTransfers:
-		active := 0
-		for _, t := range m.transfers {
-			if !t.State.Finished() {
-				active++
-			}
-		}
-		if active > 0 {
-			return strconv.Itoa(active)
-		}
-	case paneStore:
-		if len(m.store) > 0 {
-			return strconv.Itoa(len(m.store))
-		}
-	}
-	return ""
-}
-
+// renderStatus is the line above the help: the mode badge (typing or
+// commands, always shown), then the open question or prompt, a waiting
+// file offer, or the last notice.
 func (m *model) renderStatus() string {
-	w := m.width
+	sh := m.sh
+	st := sh.st
+	w := sh.width
+	var badge string
 	switch {
-	case len(m.confirms) > 0:
-		c := m.confirms[0]
-		more := ""
-		if len(m.confirms) > 1 {
-			more = " (+" + strconv.Itoa(len(m.confirms)-1) + " more)"
-		}
-		q := m.st.Warn.Render("? ") + c.question + " " + m.st.HelpKey.Render("y/n") + m.st.Muted.Render(more)
-		return trunc(q, w)
 	case m.prompt != nil:
-		m.prompt.input.Width = max(5, w-lipgloss.Width(m.prompt.input.Prompt)-2)
-		return trunc(m.prompt.input.View(), w)
-	case m.filtering:
-		m.filterIn.Width = max(5, w-4)
-		return trunc(m.filterIn.View(), w)
-	case m.notice != "":
-		if m.noticeErr {
-			return trunc(m.st.Error.Render(m.st.Symbols.Fail+" ")+m.st.StatusBar.Render(m.notice), w)
-		}
-		return trunc(m.st.OK.Render(m.st.Symbols.OK+" ")+m.st.StatusBar.Render(m.notice), w)
+		badge = st.ModeTyping.Render(" INPUT ")
+	case m.confirm != nil:
+		badge = st.ModeKeys.Render(" ANSWER y/n ")
+	case m.textFocus():
+		badge = st.ModeTyping.Render(" TYPING → #" + m.chat.sendTopic() + " ")
+	default:
+		badge = st.ModeKeys.Render(" KEYS ")
 	}
-	return ""
+	rest := w - lipgloss.Width(badge) - 1
+	var text string
+	switch {
+	case m.confirm != nil:
+		text = st.Warn.Render("? ") + m.confirm.question + " " + st.HelpKey.Render("y/n")
+	case m.prompt != nil:
+		m.prompt.input.Width = max(5, rest-lipgloss.Width(m.prompt.input.Prompt)-2)
+		text = m.prompt.input.View()
+	default:
+		if t, ok := sh.offer(); ok {
+			size := "unknown size"
+			if t.Size >= 0 {
+				size = fmtBytes(t.Size)
+			}
+			keys := "y/n"
+			if m.textFocus() {
+				keys = "M-y/M-n (or Esc, then y/n)"
+			}
+			more := ""
+			if n := len(sh.offers); n > 1 {
+				more = " (+" + strconv.Itoa(n-1) + " more)"
+			}
+			text = st.Warn.Render(st.Symbols.In+" accept "+t.Name+" ("+size+") from "+t.Peer+"? ") + st.HelpKey.Render(keys) + st.Muted.Render(more)
+			if sh.notice != "" {
+				text += st.Muted.Render("  · ") + st.StatusBar.Render(sh.notice)
+			}
+		} else if sh.notice != "" {
+			sym, sty := st.Symbols.OK, st.OK
+			if sh.noticeErr {
+				sym, sty = st.Symbols.Fail, st.Error
+			}
+			text = sty.Render(sym+" ") + st.StatusBar.Render(sh.notice)
+		}
+	}
+	return trunc(badge+" "+text, w)
 }
 
 func (m *model) renderShortHelp() string {
-	m.help.Width = m.width
-	var bs = m.keys.shortHelp(m.pane, m.pane == paneTopics && m.typing)
+	st := m.sh.st
+	k := m.sh.keys
+	m.help.Width = m.sh.width
+	pair := func(a, b, c, d string) string {
+		return trunc(st.HelpKey.Render(a)+" "+st.HelpDesc.Render(b)+st.HelpSep.Render(" • ")+st.HelpKey.Render(c)+" "+st.HelpDesc.Render(d), m.sh.width)
+	}
 	switch {
-	case len(m.confirms) > 0:
-		bs = bs[:0]
-		bs = append(bs, m.keys.Yes, m.keys.No)
-	case m.prompt != nil || m.filtering:
-		return trunc(m.st.HelpKey.Render("enter")+" "+m.st.HelpDesc.Render("confirm")+
-			m.st.HelpSep.Render(" • ")+m.st.HelpKey.Render("esc")+" "+m.st.HelpDesc.Render("cancel"), m.width)
-	case m.showHelp || m.detail:
-		return trunc(m.st.HelpKey.Render("esc")+" "+m.st.HelpDesc.Render("close")+
-			m.st.HelpSep.Render(" • ")+m.st.HelpKey.Render("↑/↓ pgup/pgdn")+" "+m.st.HelpDesc.Render("scroll"), m.width)
+	case m.confirm != nil:
+		return pair("y", "yes", "n/esc", "no")
+	case m.prompt != nil:
+		return pair("enter", "confirm", "esc", "cancel")
+	case m.overlay != "":
+		return pair("esc", "close", "↑/↓ pgup/pgdn", "scroll")
 	}
-	return trunc(m.help.ShortHelpView(bs), m.width)
+	bs := m.panes[m.focus].shortHelp()
+	if m.textFocus() {
+		bs = append(bs, k.ZoomAlt)
+	} else {
+		bs = append(bs, k.Panes, k.Zoom, k.Filter, k.Help, k.Quit)
+	}
+	return trunc(m.help.ShortHelpView(bs), m.sh.width)
 }
 
-// title renders a pane's first line: name, count and active filter.
-func (m *model) paneTitle(p pane, count string, w int) string {
-	t := m.st.Title.Render(paneNames[p])
-	if count != "" {
-		t += " " + m.st.Muted.Render(count)
+// renderOverlay draws the help or detail view in one frame over the body.
+func (m *model) renderOverlay(w, h int) []string {
+	st := m.sh.st
+	iw := max(1, w-2)
+	if len(m.overlayLines) == 0 {
+		if m.overlay == "help" {
+			m.overlayLines = m.helpLines(iw)
+		} else {
+			if _, bin := payloadText(m.detailBody, 1<<20); !bin {
+				m.overlayLines = strings.Split(wrapText(strings.ReplaceAll(string(m.detailBody), "\t", "    "), iw), "\n")
+			} else {
+				m.overlayLines = strings.Split(hexDump(m.detailBody, iw), "\n")
+			}
+		}
 	}
-	if f := m.filter[p]; f != "" {
-		t += "  " + m.st.Accent.Render("/"+f) + m.st.Muted.Render(" (esc clears)")
+	ih := max(0, h-2)
+	m.overlayOff = clamp(m.overlayOff, 0, max(0, len(m.overlayLines)-ih))
+	br, fs := st.PaneBorderFocus, st.PaneActive
+	title := " " + trunc(sanitize(m.overlayTitle), max(1, iw-30)) + " "
+	extra := " esc closes "
+	if m.overlay == "detail" {
+		extra = " " + fmtBytes(int64(len(m.detailBody))) + " · esc closes "
 	}
-	return trunc(t, w)
+	fillW := max(0, iw-1-lipgloss.Width(title)-lipgloss.Width(extra))
+	out := []string{fs.Render(br.TopLeft+br.Top) + st.PaneTitleFocus.Render(title) + st.Muted.Render(extra) + fs.Render(strings.Repeat(br.Top, fillW)+br.TopRight)}
+	for i := 0; i < ih; i++ {
+		l := ""
+		if j := m.overlayOff + i; j < len(m.overlayLines) {
+			l = trunc(m.overlayLines[j], iw)
+		}
+		if pad := iw - lipgloss.Width(l); pad > 0 {
+			l += strings.Repeat(" ", pad)
+		}
+		out = append(out, fs.Render(br.Left)+l+fs.Render(br.Right))
+	}
+	return append(out, fs.Render(br.BottomLeft+strings.Repeat(br.Bottom, iw)+br.BottomRight))
 }
 
-// renderHelp shows every key binding in a scrollable view.
-func (m *model) renderHelp(w, h int) []string {
-	m.helpView.Width, m.helpView.Height = w, h
-	m.helpView.SetContent(m.helpContentWidth(w))
-	return strings.Split(m.helpView.View(), "\n")
-}
-
-func (m *model) helpContent() string { return m.helpContentWidth(m.bodyWidth()) }
-
-// helpContentWidth lays out every key binding in columns that fit w.
-func (m *model) helpContentWidth(w int) string {
-	groups := m.keys.helpGroups()
+// helpLines lays out every key binding in columns that fit w.
+func (m *model) helpLines(w int) []string {
+	groups := m.sh.keys.helpGroups()
 	m.help.Width = 0
 	var rows []string
 	var row [][]string
 	rowW := 0
-	var flush = func() {
+	flush := func() {
 		if len(row) == 0 {
 			return
 		}
-		rows = append(rows, lipgloss.JoinHorizontal(lipgloss.Top, joinCols(row)...))
-		rows = append(rows, "")
+		rows = append(rows, lipgloss.JoinHorizontal(lipgloss.Top, joinCols(row)...), "")
 		row, rowW = nil, 0
 	}
 	for _, g := range groups {
@@ -292,7 +442,11 @@ func (m *model) helpContentWidth(w int) string {
 		rowW += cw + 4
 	}
 	flush()
-	return m.st.Title.Render("Keys") + m.st.Muted.Render("  (esc or ? closes)") + "\n\n" + strings.Join(rows, "\n")
+	intro := "Typing mode (badge TYPING): every printable key is text; Tab, Esc, Enter, Ctrl and Alt keys act. " +
+		"Command mode (badge KEYS): single keys are commands. Esc leaves typing, i or Enter starts it."
+	out := strings.Split(wrapWords(intro, w), "\n")
+	out = append(out, "")
+	return append(out, strings.Split(strings.Join(rows, "\n"), "\n")...)
 }
 
 func joinCols(cols [][]string) []string {
@@ -313,58 +467,20 @@ func joinCols(cols [][]string) []string {
 	return out
 }
 
-func (m *model) openDetail(title string, body []byte) {
-	m.detail = true
-	m.detailName = title
-	m.detailView.SetYOffset(0)
-	m.detailBody = body
-	m.viewDirty = true
-}
-
-func (m *model) renderDetail(w, h int) []string {
-	title := m.st.Title.Render(trunc(m.detailName, w-30)) + m.st.Muted.Render("  "+fmtBytes(int64(len(m.detailBody)))+" · esc closes")
-	var text string
-	if s, bin := payloadText(m.detailBody, 1<<20); !bin {
-		text = wrapText(strings.ReplaceAll(string(m.detailBody), "\t", "    "), w)
-	} else {
-		_ = s
-		text = hexDump(m.detailBody, w)
-	}
-	m.detailView.Width, m.detailView.Height = w, h-1
-	m.detailView.SetContent(text)
-	return append([]string{title}, strings.Split(m.detailView.View(), "\n")...)
-}
-
 // wrapText hard-wraps text to w cells, sanitising control characters.
 func wrapText(s string, w int) string {
 	var out []string
 	for _, line := range strings.Split(s, "\n") {
 		line = sanitize(strings.TrimRight(line, "\r"))
-		for lipgloss.Width(line) > w {
-			cut := truncPlain(line, w)
-			out = append(out, cut)
-			line = line[len(cut):]
-		}
-		out = append(out, line)
+		out = append(out, ansi.Wrap(line, w, ""))
 	}
 	return strings.Join(out, "\n")
 }
 
-// truncPlain returns the longest prefix of plain s that fits w cells.
-func truncPlain(s string, w int) string {
-	n := 0
-	for i, r := range s {
-		rw := lipgloss.Width(string(r))
-		if n+rw > w {
-			if i == 0 {
-				return s[:len(string(r))]
-			}
-			return s[:i]
-		}
-		n += rw
-	}
-	return s
-}
+// wrapWords word-wraps plain text to w cells.
+func wrapWords(s string, w int) string { return ansi.Wrap(s, max(1, w), "") }
+
+func stripANSI(s string) string { return ansi.Strip(s) }
 
 func hexDump(b []byte, w int) string {
 	per := 16
@@ -398,3 +514,6 @@ func hexDump(b []byte, w int) string {
 	}
 	return strings.TrimRight(sb.String(), "\n")
 }
+
+var _ = chaski.StateUp
+var _ theme.Styles

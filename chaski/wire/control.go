@@ -51,6 +51,9 @@ type Discover struct {
 	TTL        int      `msgpack:"ttl"`
 	Visited    [][]byte `msgpack:"visited"` // node ids, ≤ MaxVisited
 	OnPair     string   `msgpack:"on_pair"` // "none" or "disconnect"
+	// Any asks every subscriber of the topic to answer, paired or not (the
+	// second half of a discovery that no paired node answered).
+	Any bool `msgpack:"any,omitempty"`
 }
 
 // PairReport tells the origin of a discovery that the sender paired with it

@@ -1,0 +1,326 @@
+package tui
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	tea "github.com/charmbracelet/bubbletea"
+
+	"github.com/chaski-dev/chaski/chaski"
+)
+
+const (
+	connectTimeout = 15 * time.Second
+	pingTimeout    = 10 * time.Second
+	publishTimeout = 10 * time.Second
+	fetchTimeout   = 15 * time.Second
+	defaultPad     = 64 << 10
+	defaultTTL     = time.Hour
+	dialFirstRetry = 2 * time.Second
+	dialMaxRetry   = time.Minute
+	dialAttempts   = 30
+)
+
+type (
+	dialResultMsg struct {
+		addr string
+		gen  int
+		info chaski.EdgeInfo
+		err  error
+	}
+	dialRetryMsg struct {
+		addr string
+		gen  int
+	}
+	dropResultMsg struct {
+		id    int
+		infos []chaski.TransferInfo
+		err   error
+	}
+)
+
+// call runs fn in the background; on failure the notice is "what: error",
+// on success it is done.
+func (m *model) call(what, done string, fn func() error) tea.Cmd {
+	return func() tea.Msg {
+		if err := fn(); err != nil {
+			return resultMsg{notice: what, err: err, refresh: true}
+		}
+		return resultMsg{notice: done, refresh: true}
+	}
+}
+
+func (m *model) denied(what string) bool {
+	if m.sh.readOnly {
+		m.sh.setNotice(true, "read-only: this dashboard cannot %s", what)
+		return true
+	}
+	return false
+}
+
+// startDial connects to addr and, should that fail, keeps the address as a
+// row in Edges with the reason and the time of the next attempt.
+func (m *model) startDial(addr string) tea.Cmd {
+	addr = strings.TrimSpace(addr)
+	if addr == "" {
+		return nil
+	}
+	sh := m.sh
+	if norm, err := chaski.ParseAddr(addr); err == nil {
+		addr = norm
+	}
+	d := sh.dialFor(addr)
+	if d == nil {
+		d = &dial{addr: addr}
+		sh.dials = append(sh.dials, d)
+	}
+	d.gen++
+	d.attempt = 0
+	return m.dialNow(d)
+}
+
+func (m *model) dialNow(d *dial) tea.Cmd {
+	d.attempt++
+	d.state = "connecting"
+	addr, gen, b, ctx := d.addr, d.gen, m.sh.b, m.ctx
+	return func() tea.Msg {
+		cctx, cancel := withTimeout(ctx, connectTimeout)
+		defer cancel()
+		info, err := b.Connect(cctx, addr)
+		return dialResultMsg{addr: addr, gen: gen, info: info, err: err}
+	}
+}
+
+func (m *model) onDialResult(r dialResultMsg) tea.Cmd {
+	sh := m.sh
+	d := sh.dialFor(r.addr)
+	if d == nil || d.gen != r.gen {
+		return nil // removed or restarted meanwhile
+	}
+	if r.err == nil {
+		sh.dialDone(r.addr)
+		if r.info.PeerID != "" {
+			sh.upsertEdge(r.info)
+		}
+		sh.setNotice(false, "connected to %s (%s)", r.info.Name, r.addr)
+		return nil
+	}
+	d.state, d.err = "failed", dialReason(r.err, r.addr)
+	if d.attempt >= dialAttempts {
+		d.next = time.Time{}
+		sh.setNotice(true, "connect %s: %s — gave up after %d attempts", r.addr, d.err, d.attempt)
+		return nil
+	}
+	wait := dialFirstRetry << min(d.attempt-1, 6)
+	wait = min(wait, dialMaxRetry)
+	d.next = sh.now().Add(wait)
+	if d.attempt == 1 {
+		sh.setNotice(true, "connect %s: %s — retrying (see Edges)", r.addr, d.err)
+	}
+	addr, gen := d.addr, d.gen
+	return tea.Tick(wait, func(time.Time) tea.Msg { return dialRetryMsg{addr: addr, gen: gen} })
+}
+
+func (m *model) onDialRetry(r dialRetryMsg) tea.Cmd {
+	d := m.sh.dialFor(r.addr)
+	if d == nil || d.gen != r.gen {
+		return nil
+	}
+	m.viewDirty = true
+	return m.dialNow(d)
+}
+
+// dialReason is the short reason of a failed connect ("connection refused").
+func dialReason(err error, addr string) string {
+	s := err.Error()
+	for _, p := range []string{"chaski: ", "cannot connect to " + addr + ": ", "dial tcp " + addr + ": ", "connect: "} {
+		s = strings.ReplaceAll(s, p, "")
+	}
+	if errors.Is(err, chaski.ErrSelfConnect) {
+		return "that is this node's own address"
+	}
+	return sanitize(s)
+}
+
+func (m *model) ping(e chaski.EdgeInfo, size int) tea.Cmd {
+	b, ctx := m.sh.b, m.ctx
+	id, name := e.PeerID, e.Name
+	return func() tea.Msg {
+		cctx, cancel := withTimeout(ctx, pingTimeout)
+		defer cancel()
+		rtt, err := b.Ping(cctx, id, size)
+		what := "ping " + name
+		if size > 0 {
+			what += " (" + fmtBytes(int64(size)) + ")"
+		}
+		if err != nil {
+			return resultMsg{notice: what, err: err}
+		}
+		return resultMsg{notice: what + ": " + fmtRTT(rtt)}
+	}
+}
+
+func (m *model) discover(topics []string) tea.Cmd {
+	b, ctx := m.sh.b, m.ctx
+	ts := append([]string(nil), topics...)
+	what := "discovery"
+	if len(ts) > 0 {
+		what += " " + strings.Join(ts, ", ")
+	}
+	m.sh.setNotice(false, "%s: running…", what)
+	m.disc.running(ts)
+	return func() tea.Msg {
+		cctx, cancel := withTimeout(ctx, 5*time.Minute)
+		defer cancel()
+		if err := b.Discover(cctx, chaski.DiscoverOptions{Topics: ts}); err != nil {
+			return resultMsg{notice: what, err: err}
+		}
+		return resultMsg{notice: what + ": finished"}
+	}
+}
+
+func (m *model) storePut(k, v string, ttl time.Duration) tea.Cmd {
+	if m.denied("write to the store") {
+		return nil
+	}
+	b := m.sh.b
+	exp := "never expires"
+	if ttl > 0 {
+		exp = "expires in " + ttl.String()
+	}
+	return m.call("store "+k, "stored "+k+" ("+exp+")", func() error { return b.StorePut(k, []byte(v), ttl) })
+}
+
+func (m *model) fetch(k string) tea.Cmd {
+	if k == "" {
+		return nil
+	}
+	b, ctx := m.sh.b, m.ctx
+	return func() tea.Msg {
+		cctx, cancel := withTimeout(ctx, fetchTimeout)
+		defer cancel()
+		v, err := b.Fetch(cctx, k)
+		if err != nil {
+			return resultMsg{notice: "fetch " + k, err: err}
+		}
+		return resultMsg{notice: fmt.Sprintf("fetched %s (%s)", k, fmtBytes(int64(len(v)))),
+			openTitle: k, openBody: v, refresh: true}
+	}
+}
+
+// dropFiles sends dropped (or /send) files to the chat's topic. Each file
+// gets a row in Transfers at once; it gives way to the transfers' own rows
+// when peers answer, or shows why nothing was sent.
+func (m *model) dropFiles(files []string) tea.Cmd {
+	if m.denied("send files") {
+		return nil
+	}
+	sh := m.sh
+	topic := m.chat.sendTopic()
+	if topic == "" {
+		sh.setNotice(true, "no topic to send %d file(s) to: subscribe first (/sub TOPIC)", len(files))
+		return nil
+	}
+	cmds := make([]tea.Cmd, 0, len(files))
+	for _, f := range files {
+		m.dropSeq++
+		d := &drop{id: m.dropSeq, name: filepath.Base(f), topic: topic, at: sh.now(), state: "offering"}
+		sh.drops = append(sh.drops, d)
+		path, id, b := f, d.id, sh.b
+		// The transfer outlives this viewer's session: it is the node's.
+		ctx := withoutCancel(m.ctx)
+		cmds = append(cmds, func() tea.Msg {
+			fh, err := os.Open(path)
+			if err != nil {
+				return dropResultMsg{id: id, err: err}
+			}
+			defer fh.Close()
+			st, err := fh.Stat()
+			if err != nil {
+				return dropResultMsg{id: id, err: err}
+			}
+			if !st.Mode().IsRegular() {
+				return dropResultMsg{id: id, err: fmt.Errorf("%s is not a regular file (directories are not supported yet)", filepath.Base(path))}
+			}
+			infos, err := b.PushFile(ctx, topic, fh, filepath.Base(path), st.Size(), nil)
+			return dropResultMsg{id: id, infos: infos, err: err}
+		})
+	}
+	sh.setNotice(false, "offering %s to #%s", fileList(files), topic)
+	return tea.Batch(cmds...)
+}
+
+func (m *model) onDropResult(r dropResultMsg) {
+	sh := m.sh
+	for _, t := range r.infos {
+		sh.upsertTransfer(t)
+	}
+	for i, d := range sh.drops {
+		if d.id != r.id {
+			continue
+		}
+		if r.err == nil || len(r.infos) > 0 {
+			// Every receiver has its own row, with its own outcome.
+			sh.drops = append(sh.drops[:i], sh.drops[i+1:]...)
+			return
+		}
+		d.state, d.err = "failed", dropReason(r.err)
+		sh.setNotice(true, "send %s: %s", d.name, d.err)
+		return
+	}
+}
+
+func dropReason(err error) string {
+	switch {
+	case errors.Is(err, chaski.ErrNoSubscribers):
+		return "no connected peer subscribes to the topic"
+	case errors.Is(err, chaski.ErrRefused):
+		return "no peer accepts files on the topic (" + strings.TrimPrefix(err.Error(), "chaski: refused by peer: ") + ")"
+	}
+	return strings.TrimPrefix(sanitize(err.Error()), "chaski: ")
+}
+
+func fileList(files []string) string {
+	names := make([]string, len(files))
+	for i, f := range files {
+		names[i] = filepath.Base(f)
+	}
+	return strings.Join(names, ", ")
+}
+
+// answerOffer accepts or declines the oldest incoming file offer.
+func (m *model) answerOffer(accept bool) tea.Cmd {
+	sh := m.sh
+	t, ok := sh.offer()
+	if !ok {
+		return nil
+	}
+	if m.denied("accept files") {
+		return nil
+	}
+	sh.dropOffer(t.ID)
+	id, name, b := t.ID, t.Name, sh.b
+	if accept {
+		return m.call("accept "+name, "accepted "+name, func() error { return b.AcceptTransfer(id, true) })
+	}
+	return m.call("decline "+name, "declined "+name, func() error { return b.AcceptTransfer(id, false) })
+}
+
+func parseTTL(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	switch s {
+	case "":
+		return defaultTTL, nil
+	case "0", "never":
+		return 0, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("bad duration %q (e.g. 30s, 1h, 0 = never)", s)
+	}
+	return d, nil
+}

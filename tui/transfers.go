@@ -1,0 +1,355 @@
+package tui
+
+import (
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/charmbracelet/bubbles/key"
+	"github.com/charmbracelet/bubbles/progress"
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
+
+	"github.com/chaski-dev/chaski/chaski"
+)
+
+// transfersPane lists file transfers in both directions, plus files
+// dropped here whose offer is still out or failed before any transfer.
+type transfersPane struct {
+	base
+	list
+	bar progress.Model
+}
+
+func newTransfersPane(sh *shared) *transfersPane {
+	opts := []progress.Option{progress.WithoutPercentage(), progress.WithWidth(20)}
+	if sh.st.ProgressStart != "" {
+		opts = append(opts, progress.WithGradient(sh.st.ProgressStart, sh.st.ProgressEnd))
+	} else {
+		opts = append(opts, progress.WithSolidFill(""), progress.WithFillCharacters('█', '░'))
+	}
+	bar := progress.New(opts...)
+	bar.EmptyColor = sh.st.ProgressEmpty
+	return &transfersPane{base: base{sh: sh}, bar: bar}
+}
+
+func (p *transfersPane) id() paneID { return paneTransfers }
+
+type xferRow struct {
+	drop *drop
+	t    *chaski.TransferInfo
+}
+
+func (p *transfersPane) rows() []xferRow {
+	sh := p.sh
+	out := make([]xferRow, 0, len(sh.drops)+len(sh.order))
+	for i := len(sh.drops) - 1; i >= 0; i-- {
+		d := sh.drops[i]
+		if matches(p.filt, d.name, d.topic, d.state, d.err) {
+			out = append(out, xferRow{drop: d})
+		}
+	}
+	var ts []*chaski.TransferInfo
+	for i := len(sh.order) - 1; i >= 0; i-- {
+		t := sh.transfers[sh.order[i]]
+		if t != nil && matches(p.filt, t.Name, t.Peer, t.Topic, t.State.String(), t.Err) {
+			ts = append(ts, t)
+		}
+	}
+	// Waiting for an answer first, then running, then the newest.
+	rank := func(t *chaski.TransferInfo) int {
+		switch {
+		case t.State == chaski.TransferPending:
+			return 0
+		case !t.State.Finished():
+			return 1
+		}
+		return 2
+	}
+	sort.SliceStable(ts, func(i, j int) bool {
+		if ra, rb := rank(ts[i]), rank(ts[j]); ra != rb {
+			return ra < rb
+		}
+		return ts[i].Started.After(ts[j].Started)
+	})
+	for _, t := range ts {
+		out = append(out, xferRow{t: t})
+	}
+	return out
+}
+
+func (p *transfersPane) badge() string {
+	active, failed := 0, 0
+	for _, t := range p.sh.transfers {
+		if !t.State.Finished() {
+			active++
+		} else if t.State == chaski.TransferFailed {
+			failed++
+		}
+	}
+	for _, d := range p.sh.drops {
+		if d.state == "failed" {
+			failed++
+		} else {
+			active++
+		}
+	}
+	s := strconv.Itoa(active) + " active"
+	if failed > 0 {
+		s += " · " + strconv.Itoa(failed) + " failed"
+	}
+	if n := len(p.sh.offers); n > 0 {
+		s += " · " + strconv.Itoa(n) + " to answer"
+	}
+	return s
+}
+
+func (p *transfersPane) want() int { return max(1, len(p.sh.drops)+len(p.sh.transfers)) + 1 }
+
+func (p *transfersPane) shortHelp() []key.Binding {
+	k := p.sh.keys
+	return []key.Binding{k.Accept, k.Decline, k.CancelTransfer, k.Open, k.DropFiles}
+}
+
+func (p *transfersPane) key(msg tea.KeyMsg) (tea.Cmd, bool) {
+	k, m, sh := p.sh.keys, p.m, p.sh
+	rows := p.rows()
+	if p.move(k, msg, len(rows), 5) {
+		return nil, true
+	}
+	r, ok := selectedOf(rows, p.sel)
+	switch {
+	case (key.Matches(msg, k.Accept) || key.Matches(msg, k.Decline)) && ok && r.t != nil && r.t.State == chaski.TransferPending:
+		// y/n on a row answers that offer (the global y/n take the oldest).
+		accept := key.Matches(msg, k.Accept)
+		sh.dropOffer(r.t.ID)
+		sh.offers = append([]string{r.t.ID}, sh.offers...)
+		return m.answerOffer(accept), true
+	case key.Matches(msg, k.CancelTransfer) && ok && r.t != nil && !r.t.State.Finished():
+		if m.denied("cancel transfers") {
+			return nil, true
+		}
+		id, name, b := r.t.ID, r.t.Name, sh.b
+		m.ask("cancel transfer of "+name+"?", func() tea.Cmd {
+			return m.call("cancel "+name, "cancelled "+name, func() error { return b.CancelTransfer(id) })
+		})
+		return nil, true
+	case key.Matches(msg, k.CancelTransfer) && ok && r.drop != nil && r.drop.state == "failed":
+		for i, d := range sh.drops {
+			if d == r.drop {
+				sh.drops = append(sh.drops[:i], sh.drops[i+1:]...)
+				break
+			}
+		}
+		return nil, true
+	case key.Matches(msg, k.Open) && ok:
+		if r.t != nil {
+			m.openDetail("transfer "+r.t.Name, []byte(transferDetail(r.t)))
+		} else {
+			m.openDetail("drop "+r.drop.name, []byte("file: "+r.drop.name+"\ntopic: "+r.drop.topic+"\nstate: "+r.drop.state+"\nreason: "+r.drop.err))
+		}
+		return nil, true
+	}
+	return nil, false
+}
+
+func transferDetail(t *chaski.TransferInfo) string {
+	dir := "incoming from "
+	if t.Outgoing {
+		dir = "outgoing to "
+	}
+	lines := []string{
+		"file: " + t.Name, dir + t.Peer, "topic: " + t.Topic, "state: " + t.State.String(),
+		"bytes: " + fmtBytes(t.Done) + " of " + fmtBytes(t.Size), "sha256: " + t.SHA256,
+		"offered: " + t.Started.Format(time.RFC3339),
+	}
+	if !t.FirstByte.IsZero() {
+		lines = append(lines, "first byte: "+t.FirstByte.Format(time.RFC3339))
+	}
+	if !t.Ended.IsZero() {
+		lines = append(lines, "ended: "+t.Ended.Format(time.RFC3339))
+	}
+	if t.Path != "" {
+		lines = append(lines, "saved to: "+t.Path)
+	}
+	if t.Err != "" {
+		lines = append(lines, "reason: "+t.Err)
+	}
+	return strings.Join(lines, "\n")
+}
+
+// transferRate is bytes per second from the first byte (not from the
+// offer, which may have waited for a person) to the end or now.
+func transferRate(t *chaski.TransferInfo, now time.Time) float64 {
+	from := t.FirstByte
+	if from.IsZero() {
+		return t.Rate
+	}
+	end := now
+	if !t.Ended.IsZero() {
+		end = t.Ended
+	}
+	d := end.Sub(from).Seconds()
+	if d <= 0 {
+		return 0
+	}
+	return float64(t.Done-t.Resumed) / d
+}
+
+// declined tells a refusal by a person from other failures.
+func declined(t *chaski.TransferInfo) bool { return strings.Contains(t.Err, "declined") }
+
+func (p *transfersPane) state(t *chaski.TransferInfo) (string, lipgloss.Style) {
+	st := p.sh.st
+	sy := st.Symbols
+	switch t.State {
+	case chaski.TransferOffered:
+		return sy.Pending + " offered, waiting for " + t.Peer, st.Warn
+	case chaski.TransferActive:
+		word := "receiving"
+		if t.Outgoing {
+			word = "sending"
+		}
+		if t.Size > 0 {
+			word += " " + strconv.Itoa(int(t.Done*100/t.Size)) + "%"
+		}
+		if t.Resumed > 0 && t.Size > 0 {
+			word += " (resumed at " + strconv.Itoa(int(t.Resumed*100/t.Size)) + "%)"
+		}
+		return word, st.Accent
+	case chaski.TransferVerifying:
+		return sy.Pending + " verifying sha256", st.Accent
+	case chaski.TransferDone:
+		s := sy.OK + " done"
+		if t.SHA256 != "" {
+			s += " sha256 " + short(t.SHA256, 12)
+		}
+		if !t.Outgoing && t.Path != "" {
+			s += " · saved to " + t.Path
+		}
+		return s, st.OK
+	case chaski.TransferFailed, chaski.TransferCancelled:
+		if declined(t) {
+			if t.Outgoing {
+				return sy.Fail + " declined by " + t.Peer, st.Warn
+			}
+			return sy.Fail + " declined", st.Muted
+		}
+		if t.State == chaski.TransferCancelled {
+			return sy.Fail + " cancelled", st.Muted
+		}
+		reason := strings.TrimPrefix(t.Err, "chaski: ")
+		if reason == "" {
+			reason = "unknown error"
+		}
+		return sy.Fail + " failed: " + reason, st.Error
+	case chaski.TransferPending:
+		if p.sh.opts.AcceptFilesPrompt {
+			return sy.Pending + " accept? y/n", st.Warn
+		}
+		return sy.Pending + " pending", st.Warn
+	}
+	return t.State.String(), st.Row
+}
+
+func short(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+func (p *transfersPane) view(w, h int, focused bool) []string {
+	sh := p.sh
+	st := sh.st
+	rows := p.rows()
+	if len(sh.transfers)+len(sh.drops) == 0 {
+		return fill(wrapHint(st, "no transfers — drop a file on this window (or /send PATH) to send it to the chat's topic", w), h)
+	}
+	if len(rows) == 0 {
+		return fill([]string{st.Muted.Render(trunc("no transfer matches /"+p.filt+" — esc clears the filter", w))}, h)
+	}
+	t := newTable(st, []col{
+		{title: " ", min: 1, max: 1},
+		{title: "NAME", min: 10, max: 24},
+		{title: "PEER", min: 6, max: 14, prio: 2},
+		{title: "PROGRESS", min: 8, max: 30, prio: 4},
+		{title: "BYTES", min: 11, max: 19, prio: 3, right: true},
+		{title: "RATE", min: 9, max: 11, prio: 2, right: true},
+		{title: "ETA", min: 5, max: 8, prio: 5, right: true},
+		{title: "STATE", min: 16, max: 90},
+	}, w)
+	lines := []string{t.header()}
+	p.sel = clamp(p.sel, 0, len(rows)-1)
+	p.off = window(p.sel, p.off, h-1, len(rows))
+	now := sh.now()
+	for i := p.off; i < len(rows) && len(lines) < h; i++ {
+		r := rows[i]
+		sel := focused && i == p.sel
+		if d := r.drop; d != nil {
+			state, sty := st.Symbols.Pending+" offering to subscribers of #"+d.topic+"…", st.Warn
+			if d.state == "failed" {
+				state, sty = st.Symbols.Fail+" failed: "+d.err, st.Error
+			}
+			lines = append(lines, t.row([]cell{
+				{text: st.Symbols.Out}, {text: d.name}, {text: "–"}, {text: ""}, {text: "–"}, {text: "–"}, {text: "–"},
+				{text: state, style: &sty},
+			}, sel))
+			continue
+		}
+		tr := r.t
+		dir := st.Symbols.In
+		if tr.Outgoing {
+			dir = st.Symbols.Out
+		}
+		pct := 0.0
+		if tr.Size > 0 {
+			pct = float64(tr.Done) / float64(tr.Size)
+		} else if tr.State == chaski.TransferDone {
+			pct = 1
+		}
+		pct = max(0, min(1, pct))
+		total := "?"
+		if tr.Size >= 0 {
+			total = fmtBytes(tr.Size)
+		}
+		rate, eta := "–", "–"
+		switch tr.State {
+		case chaski.TransferActive, chaski.TransferVerifying:
+			r := transferRate(tr, now)
+			rate = fmtBytes(int64(r)) + "/s"
+			if r > 0 && tr.Size > 0 {
+				eta = fmtETA(time.Duration(float64(tr.Size-tr.Done) / r * float64(time.Second)))
+			}
+		case chaski.TransferDone:
+			rate = fmtBytes(int64(transferRate(tr, now))) + "/s"
+		}
+		state, sty := p.state(tr)
+		peer := tr.Peer
+		if peer == "" {
+			peer = "–"
+		}
+		pst := sh.peerStyle(tr.Peer)
+		lines = append(lines, t.row([]cell{
+			{text: dir},
+			{text: tr.Name},
+			{text: peer, style: &pst},
+			{custom: func(w int, selected bool) string { return p.progressBar(pct, w, selected) }},
+			{text: fmtBytes(max(0, tr.Done)) + "/" + total},
+			{text: rate},
+			{text: eta},
+			{text: state, style: &sty},
+		}, sel))
+	}
+	return fill(lines, h)
+}
+
+func (p *transfersPane) progressBar(pct float64, w int, plain bool) string {
+	if plain || !p.sh.st.Color {
+		n := int(pct*float64(w) + 0.5)
+		return strings.Repeat("█", n) + strings.Repeat("░", w-n)
+	}
+	p.bar.Width = w
+	return p.bar.ViewAs(pct)
+}
