@@ -89,6 +89,11 @@ type Config struct {
 	// Store is the node's key-value store (optional); the node answers
 	// network fetches from it and stores fetched values in it.
 	Store *store.Store
+	// AllowFetchMove lets a peer's FetchWith(Move) delete a key from this
+	// node's store once the peer has stored the value (the original's
+	// fetch always popped it). Off by default: any peer could otherwise
+	// take every key away.
+	AllowFetchMove bool
 
 	// StatusFields, when set, adds the application's own fields to the
 	// status the node reports (Status().Extra) and serves over UDP to

@@ -7,6 +7,9 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/chaski-dev/chaski/chaski/store"
+	"github.com/chaski-dev/chaski/chaski/wire"
 )
 
 // The original's API members that Chaski had left out or not honoured
@@ -261,4 +264,84 @@ func TestAcceptFilesWithoutDownloadDir(t *testing.T) {
 	if err != nil || string(data) != "hello" {
 		t.Fatalf("file in the working directory: %q, %v", data, err)
 	}
+}
+
+func TestFetchMove(t *testing.T) {
+	a := startNode(t, "127.0.0.1", Config{Name: "A", Store: openStore(t, store.Options{}), RequestTimeout: 5 * time.Second})
+	b := startNode(t, "127.0.0.1", Config{Name: "B", Store: openStore(t, store.Options{})})
+	// C gives values up on request; D does not.
+	c := startNode(t, "127.0.0.1", Config{Name: "C", Store: openStore(t, store.Options{}), AllowFetchMove: true})
+	d := startNode(t, "127.0.0.1", Config{Name: "D", Store: openStore(t, store.Options{})})
+	connect(t, a, b)
+	connect(t, b, c)
+	connect(t, b, d)
+	waitEdges(t, map[*Node]int{a: 1, b: 3, c: 1, d: 1})
+	for _, kv := range [][2]string{{"copied", "1"}, {"moved", "2"}} {
+		if err := c.StorePut(kv[0], []byte(kv[1]), time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := d.StorePut("kept", []byte("3"), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+
+	// The default is a copy, even from a holder that allows moves.
+	r, err := a.FetchWith(ctx, "copied", FetchOptions{})
+	if err != nil || string(r.Value) != "1" || r.Moved || r.Local {
+		t.Fatalf("copy: %+v, %v", r, err)
+	}
+	// A move: a has it, then c deletes its copy.
+	r, err = a.FetchWith(ctx, "moved", FetchOptions{Move: true})
+	if err != nil || string(r.Value) != "2" || !r.Moved {
+		t.Fatalf("move: %+v, %v", r, err)
+	}
+	if v, err := a.Store().Get("moved"); err != nil || string(v) != "2" {
+		t.Fatalf("moved value at the requester: %q, %v", v, err)
+	}
+	eventually(t, "moved value deleted at the holder", func() bool { return !c.Store().Exists("moved") })
+	// A holder without AllowFetchMove answers with a copy.
+	r, err = a.FetchWith(ctx, "kept", FetchOptions{Move: true})
+	if err != nil || string(r.Value) != "3" || r.Moved {
+		t.Fatalf("move refused: %+v, %v", r, err)
+	}
+	// Now local: nothing to move.
+	if r, err := a.FetchWith(ctx, "kept", FetchOptions{Move: true}); err != nil || !r.Local || r.Moved {
+		t.Fatalf("local fetch: %+v, %v", r, err)
+	}
+	// The copies stayed, and nothing else was taken away.
+	if !c.Store().Exists("copied") || !d.Store().Exists("kept") {
+		t.Fatalf("copied at C: %v, kept at D: %v", c.Store().Exists("copied"), d.Store().Exists("kept"))
+	}
+}
+
+func TestFetchMoveNoticeOnlyFromTheRequester(t *testing.T) {
+	// Only the requester the value was offered to can make the holder
+	// delete it, and only for that request and key.
+	c := startNode(t, "127.0.0.1", Config{Name: "C", Store: openStore(t, store.Options{}), AllowFetchMove: true})
+	if err := c.StorePut("k", []byte("v"), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	asker, other := dialFileRaw(t, c), dialFileRaw(t, c)
+	req := make([]byte, 16)
+	req[0] = 1
+	asker.send(wire.KindStoreReq, "", &wire.StoreRequest{Request: req, Origin: asker.id[:], OriginAddr: "127.0.0.1:1",
+		Key: "k", TTL: 4, Visited: [][]byte{asker.id[:]}, Move: true})
+	var resp wire.StoreResponse
+	if err := wire.Unmarshal(asker.next(wire.KindStoreResp).Body, &resp); err != nil {
+		t.Fatal(err)
+	}
+	if !resp.Found || !resp.Move || string(resp.Value) != "v" {
+		t.Fatalf("answer %+v", resp)
+	}
+	other.send(wire.KindStoreTaken, "", &wire.StoreTaken{Request: req, Key: "k"})
+	asker.send(wire.KindStoreTaken, "", &wire.StoreTaken{Request: req, Key: "other"})
+	pingRaw(t, other)
+	pingRaw(t, asker)
+	if !c.Store().Exists("k") {
+		t.Fatal("a StoreTaken from another peer, or for another key, deleted the key")
+	}
+	asker.send(wire.KindStoreTaken, "", &wire.StoreTaken{Request: req, Key: "k"})
+	eventually(t, "key deleted after the requester's notice", func() bool { return !c.Store().Exists("k") })
 }
