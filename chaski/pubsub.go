@@ -320,6 +320,16 @@ func (n *Node) Next(ctx context.Context) (*Message, error) {
 	if n.terminated.Load() {
 		return nil, ErrStreamTerminated
 	}
+	// A queued message is taken without the three-way select (the common
+	// case for a busy consumer).
+	select {
+	case m, ok := <-n.msgs:
+		if !ok {
+			return nil, ErrClosed
+		}
+		return m, nil
+	default:
+	}
 	select {
 	case m, ok := <-n.msgs:
 		if !ok {
