@@ -89,12 +89,30 @@ type Config struct {
 	// Store is the node's key-value store (optional); the node answers
 	// network fetches from it and stores fetched values in it.
 	Store *store.Store
+	// AllowFetchMove lets a peer's FetchWith(Move) delete a key from this
+	// node's store once the peer has stored the value (the original's
+	// fetch always popped it). Off by default: any peer could otherwise
+	// take every key away.
+	AllowFetchMove bool
+
+	// StatusFields, when set, adds the application's own fields to the
+	// status the node reports (Status().Extra) and serves over UDP to
+	// `chaski status` and QueryStatus: the original's _get_status(**kwargs).
+	// It is called once per status request, without any lock of the node
+	// held, and must be fast. At most MaxStatusFields fields are served;
+	// names are 1–64 bytes, values are cut to 256 bytes, and fields that do
+	// not fit a datagram are left out.
+	StatusFields func() map[string]string
 
 	// Files.
-	AcceptFiles   bool   // accept incoming files (default off)
-	DownloadDir   string // where accepted files go (required to accept)
-	MaxFileSize   int64  // default 4 GiB
-	FileChunkSize int    // default 256 KiB
+	AcceptFiles bool // accept incoming files (default off)
+	// DownloadDir is where accepted files go; default "." (the working
+	// directory at the time of each offer), as the original's
+	// destination_folder. The command line always sets it (its
+	// --download-dir, default <data-dir>/downloads).
+	DownloadDir   string
+	MaxFileSize   int64 // default 4 GiB
+	FileChunkSize int   // default 256 KiB
 	// PromptFiles makes offers wait for AcceptTransfer instead of being
 	// refused when AcceptFiles is off (the dashboard asks the user).
 	PromptFiles bool
@@ -177,6 +195,9 @@ func (c *Config) setDefaults() error {
 		c.MaxFileSize = 4 << 30
 	}
 	defi(&c.FileChunkSize, 256<<10)
+	if c.DownloadDir == "" {
+		c.DownloadDir = "."
+	}
 	if c.FileChunkSize > c.MaxFrameBody-wire.FileChunkFixedLen {
 		c.FileChunkSize = c.MaxFrameBody - wire.FileChunkFixedLen
 	}

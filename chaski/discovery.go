@@ -134,11 +134,18 @@ func (n *Node) Discover(ctx context.Context, opts DiscoverOptions) error {
 	if n.cfg.Root {
 		return nil // a root is paired for everything
 	}
+	entry := n.liveEdges()
+	if opts.Via != "" {
+		e := n.findEdge(opts.Via)
+		if e == nil {
+			return fmt.Errorf("%w: discovery via %s", ErrNoEdge, opts.Via)
+		}
+		entry = []*edge{e}
+	}
 	topics := opts.Topics
 	if len(topics) == 0 {
 		topics = n.Subscriptions()
 	}
-	entry := n.liveEdges()
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	pairedWithPeer := false
@@ -283,8 +290,14 @@ func (n *Node) askAnySubscriber(topic string, req []byte, d *wire.Discover) {
 
 // ConnectWithDiscovery is the original's connect(addr, discovery=True): connect
 // to addr, then run discovery for the subscriptions that connection did not
-// pair. Without options it uses the original's choices for this call: on_pair
-// "disconnect" (the entry edge is only a way in) and the configured timeout.
+// pair. Without options it uses the original's on_pair "disconnect" for this
+// call (the entry edge is only a way in), but not its 0.5 s
+// discovery_timeout: the timeout is Config.DiscoverTimeout (10 s) unless
+// opts.Timeout is set. Discovery returns as soon as every topic is paired,
+// so the longer wait costs time only when nobody answers; a short one makes
+// a node whose answer is merely slow (a loaded machine, a TLS dial back)
+// "first of topic" and splits the topic in two groups that never meet,
+// since pairings that arrive after the timeout are refused.
 func (n *Node) ConnectWithDiscovery(ctx context.Context, addr string, opts DiscoverOptions) (EdgeInfo, error) {
 	info, err := n.Connect(ctx, addr)
 	if err != nil {

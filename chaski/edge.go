@@ -117,6 +117,9 @@ type pendingPing struct {
 	sent   time.Time
 	result chan time.Duration // nil for keep-alive pings
 	series *pingSeries        // set for the pings of a PingSeries
+	// noStats: the round trip does not feed the latency statistics
+	// (PingOptions.NoStats).
+	noStats bool
 }
 
 func (e *edge) name() string {

@@ -32,19 +32,43 @@ type fetchState struct {
 
 	mu      sync.Mutex
 	pending map[xferID]*fetchWait // this node's fetches in flight
+	moves   map[xferID]moveOffer  // values this node offered to move, until taken or stale
 	relays  map[*StoreEventRelay]struct{}
 	relayed atomic.Int32 // attached relays
 }
 
 type fetchWait struct {
 	key string
-	ch  chan *wire.StoreResponse
+	ch  chan fetchAnswer
 }
+
+type fetchAnswer struct {
+	r *wire.StoreResponse
+	e *edge // the holder's edge: a StoreTaken goes back over it
+}
+
+// moveOffer is a value this node sent with Move set: it deletes its copy
+// when the requester, over the same peer, says it has stored it, unless
+// the key was written meanwhile.
+type moveOffer struct {
+	key     string
+	peer    wire.NodeID
+	updated time.Time // the entry's Updated when it was sent
+	at      time.Time
+}
+
+// maxMoveOffers bounds the move offers awaiting a StoreTaken; an offer not
+// taken within moveOfferTTL is forgotten (the value simply stays).
+const (
+	maxMoveOffers = 256
+	moveOfferTTL  = 2 * time.Minute
+)
 
 func (f *fetchState) init() {
 	f.seen = newIDFilter(4096, time.Minute)
 	f.dialSem = make(chan struct{}, 8)
 	f.pending = make(map[xferID]*fetchWait)
+	f.moves = make(map[xferID]moveOffer)
 	f.relays = make(map[*StoreEventRelay]struct{})
 }
 
@@ -131,8 +155,31 @@ func (n *Node) StoreEntries() ([]StoreEntry, error) {
 	return out, nil
 }
 
+// FetchOptions are the options of FetchWith.
+type FetchOptions struct {
+	// Move asks the node that answers to delete its copy once this node
+	// has stored the value: the original's fetch, which popped the value
+	// at the holder. A holder does so only with Config.AllowFetchMove (any
+	// peer could otherwise empty its store), and only if the key was not
+	// written since it sent the value; otherwise the fetch is a copy, as
+	// by default. A value is never lost on the way: the holder deletes
+	// only after this node has stored it, and if that notice is lost both
+	// keep a copy.
+	Move bool
+}
+
+// FetchResult is the outcome of FetchWith.
+type FetchResult struct {
+	Value []byte
+	// Local: the key was in the local store and the network was not asked.
+	Local bool
+	// Moved: the holder agreed to a move and has been told to delete its
+	// copy.
+	Moved bool
+}
+
 // Fetch returns the value of key: from the local store when it is there,
-// otherwise from the network. The request floods every edge like a
+// otherwise from the network (a copy; FetchWith can move it). The request floods every edge like a
 // discovery request (deduplicated by request id, bounded by TTL and a
 // visited set); a node holding the key answers this node directly, over an
 // existing edge or by dialing it. The value is then stored locally with
@@ -140,25 +187,36 @@ func (n *Node) StoreEntries() ([]StoreEntry, error) {
 // ctx's deadline (default Config.RequestTimeout) the error wraps
 // ErrNotFound. Needs a store (ErrNoStore).
 func (n *Node) Fetch(ctx context.Context, key string) ([]byte, error) {
+	r, err := n.FetchWith(ctx, key, FetchOptions{})
+	return r.Value, err
+}
+
+// FetchWith is Fetch with options.
+func (n *Node) FetchWith(ctx context.Context, key string, opts FetchOptions) (FetchResult, error) {
+	v, local, moved, err := n.fetchKey(ctx, key, opts)
+	return FetchResult{Value: v, Local: local, Moved: moved}, err
+}
+
+func (n *Node) fetchKey(ctx context.Context, key string, opts FetchOptions) (value []byte, local, moved bool, err error) {
 	st := n.cfg.Store
 	if st == nil {
-		return nil, ErrNoStore
+		return nil, false, false, ErrNoStore
 	}
 	v, err := st.Get(key)
 	if err == nil {
-		return v, nil
+		return v, true, false, nil
 	}
 	if !errors.Is(err, store.ErrNotFound) {
-		return nil, err
+		return nil, false, false, err
 	}
 	if n.closing.Load() {
-		return nil, ErrClosed
+		return nil, false, false, ErrClosed
 	}
 	ctx, cancel := withDefaultTimeout(ctx, n.cfg.RequestTimeout)
 	defer cancel()
 	id := newXferID()
 	n.fetch.seen.firstSight(wire.MessageID{Origin: wire.NodeID(id)})
-	w := &fetchWait{key: key, ch: make(chan *wire.StoreResponse, 1)}
+	w := &fetchWait{key: key, ch: make(chan fetchAnswer, 1)}
 	n.fetch.mu.Lock()
 	n.fetch.pending[id] = w
 	n.fetch.mu.Unlock()
@@ -168,10 +226,10 @@ func (n *Node) Fetch(ctx context.Context, key string) ([]byte, error) {
 		n.fetch.mu.Unlock()
 	}()
 	req := &wire.StoreRequest{Request: id[:], Origin: n.id[:], OriginAddr: n.addr, Key: key,
-		TTL: n.cfg.TTL, Visited: [][]byte{n.id[:]}}
+		TTL: n.cfg.TTL, Visited: [][]byte{n.id[:]}, Move: opts.Move}
 	fr, err := wire.AppendControlFrame(nil, wire.KindStoreReq, "", req)
 	if err != nil {
-		return nil, err
+		return nil, false, false, err
 	}
 	sent := 0
 	for _, e := range n.liveEdges() {
@@ -180,37 +238,48 @@ func (n *Node) Fetch(ctx context.Context, key string) ([]byte, error) {
 		}
 	}
 	if sent == 0 {
-		return nil, fmt.Errorf("%w: %q not found on the network (no connected peer)", ErrNotFound, key)
+		return nil, false, false, fmt.Errorf("%w: %q not found on the network (no connected peer)", ErrNotFound, key)
 	}
 	select {
-	case r := <-w.ch:
+	case a := <-w.ch:
+		r := a.r
 		var ttl time.Duration
 		var expires time.Time
 		if r.Expires != 0 {
 			expires = time.Unix(0, r.Expires)
 			if ttl = time.Until(expires); ttl <= 0 {
-				return nil, fmt.Errorf("%w: %q expired on its way from the network", ErrNotFound, key)
+				return nil, false, false, fmt.Errorf("%w: %q expired on its way from the network", ErrNotFound, key)
 			}
 		}
 		if err := st.Set(key, r.Value, ttl); err != nil {
-			return nil, fmt.Errorf("chaski: fetched %q but cannot store it: %w", key, err)
+			return nil, false, false, fmt.Errorf("chaski: fetched %q but cannot store it: %w", key, err)
 		}
-		n.logf(slog.LevelInfo, "fetched from the network", "key", key, "size", len(r.Value))
+		// Stored: only now may a holder that agreed to a move delete its
+		// copy.
+		moved = opts.Move && r.Move && n.sendStoreTaken(a.e, r)
+		n.logf(slog.LevelInfo, "fetched from the network", "key", key, "size", len(r.Value), "moved", moved)
 		n.emit(&StoreEvent{EventBase: now(), Kind: "fetched", Key: key, Size: len(r.Value), Expires: expires})
 		if r.Value == nil {
 			r.Value = []byte{}
 		}
-		return r.Value, nil
+		return r.Value, false, moved, nil
 	case <-ctx.Done():
-		return nil, fmt.Errorf("%w: %q not found on the network: %w", ErrNotFound, key, ctx.Err())
+		return nil, false, false, fmt.Errorf("%w: %q not found on the network: %w", ErrNotFound, key, ctx.Err())
 	case <-n.ctx.Done():
-		return nil, ErrClosed
+		return nil, false, false, ErrClosed
 	}
+}
+
+// sendStoreTaken tells the holder of a moved value that it is stored here.
+func (n *Node) sendStoreTaken(e *edge, r *wire.StoreResponse) bool {
+	fr, err := wire.AppendControlFrame(nil, wire.KindStoreTaken, "", &wire.StoreTaken{Request: r.Request, Key: r.Key})
+	return err == nil && e.sendCtrl(fr)
 }
 
 func init() {
 	routeFrames(func(n *Node, e *edge, f wire.Frame) error { return n.handleStoreRequest(e, f.Body) }, wire.KindStoreReq)
 	routeFrames(func(n *Node, e *edge, f wire.Frame) error { return n.handleStoreResponse(e, f.Body) }, wire.KindStoreResp)
+	routeFrames(func(n *Node, e *edge, f wire.Frame) error { return n.handleStoreTaken(e, f.Body) }, wire.KindStoreTaken)
 }
 
 func (n *Node) handleStoreRequest(e *edge, body []byte) error {
@@ -245,6 +314,9 @@ func (n *Node) answerFetch(r *wire.StoreRequest, origin wire.NodeID, ent store.E
 	resp := &wire.StoreResponse{Request: r.Request, Key: r.Key, Found: true, Value: ent.Value}
 	if !ent.Expires.IsZero() {
 		resp.Expires = ent.Expires.UnixNano()
+	}
+	if r.Move && n.cfg.AllowFetchMove {
+		resp.Move = n.offerMove(r.Request, r.Key, origin, ent.Updated)
 	}
 	fr, err := wire.AppendControlFrame(nil, wire.KindStoreResp, "", resp)
 	if err != nil || len(fr)-wire.HeaderLen > n.cfg.MaxFrameBody {
@@ -307,8 +379,76 @@ func (n *Node) handleStoreResponse(e *edge, body []byte) error {
 	delete(n.fetch.pending, id)
 	n.fetch.mu.Unlock()
 	select {
-	case w.ch <- &r:
+	case w.ch <- fetchAnswer{r: &r, e: e}:
 	default:
+	}
+	return nil
+}
+
+// offerMove records that the value of key goes to origin with Move set;
+// false when too many offers are waiting (the answer is then a copy).
+func (n *Node) offerMove(request []byte, key string, origin wire.NodeID, updated time.Time) bool {
+	id, ok := toXferID(request)
+	if !ok {
+		return false
+	}
+	now := time.Now()
+	f := &n.fetch
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.moves) >= maxMoveOffers {
+		for k, m := range f.moves {
+			if now.Sub(m.at) > moveOfferTTL {
+				delete(f.moves, k)
+			}
+		}
+		if len(f.moves) >= maxMoveOffers {
+			return false
+		}
+	}
+	f.moves[id] = moveOffer{key: key, peer: origin, updated: updated, at: now}
+	return true
+}
+
+// handleStoreTaken deletes a value this node offered to move, once the
+// requester it was offered to has stored it, unless it was written since.
+// A notice for anything else is ignored.
+func (n *Node) handleStoreTaken(e *edge, body []byte) error {
+	var t wire.StoreTaken
+	if err := wire.Unmarshal(body, &t); err != nil {
+		return err
+	}
+	id, ok := toXferID(t.Request)
+	if !ok {
+		return nil
+	}
+	f := &n.fetch
+	f.mu.Lock()
+	m, ok := f.moves[id]
+	if ok && m.peer == e.peer && m.key == t.Key {
+		delete(f.moves, id)
+	} else {
+		ok = false
+	}
+	f.mu.Unlock()
+	st := n.cfg.Store
+	if !ok || st == nil || time.Since(m.at) > moveOfferTTL {
+		return nil
+	}
+	// One store transaction on the reader: the peer can cause at most one
+	// per value this node offered it, and a later frame of the peer then
+	// sees the key gone.
+	deleted, err := st.DeleteUnchanged(m.key, m.updated)
+	switch {
+	case err != nil:
+		n.logf(slog.LevelWarn, "cannot delete a moved value", "key", m.key, "err", err.Error())
+	case deleted:
+		n.logf(slog.LevelInfo, "value moved to the requester", "key", m.key, "peer", e.name())
+		if f.relayed.Load() == 0 {
+			n.emit(&StoreEvent{EventBase: now(), Kind: "delete", Key: m.key})
+		}
+	default:
+		n.logf(slog.LevelInfo, "moved value kept: written since it was sent", "key", m.key)
 	}
 	return nil
 }

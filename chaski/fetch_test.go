@@ -99,13 +99,17 @@ func TestFetchNotRelayedWhenPropagationOff(t *testing.T) {
 	if err := c.StorePut("k", []byte("v"), time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	b.SetPropagated(CommandFetch, false)
+	if err := b.SetPropagated(CommandFetch, false); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
 	if _, err := a.Fetch(ctx, "k"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("fetch through a node that does not relay fetches: %v", err)
 	}
-	b.SetPropagated(CommandFetch, true)
+	if err := b.SetPropagated(CommandFetch, true); err != nil {
+		t.Fatal(err)
+	}
 	ctx2, cancel2 := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel2()
 	if v, err := a.Fetch(ctx2, "k"); err != nil || string(v) != "v" {

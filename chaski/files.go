@@ -126,8 +126,8 @@ func (n *Node) acceptsFiles() bool {
 // SetAcceptFiles turns the acceptance of incoming files on or off at run
 // time (the original's activate/deactivate_file_transfer). The receiver decides
 // at offer time, so the change applies to the next offer from any peer;
-// peers that connect afterwards also see it in the hello hint. Accepting
-// needs Config.DownloadDir.
+// peers that connect afterwards also see it in the hello hint. Files go to
+// Config.DownloadDir (the working directory by default).
 func (n *Node) SetAcceptFiles(on bool) {
 	if on {
 		n.files.accept.Store(1)

@@ -51,10 +51,13 @@ type Node struct {
 
 	msgs       chan *Message
 	terminated atomic.Bool
-	seq        atomic.Uint64
-	pubMu      sync.Mutex
-	pubScratch []byte   // where Publish builds small frames (pubMu held)
-	pubClock   pubClock // publication times (pubMu held)
+	// streamEnd is closed by TerminateStream, waking a Next that waits.
+	streamEnd     chan struct{}
+	terminateOnce sync.Once
+	seq           atomic.Uint64
+	pubMu         sync.Mutex
+	pubScratch    []byte   // where Publish builds small frames (pubMu held)
+	pubClock      pubClock // publication times (pubMu held)
 
 	chunkBodies bodyRecycler // received file chunk bodies, reused
 	// originLocks serialise the handling of messages per origin (striped).
@@ -99,6 +102,7 @@ func Start(cfg Config) (*Node, error) {
 		paired:    make(map[string]*pairing),
 		handlers:  make(map[string]HandlerFunc),
 		msgs:      make(chan *Message, cfg.MessageBuffer),
+		streamEnd: make(chan struct{}),
 		msgFilter: newSeqFilter(cfg.DedupOrigins, cfg.DedupAge),
 		reqSem:    make(chan struct{}, cfg.MaxConcurrentRequests),
 		reqs:      make(map[uint64]chan reqResult),
@@ -240,6 +244,13 @@ func now() EventBase { return EventBase{At: time.Now()} }
 
 // Status returns the node's current status.
 func (n *Node) Status() Status {
+	s := n.status()
+	s.AcceptsFiles = n.acceptsFiles()
+	s.Extra = n.statusFields()
+	return s
+}
+
+func (n *Node) status() Status {
 	n.mu.RLock()
 	defer n.mu.RUnlock()
 	s := Status{

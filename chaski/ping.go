@@ -17,16 +17,80 @@ const maxPendingPings = 64
 
 // Ping sends a ping padded with size random bytes (echoed back, as in the
 // original) to the peer (id, name or address) and returns the round trip. The
-// sample also feeds the edge's latency statistics.
+// sample also feeds the edge's latency statistics. PingWith takes the
+// original's other options, PingAll pings every edge.
 func (n *Node) Ping(ctx context.Context, peer string, size int) (time.Duration, error) {
+	return n.PingWith(ctx, peer, PingOptions{Size: size})
+}
+
+// PingOptions are the options of the original's ping and _ping.
+type PingOptions struct {
+	// Size is the number of random padding bytes the peer echoes back (the
+	// original's size).
+	Size int
+	// Delay waits this long before the ping is sent (the original's delay);
+	// the round trip does not include it.
+	Delay time.Duration
+	// NoStats leaves the edge's latency statistics (and the dashboard's
+	// latency events) alone: the original's latency_update=False, for a
+	// probe that should not count as a sample.
+	NoStats bool
+}
+
+// PingWith pings the peer (id, name or address) with opts and returns the
+// round trip.
+func (n *Node) PingWith(ctx context.Context, peer string, opts PingOptions) (time.Duration, error) {
 	e := n.findEdge(peer)
 	if e == nil {
 		return 0, fmt.Errorf("%w: %s", ErrNoEdge, peer)
 	}
-	if size < 0 || size > n.cfg.MaxFrameBody-wire.PingFixedLen {
-		return 0, fmt.Errorf("%w: ping padding of %d bytes", ErrTooLarge, size)
+	return n.pingEdge(ctx, e, peer, opts)
+}
+
+// PingResult is one edge's answer to PingAll.
+type PingResult struct {
+	PeerID string
+	Name   string
+	RTT    time.Duration // zero when Err is set
+	Err    error
+}
+
+// PingAll pings every live edge at once with opts (the original's ping
+// with no server_edge) and returns when every ping has been answered or
+// has failed, one result per edge in the order of Edges.
+func (n *Node) PingAll(ctx context.Context, opts PingOptions) []PingResult {
+	edges := n.liveEdges()
+	out := make([]PingResult, len(edges))
+	var wg sync.WaitGroup
+	for i, e := range edges {
+		out[i] = PingResult{PeerID: e.peerStr, Name: e.name()}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out[i].RTT, out[i].Err = n.pingEdge(ctx, e, e.peerStr, opts)
+		}()
 	}
-	ch, err := e.sendPing(size, true)
+	wg.Wait()
+	return out
+}
+
+func (n *Node) pingEdge(ctx context.Context, e *edge, peer string, opts PingOptions) (time.Duration, error) {
+	if opts.Size < 0 || opts.Size > n.cfg.MaxFrameBody-wire.PingFixedLen {
+		return 0, fmt.Errorf("%w: ping padding of %d bytes", ErrTooLarge, opts.Size)
+	}
+	if opts.Delay > 0 {
+		t := time.NewTimer(opts.Delay)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return 0, fmt.Errorf("%w: ping %s: %v", ErrTimeout, peer, ctx.Err())
+		case <-n.ctx.Done():
+			t.Stop()
+			return 0, ErrClosed
+		}
+	}
+	ch, err := e.sendPing(opts.Size, true, opts.NoStats)
 	if err != nil {
 		return 0, err
 	}
@@ -139,8 +203,8 @@ func (e *edge) seriesPong(s *pingSeries, rtt time.Duration) {
 	}
 }
 
-func (e *edge) sendPing(size int, wait bool) (chan time.Duration, error) {
-	var p pendingPing
+func (e *edge) sendPing(size int, wait, noStats bool) (chan time.Duration, error) {
+	p := pendingPing{noStats: noStats}
 	if wait {
 		p.result = make(chan time.Duration, 1)
 	}
@@ -209,7 +273,9 @@ func (e *edge) handlePong(body []byte) error {
 	}
 	delete(e.pings, p.ID)
 	rtt := now.Sub(pp.sent)
-	e.lat.add(now, rtt)
+	if !pp.noStats {
+		e.lat.add(now, rtt)
+	}
 	e.missed = 0
 	name := e.peerName
 	e.mu.Unlock()
@@ -220,7 +286,7 @@ func (e *edge) handlePong(body []byte) error {
 		e.seriesPong(pp.series, rtt)
 	}
 
-	if e.n.events.watched() { // a ping series should not allocate per pong for nobody
+	if !pp.noStats && e.n.events.watched() { // a ping series should not allocate per pong for nobody
 		e.n.emit(&LatencyEvent{EventBase: EventBase{At: now}, PeerID: e.peerStr, Name: name, RTT: rtt})
 	}
 	return nil
@@ -327,6 +393,6 @@ func (n *Node) keepAlive(e *edge, now time.Time) {
 		return
 	}
 	if due {
-		_, _ = e.sendPing(0, false)
+		_, _ = e.sendPing(0, false, false)
 	}
 }

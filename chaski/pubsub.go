@@ -314,20 +314,38 @@ func (n *Node) deliver(e *edge, m *Message) {
 func (n *Node) Messages() <-chan *Message { return n.msgs }
 
 // Next waits for the next message (the original's message_stream, one step).
+// After TerminateStream it returns ErrStreamTerminated at once, and a Next
+// already waiting returns it too.
 func (n *Node) Next(ctx context.Context) (*Message, error) {
+	if n.terminated.Load() {
+		return nil, ErrStreamTerminated
+	}
+	// A queued message is taken without the three-way select (the common
+	// case for a busy consumer).
 	select {
 	case m, ok := <-n.msgs:
 		if !ok {
 			return nil, ErrClosed
 		}
 		return m, nil
+	default:
+	}
+	select {
+	case m, ok := <-n.msgs:
+		if !ok {
+			return nil, ErrClosed
+		}
+		return m, nil
+	case <-n.streamEnd:
+		return nil, ErrStreamTerminated
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
 }
 
-// Stream iterates over incoming messages until ctx ends or the node closes
-// (the original's `async with streamer as stream`).
+// Stream iterates over incoming messages until ctx ends, the node closes or
+// TerminateStream is called (the original's `async with streamer as
+// stream`, whose generator stops after terminate_stream).
 func (n *Node) Stream(ctx context.Context) iter.Seq[*Message] {
 	return func(yield func(*Message) bool) {
 		for {
@@ -340,9 +358,16 @@ func (n *Node) Stream(ctx context.Context) iter.Seq[*Message] {
 }
 
 // TerminateStream stops delivering messages to the subscriber queue (the
-// original's terminate_stream); routing and relaying go on. Messages not
-// delivered because of it are counted in Undelivered.
-func (n *Node) TerminateStream() { n.terminated.Store(true) }
+// original's terminate_stream): Stream ends and Next returns
+// ErrStreamTerminated, at once for a caller already waiting. Routing and
+// relaying go on. Messages not delivered because of it are counted in
+// Undelivered; it cannot be undone.
+func (n *Node) TerminateStream() {
+	n.terminateOnce.Do(func() {
+		n.terminated.Store(true)
+		close(n.streamEnd)
+	})
+}
 
 // Undelivered counts messages not delivered after TerminateStream.
 func (n *Node) Undelivered() uint64 { return n.undelivered.Load() }
@@ -355,7 +380,15 @@ func (n *Node) Subscriptions() []string {
 }
 
 // Subscribe adds topics at run time; peers learn of it at once.
-func (n *Node) Subscribe(topics ...string) error {
+func (n *Node) Subscribe(topics ...string) error { return n.subscribe(false, topics) }
+
+// SubscribePaired adds topics at run time as already paired (the
+// original's subscribe(subscriptions, paired=True)): discovery does not
+// look for peers of them, and other nodes' discovery may pair with this
+// one. Topics already subscribed become paired.
+func (n *Node) SubscribePaired(topics ...string) error { return n.subscribe(true, topics) }
+
+func (n *Node) subscribe(paired bool, topics []string) error {
 	for _, t := range topics {
 		if !wire.ValidName(t, wire.MaxTopicLen) {
 			return fmt.Errorf("%w: %q", ErrInvalidTopic, t)
@@ -370,8 +403,10 @@ func (n *Node) Subscribe(topics ...string) error {
 				return fmt.Errorf("%w: more than %d subscriptions", ErrInvalidTopic, wire.MaxSubscriptions)
 			}
 			n.subs[t] = true
-			n.paired[t] = &pairing{paired: n.cfg.Root}
+			n.paired[t] = &pairing{paired: n.cfg.Root || paired, outcome: pairedOutcome(paired)}
 			changed = true
+		} else if p := n.paired[t]; paired && p != nil && !p.paired {
+			p.paired, p.outcome = true, pairedOutcome(paired)
 		}
 	}
 	n.mu.Unlock()
@@ -379,6 +414,13 @@ func (n *Node) Subscribe(topics ...string) error {
 		n.announceSubs()
 	}
 	return nil
+}
+
+func pairedOutcome(paired bool) string {
+	if paired {
+		return "subscribed as paired"
+	}
+	return ""
 }
 
 // Unsubscribe removes topics at run time; peers learn of it at once.
@@ -471,8 +513,15 @@ func (n *Node) SetPropagation(on bool) {
 }
 
 // SetPropagated adds or removes one command from the relayed set (the
-// original's add/remove_propagation_command).
-func (n *Node) SetPropagated(c Command, on bool) {
+// original's add/remove_propagation_command). A command other than
+// CommandPublish, CommandDiscover and CommandFetch is an ErrUnknownCommand
+// (the original accepted any string, so a typo silently changed nothing).
+func (n *Node) SetPropagated(c Command, on bool) error {
+	switch c {
+	case CommandPublish, CommandDiscover, CommandFetch:
+	default:
+		return fmt.Errorf("%w: %q (relayed commands: %s, %s, %s)", ErrUnknownCommand, c, CommandPublish, CommandDiscover, CommandFetch)
+	}
 	n.prop.mu.Lock()
 	defer n.prop.mu.Unlock()
 	if n.prop.off == nil {
@@ -483,6 +532,7 @@ func (n *Node) SetPropagated(c Command, on bool) {
 	} else {
 		n.prop.off[c] = true
 	}
+	return nil
 }
 
 // Propagated reports whether the node relays command c.

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/chaski-dev/chaski/chaski/wire"
@@ -211,10 +213,16 @@ func (n *Node) handleDatagram(d []byte, from *net.UDPAddr) {
 		}
 		s := n.Status()
 		st := &wire.Status{ID: req.ID, Name: s.Name, Address: s.Address, Paired: s.Paired, Serving: s.Serving,
-			Reconnecting: s.Reconnecting, Edges: s.Edges, Root: s.Root, TLS: s.TLS, Version: wire.Version}
+			Reconnecting: s.Reconnecting, Edges: s.Edges, Root: s.Root, TLS: s.TLS, Version: wire.Version,
+			AcceptFiles: s.AcceptsFiles, Extra: s.Extra}
 		out, err := wire.AppendDatagram(nil, wire.UDPStatusResponse, st)
+		if err != nil && st.Extra != nil {
+			// Too large to fit: the application's fields go first...
+			st.Extra = nil
+			out, err = wire.AppendDatagram(nil, wire.UDPStatusResponse, st)
+		}
 		if err != nil {
-			// Too many subscriptions to fit: answer without the pairing map.
+			// ...then the pairing map (too many subscriptions).
 			st.Paired = nil
 			if out, err = wire.AppendDatagram(nil, wire.UDPStatusResponse, st); err != nil {
 				return
@@ -269,7 +277,8 @@ func QueryStatus(ctx context.Context, addr string) (Status, error) {
 		st.Paired = map[string]bool{}
 	}
 	return Status{Name: st.Name, Address: st.Address, Paired: st.Paired, Serving: st.Serving,
-		Reconnecting: st.Reconnecting, Edges: st.Edges, Root: st.Root, TLS: st.TLS}, nil
+		Reconnecting: st.Reconnecting, Edges: st.Edges, Root: st.Root, TLS: st.TLS,
+		AcceptsFiles: st.AcceptFiles, Extra: checkedStatusFields(st.Extra)}, nil
 }
 
 // RequestUDP sends a named request to the node at addr over UDP.
@@ -355,4 +364,49 @@ func withDefaultTimeout(ctx context.Context, d time.Duration) (context.Context, 
 		return ctx, func() {}
 	}
 	return context.WithTimeout(ctx, d)
+}
+
+// statusFields returns the application's status fields (Config.StatusFields)
+// within the limits of wire.Status.
+func (n *Node) statusFields() map[string]string {
+	if n.cfg.StatusFields == nil {
+		return nil
+	}
+	return checkedStatusFields(n.cfg.StatusFields())
+}
+
+// checkedStatusFields keeps at most wire.MaxStatusFields valid fields (in
+// name order, so the choice is stable), values cut to
+// wire.MaxStatusValueLen bytes, control characters replaced: on the serving side for the application's
+// fields, on the querying side for a peer's.
+func checkedStatusFields(m map[string]string) map[string]string {
+	if len(m) == 0 {
+		return nil
+	}
+	names := make([]string, 0, len(m))
+	for k := range m {
+		if wire.ValidName(k, wire.MaxNameLen) {
+			names = append(names, k)
+		}
+	}
+	slices.Sort(names)
+	if len(names) > wire.MaxStatusFields {
+		names = names[:wire.MaxStatusFields]
+	}
+	out := make(map[string]string, len(names))
+	for _, k := range names {
+		v := m[k]
+		if len(v) > wire.MaxStatusValueLen {
+			v = v[:wire.MaxStatusValueLen]
+		}
+		// Valid UTF-8 without control characters: a peer's values end up
+		// on someone's terminal.
+		out[k] = strings.Map(func(r rune) rune {
+			if r < 0x20 || r == 0x7f {
+				return '?'
+			}
+			return r
+		}, strings.ToValidUTF8(v, ""))
+	}
+	return out
 }

@@ -27,6 +27,10 @@ var (
 	ErrBusy            = errors.New("chaski: too many requests in progress")
 	ErrNoStore         = errors.New("chaski: node has no store")
 	ErrEdgeLost        = errors.New("chaski: edge lost")
+	ErrUnknownCommand  = errors.New("chaski: unknown command")
+	// ErrStreamTerminated is returned by Next (and ends Stream) after
+	// TerminateStream.
+	ErrStreamTerminated = errors.New("chaski: stream terminated")
 )
 
 // EdgeState is the life-cycle state of a peer as shown to users.
@@ -127,6 +131,12 @@ type Status struct {
 	// a copy on another path: mostly late duplicates, but a first copy that
 	// late is lost. Non-zero only under heavy, sustained overload.
 	LateDropped uint64 `json:"late_dropped"`
+	// AcceptsFiles tells whether file offers may be accepted (the
+	// original's allow_incoming_files in its status).
+	AcceptsFiles bool `json:"accepts_files"`
+	// Extra holds the application's fields (Config.StatusFields; the
+	// original's _get_status(**kwargs)).
+	Extra map[string]string `json:"extra,omitempty"`
 }
 
 // AllPaired reports whether the node is paired for every subscription (the
@@ -205,6 +215,10 @@ type DiscoverOptions struct {
 	Topics  []string      // default: every unpaired subscription
 	OnPair  OnPair        // default OnPairNone
 	Timeout time.Duration // per topic; default Config.DiscoverTimeout
+	// Via starts the discovery through one edge only (a peer id, name or
+	// address: the original's discovery(node=…)) instead of every edge;
+	// nodes further on relay it as usual.
+	Via string
 }
 
 // FileReceived describes a verified incoming file (the original's

@@ -470,17 +470,35 @@ func (s *Store) Set(key string, value []byte, ttl time.Duration) error {
 // under key is removed too (reported as EventExpire) but still yields
 // ErrNotFound, since to the caller it was already gone.
 func (s *Store) Delete(key string) error {
-	_, err := s.take(key, false)
+	_, err := s.take(key, false, nil)
 	return err
 }
 
 // Pop returns the value of a live key and deletes it in the same
 // transaction, so two concurrent Pops never both receive it.
 func (s *Store) Pop(key string) ([]byte, error) {
-	return s.take(key, true)
+	return s.take(key, true, nil)
 }
 
-func (s *Store) take(key string, wantValue bool) ([]byte, error) {
+// DeleteUnchanged removes a live key only if it has not been written since
+// updated (its Entry.Updated then), in one transaction: a value that was
+// handed on elsewhere is deleted, a newer one is kept. It reports whether
+// the key was deleted; a missing key is not an error.
+func (s *Store) DeleteUnchanged(key string, updated time.Time) (bool, error) {
+	deleted := false
+	_, err := s.take(key, false, func(h header) bool {
+		deleted = h.updated == updated.UnixNano()
+		return deleted
+	})
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
+	return deleted, err
+}
+
+// take deletes a live key (and returns its value when wantValue); when
+// match is set, only a record it accepts is deleted.
+func (s *Store) take(key string, wantValue bool, match func(header) bool) ([]byte, error) {
 	if err := validateKey(key); err != nil {
 		return nil, err
 	}
@@ -503,7 +521,7 @@ func (s *Store) take(key string, wantValue bool) ([]byte, error) {
 			return nil
 		}
 		if err != nil {
-			if wantValue {
+			if wantValue || match != nil {
 				return err
 			}
 			// Delete must still be able to get rid of an undecodable
@@ -513,6 +531,9 @@ func (s *Store) take(key string, wantValue bool) ([]byte, error) {
 			}
 			w.addCount(-1)
 			w.emit(EventDelete, key, len(raw), noExpiry)
+			return nil
+		}
+		if match != nil && !match(h) {
 			return nil
 		}
 		if wantValue {

@@ -99,6 +99,33 @@ func TestPop(t *testing.T) {
 	checkConsistency(t, s)
 }
 
+func TestDeleteUnchanged(t *testing.T) {
+	clock := newClock()
+	s := openTest(t, Options{Now: clock.Now})
+	mustSet(t, s, "k", []byte("v1"), time.Hour)
+	e, err := s.Lookup("k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Written again since the lookup: kept.
+	clock.Advance(time.Second)
+	mustSet(t, s, "k", []byte("v2"), time.Hour)
+	if ok, err := s.DeleteUnchanged("k", e.Updated); ok || err != nil || !s.Exists("k") {
+		t.Fatalf("DeleteUnchanged of a rewritten key = %v, %v (exists %v)", ok, err, s.Exists("k"))
+	}
+	e2, err := s.Lookup("k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := s.DeleteUnchanged("k", e2.Updated); !ok || err != nil || s.Exists("k") {
+		t.Fatalf("DeleteUnchanged of an unchanged key = %v, %v (exists %v)", ok, err, s.Exists("k"))
+	}
+	if ok, err := s.DeleteUnchanged("k", e2.Updated); ok || err != nil {
+		t.Fatalf("DeleteUnchanged of a missing key = %v, %v", ok, err)
+	}
+	checkConsistency(t, s)
+}
+
 func TestPopIsExclusive(t *testing.T) {
 	s := openTest(t, Options{})
 	fastWrites(s)

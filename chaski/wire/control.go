@@ -87,6 +87,9 @@ type StoreRequest struct {
 	Key        string   `msgpack:"key"`
 	TTL        int      `msgpack:"ttl"`
 	Visited    [][]byte `msgpack:"visited"`
+	// Move asks a holder to give the value up once the requester has it
+	// (the original's fetch popped it); a holder may refuse.
+	Move bool `msgpack:"move,omitempty"`
 }
 
 // StoreResponse carries the value of a key to the requester.
@@ -96,6 +99,16 @@ type StoreResponse struct {
 	Found   bool   `msgpack:"found"`
 	Value   []byte `msgpack:"value"`
 	Expires int64  `msgpack:"expires"` // unix nanoseconds, 0 = never
+	// Move: the holder agreed to a move and deletes its copy when the
+	// requester answers with StoreTaken.
+	Move bool `msgpack:"move,omitempty"`
+}
+
+// StoreTaken tells the holder of a moved value that the requester has
+// stored it, so the holder may delete its copy.
+type StoreTaken struct {
+	Request []byte `msgpack:"req"`
+	Key     string `msgpack:"key"`
 }
 
 // FileOffer opens a transfer; the topic is in the frame header.

@@ -47,6 +47,8 @@ func FuzzControlBodies(f *testing.F) {
 		&Discover{Topic: "t", TTL: 5, Visited: [][]byte{make([]byte, 16)}},
 		&FileOffer{Name: "f", Size: 3, Meta: map[string]string{"k": "v"}},
 		&Response{ID: 1, Data: []byte("d")},
+		&StoreRequest{Request: make([]byte, 16), Key: "k", Move: true},
+		&StoreTaken{Request: make([]byte, 16), Key: "k"},
 	} {
 		b, _ := Marshal(v)
 		f.Add(b)
@@ -63,6 +65,10 @@ func FuzzControlBodies(f *testing.F) {
 		_ = Unmarshal(data, &s)
 		var req StoreRequest
 		_ = Unmarshal(data, &req)
+		var resp StoreResponse
+		_ = Unmarshal(data, &resp)
+		var taken StoreTaken
+		_ = Unmarshal(data, &taken)
 	})
 }
 

@@ -45,7 +45,18 @@ type Status struct {
 	Root         bool            `msgpack:"root"`
 	TLS          bool            `msgpack:"tls"`
 	Version      int             `msgpack:"version"`
+	AcceptFiles  bool            `msgpack:"accept_files"`
+	// Extra carries the application's status fields: at most
+	// MaxStatusFields, names of 1–MaxNameLen bytes, values of at most
+	// MaxStatusValueLen bytes.
+	Extra map[string]string `msgpack:"extra,omitempty"`
 }
+
+// Limits of a status's application fields.
+const (
+	MaxStatusFields   = 32
+	MaxStatusValueLen = 256
+)
 
 // AppendDatagram appends a datagram header and msgpack body.
 func AppendDatagram(b []byte, kind UDPKind, v any) ([]byte, error) {
