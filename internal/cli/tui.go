@@ -91,8 +91,8 @@ func runTUI(ctx context.Context, e *env, o *nodeOpts, opts dashboardOptions) (er
 	for _, w := range warnings {
 		n.Config().Logger.Warn(w)
 		if strings.Contains(w, "in use by another process") {
-			opts.StoreNote = "the store in " + o.resolvedDataDir() + " is in use by another process (another dashboard?): " +
-				"start this one with --data-dir DIR (a directory of its own) to keep a store"
+			opts.StoreNote = "store in use by another process: start this one with --data-dir DIR (the store of " +
+				o.resolvedDataDir() + " is held by another node or dashboard)"
 		}
 	}
 	opts.AcceptFilesPrompt = !o.acceptFiles
