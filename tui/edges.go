@@ -176,17 +176,18 @@ func (p *edgesPane) dialState(d *dial) (string, string, lipgloss.Style) {
 	st := p.sh.st
 	if d.state == "connecting" {
 		s := st.Symbols.Connecting + " connecting"
+		why := ""
 		if d.attempt > 1 {
 			s += " #" + strconv.Itoa(d.attempt)
+			why = "last attempt failed: " + d.err
 		}
-		return s, "", st.EdgeConnecting
+		return s, why, st.EdgeConnecting
 	}
-	why := "failed: " + d.err
+	// The retry first: the reason may be long, and Enter shows all of it.
+	why := "gave up (c to retry): " + d.err
 	if !d.next.IsZero() {
 		left := d.next.Sub(p.sh.now())
-		why += " · retry #" + strconv.Itoa(d.attempt+1) + " in " + fmtAge(max(0, left)+time.Second-1)
-	} else {
-		why += " · gave up (c to retry)"
+		why = "retry #" + strconv.Itoa(d.attempt+1) + " in " + fmtAge(max(0, left)+time.Second-1) + " · " + d.err
 	}
 	return st.Symbols.Fail + " failed", why, st.Error
 }
@@ -272,7 +273,7 @@ func (p *edgesPane) view(w, h int, focused bool) []string {
 	}
 	cols := []col{
 		{title: "STATE", min: 24, max: 28},
-		{title: "NAME", min: 8, max: 18},
+		{title: "NAME", min: 14, max: 18},
 		{title: "ADDRESS", min: 15, max: 22, prio: 2},
 		{title: "SUBS", min: 6, max: 24, prio: 4},
 		{title: "LAST", min: 7, max: 7, prio: 1, right: true},

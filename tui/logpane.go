@@ -44,11 +44,7 @@ func (p *logPane) onEvent(ev chaski.Event) {
 			text += " " + e.Attrs
 		}
 		p.lines.Push(logEntry{at: e.When(), level: int(e.Level), text: sanitize(text)})
-	case *chaski.EdgeUpEvent:
-		p.add(e.When(), 0, "edge up: %s %s", e.Edge.Name, e.Edge.Address)
-	case *chaski.EdgeDownEvent:
-		p.add(e.When(), 4, "edge down: %s %s: %s", e.Edge.Name, e.Edge.Address, e.Reason)
-	case *chaski.EdgeStateEvent:
+	case *chaski.EdgeStateEvent: // (edges up and down are in the node's own log)
 		if e.State == chaski.StateClosed {
 			p.add(e.When(), 4, "gave up on %s %s: %s", e.Name, e.Address, e.Err)
 		}

@@ -116,6 +116,7 @@ type model struct {
 	overlayOff   int
 	detailBody   []byte
 
+	frames     map[frameKey]frameStrings
 	dropSeq    int
 	lastSecond int64
 	dataDirty  bool
@@ -215,8 +216,8 @@ func (mm Model) Close() {
 func (mm Model) Init() tea.Cmd {
 	m := mm.m
 	cmds := append([]tea.Cmd{
-		waitEvents(m.events),
-		waitMessages(m.msgs),
+		waitEvents(m.ctx, m.events),
+		waitMessages(m.ctx, m.msgs),
 		frameTick(),
 		m.snapshotCmd(true),
 	}, m.initCmds...)
@@ -250,12 +251,18 @@ func frameTick() tea.Cmd {
 
 // waitEvents blocks for one event, then takes whatever else is already
 // queued (up to maxBatch) so that a burst costs one Update.
-func waitEvents(ch <-chan chaski.Event) tea.Cmd {
+func waitEvents(ctx context.Context, ch <-chan chaski.Event) tea.Cmd {
 	if ch == nil {
 		return nil
 	}
 	return func() tea.Msg {
-		ev, ok := <-ch
+		var ev chaski.Event
+		var ok bool
+		select {
+		case ev, ok = <-ch:
+		case <-ctx.Done():
+			return nil // the dashboard ended: no reader is left behind
+		}
 		if !ok {
 			return eventsMsg{closed: true}
 		}
@@ -276,12 +283,18 @@ func waitEvents(ch <-chan chaski.Event) tea.Cmd {
 	}
 }
 
-func waitMessages(ch <-chan *chaski.Message) tea.Cmd {
+func waitMessages(ctx context.Context, ch <-chan *chaski.Message) tea.Cmd {
 	if ch == nil {
 		return nil
 	}
 	return func() tea.Msg {
-		msg, ok := <-ch
+		var msg *chaski.Message
+		var ok bool
+		select {
+		case msg, ok = <-ch:
+		case <-ctx.Done():
+			return nil
+		}
 		if !ok {
 			return messagesMsg{closed: true}
 		}
@@ -342,7 +355,7 @@ func (m *model) update(msg tea.Msg) tea.Cmd {
 			m.events = nil
 			return nil
 		}
-		return waitEvents(m.events)
+		return waitEvents(m.ctx, m.events)
 	case messagesMsg:
 		for _, x := range msg.msgs {
 			m.chat.addMessage(x)
@@ -352,7 +365,7 @@ func (m *model) update(msg tea.Msg) tea.Cmd {
 			m.msgs = nil
 			return nil
 		}
-		return waitMessages(m.msgs)
+		return waitMessages(m.ctx, m.msgs)
 	case frameMsg:
 		m.onFrame()
 		return frameTick()

@@ -24,13 +24,22 @@ func Run(ctx context.Context, b Backend, opts Options) error {
 	}
 	m := New(b, opts)
 	defer m.Close()
-	popts := []tea.ProgramOption{tea.WithAltScreen(), tea.WithContext(ctx)}
+	// Bubble Tea's own SIGINT/SIGTERM handler can block for ever sending
+	// its quit message when the caller's context (signal.NotifyContext in
+	// main) ended the program first: the process then hung on SIGTERM. Our
+	// handler asks the program to quit without blocking.
+	popts := []tea.ProgramOption{tea.WithAltScreen(), tea.WithContext(ctx), tea.WithoutSignalHandler()}
 	if opts.Mouse {
 		popts = append(popts, tea.WithMouseCellMotion())
 	}
 	p := tea.NewProgram(m, popts...)
 	stopCont := restoreOnContinue(p, m)
 	defer stopCont()
+	stopQuit := quitOnSignal(p)
+	defer stopQuit()
+	// The model's readers end with the caller's context too.
+	stopClose := context.AfterFunc(ctx, m.Close)
+	defer stopClose()
 	_, err := p.Run()
 	if err != nil && errors.Is(err, tea.ErrProgramKilled) && ctx.Err() != nil {
 		return nil // cancelled by the caller: a normal way to stop
@@ -59,6 +68,25 @@ func restoreOnContinue(p *tea.Program, m Model) func() {
 					_ = p.RestoreTerminal()
 				}
 			}
+		}
+	}()
+	return func() {
+		signal.Stop(ch)
+		close(done)
+	}
+}
+
+// quitOnSignal ends the program on SIGINT (when the terminal is not in raw
+// mode) and SIGTERM.
+func quitOnSignal(p *tea.Program) func() {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-done:
+		case <-ch:
+			go p.Quit() // Send gives up once the program has ended
 		}
 	}()
 	return func() {

@@ -210,7 +210,7 @@ func (m *model) renderBox(bx box) []string {
 	lines := make([]string, 0, bx.h)
 	lines = append(lines, top)
 	inner := c.view(iw, ih, focused)
-	left, right := fs.Render(br.Left), fs.Render(br.Right)
+	left, right, bottom := m.frameParts(focused, iw)
 	for i := 0; i < ih; i++ {
 		l := ""
 		if i < len(inner) {
@@ -222,9 +222,36 @@ func (m *model) renderBox(bx box) []string {
 		lines = append(lines, left+l+right)
 	}
 	if bx.h >= 2 {
-		lines = append(lines, fs.Render(br.BottomLeft+strings.Repeat(br.Bottom, iw)+br.BottomRight))
+		lines = append(lines, bottom)
 	}
 	return lines
+}
+
+type frameKey struct {
+	focused bool
+	w       int
+}
+
+type frameStrings struct{ left, right, bottom string }
+
+// frameParts returns a frame's styled sides and bottom edge, drawn once per
+// width: styling a string costs more than all the rest of a row.
+func (m *model) frameParts(focused bool, iw int) (string, string, string) {
+	k := frameKey{focused, iw}
+	if f, ok := m.frames[k]; ok {
+		return f.left, f.right, f.bottom
+	}
+	st := m.sh.st
+	br, fs := st.PaneBorder, st.Pane
+	if focused {
+		br, fs = st.PaneBorderFocus, st.PaneActive
+	}
+	f := frameStrings{fs.Render(br.Left), fs.Render(br.Right), fs.Render(br.BottomLeft + strings.Repeat(br.Bottom, iw) + br.BottomRight)}
+	if m.frames == nil || len(m.frames) > 64 {
+		m.frames = map[frameKey]frameStrings{}
+	}
+	m.frames[k] = f
+	return f.left, f.right, f.bottom
 }
 
 func (m *model) renderHeader() string {

@@ -66,6 +66,12 @@ func startDemo(ctx context.Context, main *chaski.Node, log *slog.Logger) (stop f
 			PingInterval:  time.Second,
 			Logger:        log.With("demo", name),
 		}
+		if tmpDir != "" {
+			// Demo peers accept files, so a drop in the demo shows a
+			// whole transfer (into the demo's temporary directory).
+			cfg.DownloadDir = filepath.Join(tmpDir, name)
+			cfg.AcceptFiles = os.MkdirAll(cfg.DownloadDir, 0o700) == nil
+		}
 		if i == 0 && tmpDir != "" {
 			// demo-ana holds keys that main can fetch from the network.
 			if st, err := store.Open(filepath.Join(tmpDir, "ana.db"), store.Options{}); err == nil {

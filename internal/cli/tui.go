@@ -3,7 +3,10 @@ package cli
 import (
 	"context"
 	"errors"
+	"os"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/chaski-dev/chaski/chaski"
 	"github.com/chaski-dev/chaski/tui"
@@ -47,6 +50,8 @@ type dashboardOptions struct {
 	AcceptFilesPrompt bool
 	Title             string
 	Keys              map[string][]string // [keys] of the config file
+	Connect           []string            // --connect: dialled (and retried) by the dashboard
+	StoreNote         string              // why there is no store, with the fix
 }
 
 func runTUI(ctx context.Context, e *env, o *nodeOpts, opts dashboardOptions) (err error) {
@@ -67,6 +72,16 @@ func runTUI(ctx context.Context, e *env, o *nodeOpts, opts dashboardOptions) (er
 	if opts.Demo {
 		// The node itself joins the demo's topic.
 		o.subs = append(o.subs, demoTopic, demoMetrics)
+		// A demo writes nothing into the user's real data dir (store,
+		// downloads, log) unless --data-dir names one.
+		if o.dataDir == "" {
+			tmp, err := demoDataDir()
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(tmp)
+			o.dataDir = tmp
+		}
 	}
 	n, err := o.start(ctx, e, nodeSetup{tryStore: true, warn: warn, promptFiles: !o.acceptFiles})
 	if err != nil {
@@ -75,22 +90,35 @@ func runTUI(ctx context.Context, e *env, o *nodeOpts, opts dashboardOptions) (er
 	defer closeNode(n, &err)
 	for _, w := range warnings {
 		n.Config().Logger.Warn(w)
+		if strings.Contains(w, "in use by another process") {
+			opts.StoreNote = "store in use by another process: start this one with --data-dir DIR (the store of " +
+				o.resolvedDataDir() + " is held by another node or dashboard)"
+		}
 	}
 	opts.AcceptFilesPrompt = !o.acceptFiles
 	// Background work stops before the node closes (defers run last first).
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	// Connections and discovery run in the background so the dashboard
-	// shows them as they happen; Connect logs its failures as node log
-	// events, so they appear in the log pane (and the log file).
-	go func() {
-		for _, a := range o.connect {
-			_, _ = n.Connect(ctx, a)
-		}
-		if o.discover {
+	// The dashboard dials --connect itself: a connect that fails is a row
+	// in Edges with the reason and the next retry. Discovery runs once an
+	// edge is up (or after a while without one), and shows as running in
+	// the Discovery pane.
+	opts.Connect = o.connect
+	if o.discover {
+		go func() {
+			t := time.NewTicker(100 * time.Millisecond)
+			defer t.Stop()
+			deadline := time.Now().Add(30 * time.Second)
+			for n.EdgeCount() == 0 && time.Now().Before(deadline) {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+				}
+			}
 			n.discoverInBackground(ctx, o, func(s string) { n.Config().Logger.Warn(s) })
-		}
-	}()
+		}()
+	}
 	if opts.Demo {
 		stopDemo, err := startDemo(ctx, n.Node, n.Config().Logger)
 		if err != nil {
@@ -114,5 +142,10 @@ func (opts dashboardOptions) tuiOptions() tui.Options {
 		Title:             opts.Title,
 		AcceptFilesPrompt: opts.AcceptFilesPrompt,
 		Keys:              opts.Keys,
+		Connect:           opts.Connect,
+		StoreNote:         opts.StoreNote,
 	}
 }
+
+// demoDataDir is the throw-away data dir of a --demo run.
+func demoDataDir() (string, error) { return os.MkdirTemp("", "chaski-demo-data-") }
