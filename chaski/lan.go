@@ -159,14 +159,20 @@ func (n *Node) stopLAN() {
 	}
 }
 
-func (n *Node) nearbyNode(p nearby.Peer, status string) NearbyNode {
+func nearbyNodeOf(p nearby.Peer) NearbyNode {
 	id := p.ID
 	if u, err := uuid.Parse(p.ID); err == nil {
 		id = u.String()
 	}
 	return NearbyNode{ID: id, Name: p.Name, Address: p.Address, Topics: slices.Clone(p.Topics), TLS: p.TLS,
-		Version: p.Version, Via: p.Via, Interface: p.Interface, FirstSeen: p.FirstSeen, LastSeen: p.LastSeen,
-		Connected: n.findEdge(id) != nil, Status: status}
+		Version: p.Version, Via: p.Via, Interface: p.Interface, FirstSeen: p.FirstSeen, LastSeen: p.LastSeen}
+}
+
+func (n *Node) nearbyNode(p nearby.Peer, status string) NearbyNode {
+	nn := nearbyNodeOf(p)
+	nn.Connected = n.findEdge(nn.ID) != nil
+	nn.Status = status
+	return nn
 }
 
 // Nearby lists the nodes found nearby, most recently heard from first
@@ -348,4 +354,29 @@ func (n *Node) lanDial(p NearbyNode) {
 	if n.ctx.Err() == nil {
 		n.emit(&NearbyEvent{EventBase: now(), Node: p, Change: change})
 	}
+}
+
+// BrowseNearby lists the nodes nearby without announcing anything or
+// connecting (`chaski lan`): it listens for wait (mDNS asks at once and
+// again after one second) and returns what it heard, most recent first.
+// Only the mechanism fields of lc are used (NoMulticast, NoLocal,
+// Interfaces, Dir, MaxNearby).
+func BrowseNearby(ctx context.Context, lc LANConfig, wait time.Duration) ([]NearbyNode, error) {
+	d, err := nearby.Start(nearby.Config{Multicast: !lc.NoMulticast, Interfaces: lc.Interfaces,
+		Local: !lc.NoLocal, Dir: lc.Dir, MaxPeers: lc.MaxNearby})
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+	var out []NearbyNode
+	for _, p := range d.Peers() {
+		out = append(out, nearbyNodeOf(p))
+	}
+	return out, ctx.Err()
 }

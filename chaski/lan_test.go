@@ -156,3 +156,21 @@ func TestLANTLSPolicy(t *testing.T) {
 		t.Fatalf("edges: plain %d, foreign %d", plain.EdgeCount(), foreign.EdgeCount())
 	}
 }
+
+// BrowseNearby (`chaski lan`) lists without announcing or connecting.
+func TestBrowseNearby(t *testing.T) {
+	dir := t.TempDir()
+	a := lanNode(t, "a", dir, Config{Subscriptions: []string{"chat"}, LAN: &LANConfig{NoAutoConnect: true}})
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	list, err := BrowseNearby(ctx, LANConfig{NoMulticast: true, Dir: filepath.Join(dir, "rendezvous")}, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 1 || list[0].ID != a.ID() || list[0].Address != a.Addr() || !slices.Equal(list[0].Topics, []string{"chat"}) {
+		t.Fatalf("browsed %+v", list)
+	}
+	if a.EdgeCount() != 0 || len(a.Nearby()) != 0 {
+		t.Fatal("browsing announced or connected")
+	}
+}
