@@ -61,8 +61,9 @@ type NearbyNode struct {
 	LastSeen  time.Time
 	Connected bool
 	// Status says why the node is or is not connected automatically:
-	// "connected", "dialing", "no shared topic", "TLS mismatch: ...",
-	// "certificate did not verify: ...", "protocol version N", "failed: ...".
+	// "connected", "dialing", "waiting for the peer to dial", "no shared topic", "TLS mismatch: ...",
+	// "certificate did not verify: ...", "protocol version N", "failed: ...",
+	// "disconnected" (connected once, the edge has ended since).
 	Status string
 }
 
@@ -81,6 +82,9 @@ const (
 	lanRetryAfter    = 30 * time.Second // between two automatic dials of one node
 	lanHigherIDGrace = 2 * time.Second  // the node with the higher id lets the other dial first
 )
+
+// lanNever, as the time of the last dial, keeps a node from being dialed again.
+var lanNever = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // ErrNotNearby is returned by ConnectNearby for an id that is not listed.
 var ErrNotNearby = errors.New("chaski: no such nearby node")
@@ -188,8 +192,11 @@ func (n *Node) Nearby() []NearbyNode {
 		n.lan.mu.Lock()
 		nn.Status = n.lan.status[nn.ID]
 		n.lan.mu.Unlock()
-		if nn.Connected {
+		switch {
+		case nn.Connected:
 			nn.Status = "connected"
+		case nn.Status == "connected":
+			nn.Status = "disconnected"
 		}
 		out = append(out, nn)
 	}
@@ -245,7 +252,9 @@ func (n *Node) refusal(p NearbyNode, subs []string) string {
 
 // lanLoop keeps the announcement current and dials nearby nodes that
 // announce one of the topics this node announces, at most DialsPerSecond (token bucket of depth
-// lanDialBurst) and each at most once per lanRetryAfter.
+// lanDialBurst) and each at most once per lanRetryAfter. A node connected
+// once is not dialed again while it stays listed: an unexpected loss is
+// the reconnect logic's business, and an edge the user closed stays closed.
 func (n *Node) lanLoop() {
 	st := n.lan
 	tick := time.NewTicker(500 * time.Millisecond)
@@ -275,6 +284,11 @@ func (n *Node) lanLoop() {
 		for _, p := range n.Nearby() {
 			listed[p.ID] = true
 			if p.Connected {
+				// Connected (by us or by the peer): never dialed again while listed.
+				st.mu.Lock()
+				st.tried[p.ID] = lanNever
+				st.status[p.ID] = "connected"
+				st.mu.Unlock()
 				continue
 			}
 			var why string
@@ -299,6 +313,7 @@ func (n *Node) lanLoop() {
 				continue
 			}
 			if n.idStr > p.ID && nowT.Sub(p.FirstSeen) < lanHigherIDGrace {
+				st.status[p.ID] = "waiting for the peer to dial"
 				st.mu.Unlock()
 				continue
 			}
@@ -348,6 +363,9 @@ func (n *Node) lanDial(p NearbyNode) {
 	st.mu.Lock()
 	st.dialing--
 	st.status[p.ID] = status
+	if err == nil {
+		st.tried[p.ID] = lanNever
+	}
 	st.mu.Unlock()
 	p.Status = status
 	p.Connected = err == nil

@@ -65,6 +65,19 @@ func TestLANLoopbackAutoConnect(t *testing.T) {
 		t.Fatalf("alice's entry for bob: %+v", p)
 	}
 
+	// An edge the user closes stays closed: the policy does not dial again.
+	if err := a.CloseEdge(b.ID()); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "bob listed as disconnected", func() bool {
+		p, ok := nearbyByName(a, "bob")
+		return ok && p.Status == "disconnected"
+	})
+	time.Sleep(1500 * time.Millisecond) // three policy rounds
+	if connected(a, b) {
+		t.Fatal("the policy reconnected an edge the user closed")
+	}
+
 	// Subscribing later is announced; a node that leaves leaves the list.
 	if err := c.Subscribe("chat"); err != nil {
 		t.Fatal(err)
