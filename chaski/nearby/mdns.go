@@ -127,6 +127,18 @@ func (m *mdnsConn) iface(idx int) (mdnsIface, bool) {
 	return mi, ok && m.joined[idx]
 }
 
+// ifaceFor returns the interface with a subnet that holds ip.
+func (m *mdnsConn) ifaceFor(ip net.IP) (mdnsIface, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for idx, mi := range m.ifaces {
+		if m.joined[idx] && mi.subnetOf(ip) != nil {
+			return mi, true
+		}
+	}
+	return mdnsIface{}, false
+}
+
 // send multicasts b on one interface.
 func (m *mdnsConn) send(mi mdnsIface, b []byte) error {
 	m.mu.Lock()
@@ -312,7 +324,12 @@ func (d *Discovery) mdnsReadLoop() {
 // is in the arrival interface's subnet (and the sender's), drops goodbyes.
 func (d *Discovery) handlePacket(b []byte, ifIndex int, src *net.UDPAddr) {
 	mi, ok := d.mdns.iface(ifIndex)
+	if !ok && ifIndex == 0 {
+		// No control message: the interface whose subnet holds the sender.
+		mi, ok = d.mdns.ifaceFor(src.IP)
+	}
 	if !ok {
+		d.foreign.Add(1)
 		return // not an interface we use
 	}
 	m, err := parseMessage(b)

@@ -109,6 +109,7 @@ type Stats struct {
 	Malformed uint64 // packets or announcements that did not parse
 	Rejected  uint64 // announcements dropped: address outside the arrival interface's subnet
 	Evicted   uint64 // entries pushed out of the full LRU
+	Foreign   uint64 // packets that came in on an interface not in use
 	Sent      uint64 // mDNS packets sent
 }
 
@@ -132,8 +133,8 @@ type Discovery struct {
 	mdns *mdnsConn
 	rdv  *rendezvous
 
-	packets, malformed, rejected, evicted, sent atomic.Uint64
-	changed                                     chan struct{}
+	packets, malformed, rejected, evicted, sent, foreign atomic.Uint64
+	changed                                              chan struct{}
 }
 
 // Start starts announcing (unless Self.ID is empty) and browsing.
@@ -259,7 +260,7 @@ func (d *Discovery) Peers() []Peer {
 // Stats returns the counters.
 func (d *Discovery) Stats() Stats {
 	return Stats{Packets: d.packets.Load(), Malformed: d.malformed.Load(),
-		Rejected: d.rejected.Load(), Evicted: d.evicted.Load(), Sent: d.sent.Load()}
+		Rejected: d.rejected.Load(), Evicted: d.evicted.Load(), Sent: d.sent.Load(), Foreign: d.foreign.Load()}
 }
 
 // upsert records a sighting of p; ttl is how long it stays listed without

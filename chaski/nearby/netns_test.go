@@ -254,8 +254,12 @@ func TestNetnsLANDiscovery(t *testing.T) {
 	b.send("pub hello-from-bravo")
 	a.wait("bravo's message", nsWait, func(m map[string]any) bool { return m["event"] == "message" && m["data"] == "hello-from-bravo" })
 
+	// bravo may have found alpha first and dialed: alpha's own list gets
+	// bravo from bravo's next answer.
+	a.wait("bravo listed by alpha", nsWait, func(m map[string]any) bool { return m["event"] == "nearby" && m["name"] == "bravo" })
 	ans := a.ask("nearby", nsWait)
 	if names := nearbyNames(ans); len(names) != 1 || names[0] != "bravo" {
+		t.Logf("alpha's stats: %v", a.ask("stats", nsWait))
 		t.Fatalf("alpha lists %v, want only bravo", names)
 	}
 	if names := nearbyNames(c.ask("nearby", nsWait)); len(names) != 0 {
@@ -413,7 +417,7 @@ func TestNetnsHelper(t *testing.T) {
 			var ms runtime.MemStats
 			runtime.ReadMemStats(&ms)
 			s := node.NearbyStats()
-			emit(map[string]any{"reply": tag, "listed": len(node.Nearby()), "packets": s.Packets,
+			emit(map[string]any{"reply": tag, "listed": len(node.Nearby()), "packets": s.Packets, "sent": s.Sent, "foreign": s.Foreign,
 				"malformed": s.Malformed, "rejected": s.Rejected, "evicted": s.Evicted,
 				"edges": node.EdgeCount(), "heap_mib": float64(ms.HeapInuse) / (1 << 20)})
 		case "quit":
