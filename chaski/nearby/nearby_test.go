@@ -266,7 +266,12 @@ func TestRendezvousFindsAndForgets(t *testing.T) {
 		return p
 	}
 	deadID := strings.Repeat("d", 32)
-	stale := write(deadID+".node", rendezvousFile{TXT: EncodeTXT(svc(deadID, "dead").Record), Address: "127.0.0.1:1", PID: 1 << 30}, time.Hour)
+	pidns, _ := os.Readlink("/proc/self/ns/pid")
+	// A crashed node's file goes at once, however fresh it is.
+	stale := write(deadID+".node", rendezvousFile{TXT: EncodeTXT(svc(deadID, "dead").Record), Address: "127.0.0.1:1", PID: 1 << 30, PIDNS: pidns}, 0)
+	// A file not touched for a long time is skipped even if its pid lives.
+	oldID := strings.Repeat("c", 32)
+	write(oldID+".node", rendezvousFile{TXT: EncodeTXT(svc(oldID, "frozen").Record), Address: "127.0.0.1:3", PID: os.Getpid(), PIDNS: pidns}, time.Hour)
 	nsID := strings.Repeat("e", 32)
 	write(nsID+".node", rendezvousFile{TXT: EncodeTXT(svc(nsID, "elsewhere").Record), Address: "127.0.0.1:2", PID: os.Getpid(), NetNS: "net:[1]"}, 0)
 	write(strings.Repeat("f", 32)+".node", rendezvousFile{TXT: []string{"id=nonsense"}, Address: "x", PID: 1}, 0)
@@ -282,7 +287,7 @@ func TestRendezvousFindsAndForgets(t *testing.T) {
 	}
 	ns, _ := os.Readlink("/proc/self/ns/net")
 	for _, p := range a.Peers() {
-		if p.Name == "dead" || (ns != "" && p.Name == "elsewhere") {
+		if p.Name == "dead" || p.Name == "frozen" || (ns != "" && p.Name == "elsewhere") {
 			t.Fatalf("listed %+v", p)
 		}
 	}

@@ -20,8 +20,10 @@ const (
 	rendezvousExt      = ".node"
 	maxRendezvousFile  = 4 << 10 // bytes read of one file
 	maxRendezvousFiles = 256     // files looked at per scan
-	// heartbeat is how often a node touches its file; a file not touched
-	// for staleAfter whose process is gone is removed by any reader.
+	// heartbeat is how often a node touches its file. A file whose process
+	// is gone (in our pid namespace) is removed by any reader at once; a
+	// file not touched for staleAfter is ignored (a frozen node, or a pid
+	// of another namespace).
 	heartbeat  = 5 * time.Second
 	staleAfter = 30 * time.Second
 )
@@ -32,6 +34,7 @@ type rendezvousFile struct {
 	Address string   `json:"address"` // host:port to dial from this machine
 	PID     int      `json:"pid"`
 	NetNS   string   `json:"netns,omitempty"` // network namespace (Linux), e.g. "net:[4026531840]"
+	PIDNS   string   `json:"pidns,omitempty"` // pid namespace (Linux): where PID means something
 }
 
 // DefaultDir is the rendezvous directory: $XDG_RUNTIME_DIR/chaski, or
@@ -46,6 +49,7 @@ func DefaultDir() string {
 type rendezvous struct {
 	dir   string
 	netns string
+	pidns string
 	file  string // our file, once published
 	cache map[string]cachedFile
 }
@@ -54,6 +58,7 @@ type cachedFile struct {
 	mod  time.Time
 	size int64
 	peer *Peer // nil: not a usable entry
+	pid  int   // >0: a process of our pid namespace whose death makes the file stale
 }
 
 func openRendezvous(dir string) (*rendezvous, error) {
@@ -67,7 +72,8 @@ func openRendezvous(dir string) (*rendezvous, error) {
 		return nil, err
 	}
 	ns, _ := os.Readlink("/proc/self/ns/net")
-	return &rendezvous{dir: dir, netns: ns, cache: map[string]cachedFile{}}, nil
+	pns, _ := os.Readlink("/proc/self/ns/pid")
+	return &rendezvous{dir: dir, netns: ns, pidns: pns, cache: map[string]cachedFile{}}, nil
 }
 
 // localAddress is the address other processes of this machine dial: an
@@ -92,7 +98,7 @@ func (r *rendezvous) publish(s Service) error {
 		return nil
 	}
 	body, err := json.Marshal(rendezvousFile{
-		TXT: EncodeTXT(s.Record), Address: localAddress(s.Listen), PID: os.Getpid(), NetNS: r.netns,
+		TXT: EncodeTXT(s.Record), Address: localAddress(s.Listen), PID: os.Getpid(), NetNS: r.netns, PIDNS: r.pidns,
 	})
 	if err != nil {
 		return err
@@ -130,8 +136,9 @@ func (r *rendezvous) remove() {
 }
 
 // scan reads the directory and returns the nodes it lists. Files of dead
-// processes not touched for staleAfter are removed; files of other network
-// namespaces are skipped (their addresses mean nothing here).
+// processes are removed, files not touched for staleAfter are skipped, and
+// so are files of other network namespaces (their addresses mean nothing
+// here).
 func (r *rendezvous) scan(self string) (peers []Peer, malformed int) {
 	f, err := os.Open(r.dir)
 	if err != nil {
@@ -159,22 +166,25 @@ func (r *rendezvous) scan(self string) (peers []Peer, malformed int) {
 				malformed++
 			} else if p, err := rf.peer(); err != nil || p.ID+rendezvousExt != name {
 				malformed++
-			} else if rf.NetNS == "" || r.netns == "" || rf.NetNS == r.netns {
-				c.peer = &p
-				c.peer.instance = strconv.Itoa(rf.PID) // the pid, for the liveness check
+			} else {
+				if rf.PIDNS == r.pidns {
+					c.pid = rf.PID
+				}
+				if rf.NetNS == "" || r.netns == "" || rf.NetNS == r.netns {
+					c.peer = &p
+				}
 			}
 			r.cache[name] = c
 		}
+		if c.pid > 0 && !processAlive(c.pid) {
+			os.Remove(path) // a node that crashed leaves the list at the next scan
+			continue
+		}
 		if now.Sub(fi.ModTime()) > staleAfter {
-			if c.peer != nil && !processAlive(c.peer.instance) {
-				os.Remove(path)
-			}
 			continue
 		}
 		if c.peer != nil {
-			p := *c.peer
-			p.instance = ""
-			peers = append(peers, p)
+			peers = append(peers, *c.peer)
 		}
 	}
 	for name := range r.cache {

@@ -6,6 +6,6 @@ import "syscall"
 
 func checkPrivateDir(string) error { return nil }
 
-func processAlive(string) bool { return true }
+func processAlive(int) bool { return true }
 
 func reuseAddr(network, address string, c syscall.RawConn) error { return nil }

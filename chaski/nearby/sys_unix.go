@@ -5,7 +5,6 @@ package nearby
 import (
 	"fmt"
 	"os"
-	"strconv"
 	"syscall"
 )
 
@@ -23,14 +22,12 @@ func checkPrivateDir(dir string) error {
 	return nil
 }
 
-// processAlive reports whether the process with this pid (a decimal
-// string) exists.
-func processAlive(pid string) bool {
-	n, err := strconv.Atoi(pid)
-	if err != nil || n <= 0 {
+// processAlive reports whether the process with this pid exists.
+func processAlive(pid int) bool {
+	if pid <= 0 {
 		return false
 	}
-	err = syscall.Kill(n, 0)
+	err := syscall.Kill(pid, 0)
 	return err == nil || err == syscall.EPERM
 }
 
