@@ -56,7 +56,7 @@ tools: .tools/nats-server
 
 ## fuzz: every fuzz target for FUZZTIME each (seed corpora also run in `make test`)
 fuzz:
-	@set -e; for pkg in ./chaski/wire ./chaski/pki ./tui; do \
+	@set -e; for pkg in ./chaski/wire ./chaski/pki ./chaski/nearby ./tui; do \
 	  for target in $$($(GO) test -list 'Fuzz.*' $$pkg | grep '^Fuzz'); do \
 	    echo "== $$pkg $$target"; \
 	    $(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) $$pkg; \

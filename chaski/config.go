@@ -119,6 +119,10 @@ type Config struct {
 	// FileHandler is called once per verified incoming file.
 	FileHandler func(FileReceived)
 
+	// LAN announces the node and finds nodes nearby (mDNS and the
+	// one-machine rendezvous directory); nil: off. See LANConfig.
+	LAN *LANConfig
+
 	Logger *slog.Logger
 }
 

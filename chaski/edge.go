@@ -228,7 +228,7 @@ func (n *Node) connect(ctx context.Context, addr string, pair *pairHello) (*edge
 		tc := tls.Client(&stallConn{Conn: conn}, n.cfg.ClientTLS.Clone())
 		if err := tc.HandshakeContext(dctx); err != nil {
 			conn.Close()
-			return nil, fmt.Errorf("%w: TLS with %s: %v", ErrHandshake, addr, err)
+			return nil, fmt.Errorf("%w: TLS with %s: %w", ErrHandshake, addr, err)
 		}
 		conn = tc
 	}

@@ -86,6 +86,7 @@ type Node struct {
 	disc  discoveryState
 	files fileState
 	fetch fetchState
+	lan   *lanState // nil unless Config.LAN
 }
 
 // Start creates a node, binds its TCP and UDP sockets and starts serving.
@@ -132,6 +133,14 @@ func Start(cfg Config) (*Node, error) {
 	n.goSafe(n.acceptLoop)
 	n.goSafe(n.udpLoop)
 	n.goSafe(n.keepAliveLoop)
+	if err := n.startLAN(); err != nil {
+		n.cancel()
+		n.ln.Close()
+		n.udp.Close()
+		n.wg.Wait()
+		n.closeHooks()
+		return nil, err
+	}
 	n.logf(slog.LevelInfo, "node listening", "name", cfg.Name, "address", n.addr, "id", n.idStr)
 	return n, nil
 }
@@ -418,6 +427,7 @@ func (n *Node) Close(ctx context.Context) error {
 		cancel()
 		n.closing.Store(true)
 		n.logf(slog.LevelInfo, "node closing", "name", n.cfg.Name)
+		n.stopLAN()
 		n.ln.Close()
 		n.udp.Close()
 		for _, e := range n.liveEdges() {

@@ -37,6 +37,7 @@ type shared struct {
 	offers     []string // incoming transfer ids waiting for an answer, oldest first
 	offered    map[string]bool
 	pairings   []chaski.PairingInfo
+	nearby     []chaski.NearbyNode // nodes found nearby (NearbyBackend), most recent first
 	store      []chaski.StoreEntry
 	storeErr   error
 	storeAt    time.Time
@@ -259,6 +260,7 @@ func (s *shared) applySnapshot(sn snapshotMsg) {
 	s.haveStatus = true
 	s.setEdges(sn.edges)
 	s.pairings = sn.pairings
+	s.nearby = sn.nearby
 	for _, t := range sn.transfers {
 		s.upsertTransfer(t)
 	}

@@ -10,8 +10,10 @@ import (
 )
 
 // discoveryPane shows each subscription's pairing (from the node's own
-// record, so a discovery started before the dashboard shows as running)
-// and the recent discovery events.
+// record, so a discovery started before the dashboard shows as running),
+// the nodes found nearby (NearbyBackend; Enter connects to one) and the
+// recent discovery events. The selection runs over the pairing rows, then
+// the nearby rows.
 type discoveryPane struct {
 	base
 	list
@@ -67,13 +69,22 @@ func (p *discoveryPane) badge() string {
 	if run > 0 {
 		s += " · " + strconv.Itoa(run) + " running"
 	}
-	return s
+	return s + nearbyBadge(len(p.sh.nearby))
 }
 
-func (p *discoveryPane) want() int { return len(p.sh.pairings) + 1 + min(3, p.hist.Len()) }
+func (p *discoveryPane) want() int {
+	n := len(p.sh.pairings) + 1 + min(3, p.hist.Len())
+	if len(p.sh.nearby) > 0 {
+		n += len(p.sh.nearby) + 1
+	}
+	return n
+}
 
 func (p *discoveryPane) shortHelp() []key.Binding {
 	k := p.sh.keys
+	if len(p.sh.nearby) > 0 && p.sel >= len(p.rows()) {
+		return []key.Binding{k.Discover, k.ConnectNearby}
+	}
 	return []key.Binding{k.Discover, k.DiscoverOne}
 }
 
@@ -103,12 +114,17 @@ func (p *discoveryPane) onEvent(ev chaski.Event) {
 func (p *discoveryPane) key(msg tea.KeyMsg) (tea.Cmd, bool) {
 	k, m := p.sh.keys, p.m
 	rows := p.rows()
-	if p.move(k, msg, len(rows), 5) {
+	near := p.nearbyRows()
+	if p.move(k, msg, len(rows)+len(near), 5) {
 		return nil, true
 	}
 	switch {
 	case key.Matches(msg, k.Discover):
 		return m.discover(nil), true
+	case p.sel >= len(rows) && key.Matches(msg, k.ConnectNearby):
+		if n, ok := selectedOf(near, p.sel-len(rows)); ok {
+			return m.connectNearby(n), true
+		}
 	case key.Matches(msg, k.DiscoverOne):
 		if pi, ok := selectedOf(rows, p.sel); ok {
 			return m.discover([]string{pi.Topic}), true
@@ -121,12 +137,49 @@ func (p *discoveryPane) view(w, h int, focused bool) []string {
 	sh := p.sh
 	st := sh.st
 	rows := p.rows()
-	if sh.status.Root {
-		return fill([]string{st.Muted.Render(trunc("root: paired for every topic (relays them all)", w))}, h)
+	near := p.nearbyRows()
+	p.sel = clamp(p.sel, 0, max(0, len(rows)+len(near)-1))
+	// Pairings first, then the nodes nearby (up to half the pane when
+	// there are pairings too), then the recent events in what is left.
+	nearH := 0
+	if len(near) > 0 {
+		nearH = min(len(near)+1, h)
+		if len(sh.pairings) > 0 || sh.status.Root {
+			nearH = min(nearH, max(2, h/2))
+		}
 	}
-	if len(sh.pairings) == 0 {
-		return fill(wrapHint(st, "no subscriptions — /sub TOPIC in the chat, then d here discovers a peer", w), h)
+	nearSel := -1
+	if focused && p.sel >= len(rows) {
+		nearSel = p.sel - len(rows)
 	}
+	var top []string
+	switch {
+	case sh.status.Root:
+		top = []string{st.Muted.Render(trunc("root: paired for every topic (relays them all)", w))}
+	case len(sh.pairings) == 0:
+		top = wrapHint(st, "no subscriptions — /sub TOPIC in the chat, then d here discovers a peer", w)
+	default:
+		top = p.pairingLines(rows, w, h-nearH, focused)
+	}
+	if len(top) > h-nearH {
+		top = top[:h-nearH]
+	}
+	lines := append(top, p.nearbyView(near, w, nearH, nearSel)...)
+	if len(sh.pairings) > 0 && !sh.status.Root && p.hist.Len() > 0 && len(lines) < h-1 {
+		lines = append(lines, st.TableHeader.Render(fit(" RECENT", w, false)))
+		room := h - len(lines)
+		for i := max(0, p.hist.Len()-room); i < p.hist.Len(); i++ {
+			lines = append(lines, logLine(st, p.hist.At(i), w))
+		}
+	}
+	return fill(lines, h)
+}
+
+// pairingLines is the table of pairings in at most h lines, leaving room
+// for three recent events when there are some.
+func (p *discoveryPane) pairingLines(rows []chaski.PairingInfo, w, h int, focused bool) []string {
+	sh := p.sh
+	st := sh.st
 	t := newTable(st, []col{
 		{title: "TOPIC", min: 8, max: 24},
 		{title: "STATE", min: 12, max: 14},
@@ -135,12 +188,11 @@ func (p *discoveryPane) view(w, h int, focused bool) []string {
 		{title: "OUTCOME", min: 12, max: 80, prio: 1},
 	}, w)
 	lines := []string{t.header()}
-	tableRows := h - 1
+	tableRows := max(1, min(len(rows), h-1))
 	if p.hist.Len() > 0 && h >= 6 {
 		tableRows = max(1, min(len(rows), h-1-min(3, p.hist.Len())-1))
 	}
-	p.sel = clamp(p.sel, 0, max(0, len(rows)-1))
-	p.off = window(p.sel, p.off, tableRows, len(rows))
+	p.off = window(min(p.sel, max(0, len(rows)-1)), p.off, tableRows, len(rows))
 	now := sh.now()
 	for i := p.off; i < len(rows) && i < p.off+tableRows; i++ {
 		pi := rows[i]
@@ -179,12 +231,5 @@ func (p *discoveryPane) view(w, h int, focused bool) []string {
 			{text: outcome},
 		}, focused && i == p.sel))
 	}
-	if p.hist.Len() > 0 && len(lines) < h-1 {
-		lines = append(lines, st.TableHeader.Render(fit(" RECENT", w, false)))
-		room := h - len(lines)
-		for i := max(0, p.hist.Len()-room); i < p.hist.Len(); i++ {
-			lines = append(lines, logLine(st, p.hist.At(i), w))
-		}
-	}
-	return fill(lines, h)
+	return lines
 }

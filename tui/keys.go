@@ -24,7 +24,7 @@ type keyMap struct {
 	// Topics.
 	Send, Type, Blur, NextTopic, PrevTopic, History, Commands, Commands2 key.Binding
 	// Discovery.
-	Discover, DiscoverOne key.Binding
+	Discover, DiscoverOne, ConnectNearby key.Binding
 	// Transfers.
 	CancelTransfer, DropFiles key.Binding
 	// Storage.
@@ -81,8 +81,9 @@ func newKeyMap() *keyMap {
 		Commands:  key.NewBinding(key.WithKeys(noKey), key.WithHelp("/cmd", "/sub /unsub /connect /discover")),
 		Commands2: key.NewBinding(key.WithKeys(noKey), key.WithHelp("/cmd", "/send /ping /store /fetch /help /quit")),
 
-		Discover:    b([]string{"d"}, "d", "discover all"),
-		DiscoverOne: b([]string{"enter"}, "enter", "discover topic"),
+		Discover:      b([]string{"d"}, "d", "discover all"),
+		DiscoverOne:   b([]string{"enter"}, "enter", "discover topic"),
+		ConnectNearby: b([]string{"enter"}, "enter", "connect to the nearby node"),
 
 		CancelTransfer: b([]string{"x"}, "x", "cancel transfer"),
 		DropFiles:      key.NewBinding(key.WithKeys(noKey), key.WithHelp("drop", "file(s) to send")),
@@ -103,7 +104,7 @@ func newKeyMap() *keyMap {
 		"top": &k.Top, "bottom": &k.Bottom, "back": &k.Back,
 		"connect": &k.Connect, "close_edge": &k.CloseEdge, "ping": &k.Ping, "ping_padded": &k.PingPad,
 		"send": &k.Send, "focus": &k.Type, "blur": &k.Blur, "next_topic": &k.NextTopic, "prev_topic": &k.PrevTopic,
-		"history": &k.History, "discover": &k.Discover, "discover_topic": &k.DiscoverOne,
+		"history": &k.History, "discover": &k.Discover, "discover_topic": &k.DiscoverOne, "connect_nearby": &k.ConnectNearby,
 		"cancel_transfer": &k.CancelTransfer, "store_new": &k.StorePut, "store_delete": &k.StoreDelete,
 		"store_fetch": &k.StoreFetch, "store_open": &k.Open, "yes": &k.Yes, "no": &k.No,
 		// Added with the multi-pane dashboard.

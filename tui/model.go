@@ -56,6 +56,7 @@ type (
 		status    chaski.Status
 		edges     []chaski.EdgeInfo
 		pairings  []chaski.PairingInfo
+		nearby    []chaski.NearbyNode
 		transfers []chaski.TransferInfo
 		store     []chaski.StoreEntry
 		storeErr  error
@@ -317,7 +318,7 @@ func waitMessages(ctx context.Context, ch <-chan *chaski.Message) tea.Cmd {
 
 func (m *model) snapshot(withStore bool) snapshotMsg {
 	b := m.sh.b
-	s := snapshotMsg{status: b.Status(), edges: b.Edges(), pairings: b.Pairings(), transfers: b.Transfers(), withStore: withStore}
+	s := snapshotMsg{status: b.Status(), edges: b.Edges(), pairings: b.Pairings(), nearby: nearbyOf(b), transfers: b.Transfers(), withStore: withStore}
 	if withStore {
 		s.store, s.storeErr = b.StoreEntries()
 	}

@@ -179,6 +179,7 @@ func specs() []spec {
 		{"send", "send files to the peers that subscribe to a topic", newSendCmd},
 		{"ping", "ping a node like ping(8)", newPingCmd},
 		{"status", "ask a node for its status over UDP, or the local node through its control socket (JSON)", newStatusCmd},
+		{"lan", "list the nodes nearby (this machine and the LAN) once", newLANCmd},
 		{"store", "the persistent key-value store: put, get, del, ls, fetch", newStoreCmd},
 		{"config", "the config file: where it is read from, and the effective settings", newConfigCmd},
 		{"ca", "a certificate authority for mutual TLS: init, serve", newCACmd},

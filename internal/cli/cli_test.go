@@ -71,8 +71,11 @@ func scanLines(r io.Reader, mu *sync.Mutex, lines *[]string, change *chan struct
 	}
 }
 
-// testEnv gives every subprocess its own data and config directories, and
-// keeps the developer's CHASKI_* settings out.
+// testEnv gives every subprocess its own data, config and runtime
+// directories, and keeps the developer's CHASKI_* settings out. Nearby
+// discovery is off (a dashboard would announce itself) and multicast with
+// it, so no test sends a packet beyond loopback; lanEnv turns the first
+// back on for the tests of nearby discovery.
 func testEnv(t *testing.T) []string {
 	var env []string
 	for _, kv := range os.Environ() {
@@ -80,7 +83,8 @@ func testEnv(t *testing.T) []string {
 			env = append(env, kv)
 		}
 	}
-	return append(env, "XDG_DATA_HOME="+t.TempDir(), "XDG_CONFIG_HOME="+t.TempDir(), "NO_COLOR=1")
+	return append(env, "XDG_DATA_HOME="+t.TempDir(), "XDG_CONFIG_HOME="+t.TempDir(), "XDG_RUNTIME_DIR="+t.TempDir(),
+		"NO_COLOR=1", "CHASKI_NO_LAN=true", "CHASKI_LAN_MULTICAST=false")
 }
 
 // start runs chaski with args in the background; it is killed when the

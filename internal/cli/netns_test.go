@@ -108,7 +108,7 @@ func startInNS(t *testing.T, ns string, args ...string) *nsProc {
 	t.Helper()
 	p := &nsProc{change: make(chan struct{})}
 	p.cmd = exec.Command("ip", append([]string{"netns", "exec", ns, chaskiBin}, args...)...)
-	p.cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+t.TempDir())
+	p.cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+t.TempDir(), "XDG_RUNTIME_DIR="+t.TempDir())
 	out, err := p.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -155,6 +155,17 @@ func eventJSON(ev chaski.Event) obj {
 			o = o.add("detail", e.Detail)
 		}
 		return o
+	case *chaski.NearbyEvent:
+		switch e.Change {
+		case "found":
+			return append(event("nearby"), nearbyJSON(e.Node)...)
+		case "lost":
+			return event("nearby_lost").add("name", e.Node.Name).add("id", e.Node.ID).add("address", e.Node.Address)
+		case "refused":
+			return event("nearby_refused").add("name", e.Node.Name).add("id", e.Node.ID).
+				add("address", e.Node.Address).add("reason", e.Node.Status)
+		}
+		return nil
 	case *chaski.PeerSubscriptionEvent:
 		return event("peer_subscriptions").add("peer", e.Name).add("peer_id", e.PeerID).
 			add("subscriptions", nonNil(e.Subscriptions)).add("root", e.Root)
@@ -177,6 +188,20 @@ func eventText(ev chaski.Event) string {
 			subs = ", subscribes to " + joinComma(e.Edge.Subscriptions)
 		}
 		return fmt.Sprintf("edge up: %s (%s, %s%s)", e.Edge.Name, e.Edge.Address, dir, subs)
+	case *chaski.NearbyEvent:
+		switch e.Change {
+		case "found":
+			topics := "no topics"
+			if len(e.Node.Topics) > 0 {
+				topics = joinComma(e.Node.Topics)
+			}
+			return fmt.Sprintf("nearby: %s at %s (%s, %s)", e.Node.Name, e.Node.Address, topics, e.Node.Via)
+		case "lost":
+			return fmt.Sprintf("nearby node left: %s (%s)", e.Node.Name, e.Node.Address)
+		case "refused":
+			return fmt.Sprintf("nearby node %s (%s) not connected: %s", e.Node.Name, e.Node.Address, e.Node.Status)
+		}
+		return ""
 	case *chaski.EdgeDownEvent:
 		s := fmt.Sprintf("edge down: %s (%s): %s", e.Edge.Name, e.Edge.Address, e.Reason)
 		if e.Reconnect {

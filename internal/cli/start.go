@@ -47,6 +47,7 @@ type nodeOpts struct {
 	caToken         string
 	logLevel        string
 	logFile         string
+	lanOpts         lanOpts
 
 	full bool // all node flags (false: ping's subset)
 }
@@ -62,6 +63,9 @@ func addNodeFlags(c *command, full bool) *nodeOpts {
 	listenHelp := "TCP and UDP listening address; [::1]:PORT for IPv6; port 0 = any free port"
 	if kind == "tui" || kind == "node" {
 		listenHelp += "; when not given, ports 8511-8516 are tried first"
+	}
+	if full {
+		listenHelp += "; with --lan (and multicast) the default host is 0.0.0.0, so that nodes nearby can connect"
 	}
 	fs.StringVar(&o.listen, "listen", "127.0.0.1:0", listenHelp)
 	c.placeholder("listen", "HOST:PORT")
@@ -109,6 +113,7 @@ func addNodeFlags(c *command, full bool) *nodeOpts {
 	fs.BoolVar(&o.acceptFiles, "accept-files", false, "accept incoming files")
 	fs.StringVar(&o.downloadDir, "download-dir", "", "where accepted files are written (default <data-dir>/downloads)")
 	c.placeholder("download-dir", "DIR")
+	addLANFlags(c, &o.lanOpts)
 	o.markNodeFlags()
 	return o
 }
@@ -377,6 +382,10 @@ func (o *nodeOpts) start(ctx context.Context, env *env, setup nodeSetup) (*runni
 	}
 	if (o.cmd.name == "tui" || o.cmd.name == "node") && !o.cmd.given("listen") {
 		cfg.PreferredPorts = chaski.FavoritePorts
+	}
+	if cfg.LAN = o.lanConfig(); cfg.LAN != nil && !cfg.LAN.NoMulticast && !o.cmd.given("listen") {
+		// Found on the LAN means reachable from it: every interface.
+		cfg.Listen = "0.0.0.0:0"
 	}
 	if o.acceptFiles || setup.promptFiles {
 		// The dashboard can accept offers one by one (and turn accepting
