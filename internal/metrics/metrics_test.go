@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -245,6 +247,17 @@ func TestScrapeNodeWithLiveEdges(t *testing.T) {
 	eventually(t, "store put counted", func() bool {
 		return value(find(parse(t, get(t, url)), "chaski_store_operations_total", map[string]string{"kind": "put"})) == 1
 	})
+
+	// The example Grafana dashboard plots only metrics that exist.
+	dash, err := os.ReadFile("../../docs/grafana-dashboard.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range regexp.MustCompile(`chaski_[a-z_]+`).FindAllString(string(dash), -1) {
+		if fams[strings.TrimSuffix(name, "_bucket")] == nil {
+			t.Errorf("docs/grafana-dashboard.json plots %s, which the exporter does not serve", name)
+		}
+	}
 
 	promtool, err := exec.LookPath("promtool")
 	if err != nil {
