@@ -23,7 +23,12 @@ import (
 	"github.com/chaski-dev/chaski/chaski"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// A bubbletea.Tick goroutine outlives its program until its timer fires
+// (up to the dashboard's slowest refresh, seconds): tea.Tick cannot be
+// cancelled. Everything else must be gone.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/charmbracelet/bubbletea.Tick.func1"))
+}
 
 // Generous: CI is a loaded 2-core machine.
 const waitTimeout = 30 * time.Second
@@ -149,6 +154,11 @@ func dial(t testing.TB, addr string, signer gossh.Signer, hostKey *gossh.PublicK
 
 func open(t testing.TB, addr string, signer gossh.Signer, w, h int) *term {
 	t.Helper()
+	return openTerm(t, addr, signer, "xterm-256color", w, h)
+}
+
+func openTerm(t testing.TB, addr string, signer gossh.Signer, termName string, w, h int) *term {
+	t.Helper()
 	c, err := dial(t, addr, signer, nil)
 	if err != nil {
 		t.Fatalf("ssh dial: %v", err)
@@ -157,7 +167,7 @@ func open(t testing.TB, addr string, signer gossh.Signer, w, h int) *term {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.RequestPty("xterm-256color", h, w, gossh.TerminalModes{gossh.ECHO: 0}); err != nil {
+	if err := s.RequestPty(termName, h, w, gossh.TerminalModes{gossh.ECHO: 0}); err != nil {
 		t.Fatal(err)
 	}
 	tm := &term{t: t, client: c, sess: s, done: make(chan struct{})}
@@ -515,5 +525,26 @@ func TestAuthorizedKeysOptions(t *testing.T) {
 	os.Chmod(hk, 0o644)
 	if _, err := loadOrCreateHostKey(hk); err == nil {
 		t.Fatalf("a world-readable host key accepted")
+	}
+}
+
+// Each session is drawn with its own renderer: a client on a dumb terminal
+// gets no colour while another, at the same time, gets 256 colours.
+func TestSSHColoursFollowTheClientTerminal(t *testing.T) {
+	f := setup(t, Config{})
+	dumb := openTerm(t, f.srv.Addr(), f.rw, "dumb", 80, 24)
+	xterm := openTerm(t, f.srv.Addr(), f.ro, "xterm-256color", 80, 24)
+	dumb.waitFor("dumb dashboard", regexp.MustCompile(`hub`), 0)
+	xterm.waitFor("xterm dashboard", regexp.MustCompile(`hub`), 0)
+	// SGR colour parameters: 30-37, 40-47, 90-97, 100-107, 38;5 / 48;5.
+	colour := regexp.MustCompile(`\x1b\[[0-9;]*(3[0-8]|4[0-8]|9[0-7]|10[0-7])(;[0-9;]*)?m`)
+	raw := func(tm *term) string {
+		tm.mu.Lock()
+		defer tm.mu.Unlock()
+		return tm.out.String()
+	}
+	eventually(t, "colour on the xterm", func() bool { return colour.MatchString(raw(xterm)) })
+	if m := colour.FindString(raw(dumb)); m != "" {
+		t.Fatalf("colour %q sent to a dumb terminal", m)
 	}
 }
