@@ -172,7 +172,9 @@ func Listen(cfg Config) (*Server, error) {
 	s.ln = ln
 	go func() {
 		defer close(s.served)
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, ssh.ErrServerClosed) {
+		// Close closes the listener first, so an accept error then is
+		// the normal end.
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, ssh.ErrServerClosed) && !s.isClosed() {
 			s.log.Warn("ssh server stopped", "err", err.Error())
 		}
 	}()
