@@ -22,11 +22,13 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
+	charmlog "github.com/charmbracelet/log"
 	"github.com/charmbracelet/ssh"
 	"github.com/charmbracelet/wish"
 	"github.com/charmbracelet/wish/activeterm"
@@ -128,6 +130,10 @@ func Listen(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, keys: keys, log: log, sessions: map[*session]struct{}{}, served: make(chan struct{})}
+	// wish's middleware logs through charmbracelet/log's default logger,
+	// to stderr (for instance every viewer that drops its connection):
+	// send that to the node's log instead, at debug level.
+	charmlog.SetDefault(charmlog.NewWithOptions(lineLogger{log}, charmlog.Options{}))
 	srv, err := wish.NewServer(
 		wish.WithHostKeyPEM(hostPEM),
 		wish.WithPublicKeyAuth(func(_ ssh.Context, key ssh.PublicKey) bool {
@@ -383,6 +389,14 @@ func (s *Server) Close(ctx context.Context) error {
 	}
 	<-s.served
 	return err
+}
+
+// lineLogger writes each line it is given to a slog logger at debug level.
+type lineLogger struct{ l *slog.Logger }
+
+func (w lineLogger) Write(p []byte) (int, error) {
+	w.l.Debug("ssh: " + strings.TrimSpace(string(p)))
+	return len(p), nil
 }
 
 type printfLogger struct{ l *slog.Logger }
