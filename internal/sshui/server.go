@@ -72,6 +72,10 @@ type Config struct {
 	Theme       string        // dashboard theme
 	Title       string        // dashboard title ("" = "chaski over ssh")
 	Logger      *slog.Logger  // connections and refusals (nil: discarded)
+
+	// wrapOutput, for tests, wraps each session's output (to simulate a
+	// terminal that stops reading).
+	wrapOutput func(ctx context.Context, w io.Writer) io.Writer
 }
 
 // Server serves the dashboard over SSH.
@@ -295,8 +299,12 @@ func (s *Server) program(sess ssh.Session) *tea.Program {
 	se := &session{}
 	se.last.Store(time.Now().UnixNano())
 	in := &activityReader{r: sess, last: &se.last}
+	var out io.Writer = sess
+	if s.cfg.wrapOutput != nil {
+		out = s.cfg.wrapOutput(sess.Context(), out)
+	}
 	se.prog = tea.NewProgram(model,
-		tea.WithInput(in), tea.WithOutput(sess),
+		tea.WithInput(in), tea.WithOutput(out),
 		tea.WithAltScreen(),
 		// The node owns the process's signals.
 		tea.WithoutSignalHandler(),
@@ -361,7 +369,10 @@ func (s *Server) Close(ctx context.Context) error {
 	}
 	s.closed = true
 	for se := range s.sessions {
-		se.prog.Quit()
+		// Quit waits until the program takes the message, which a
+		// viewer stuck in a write (a terminal that stopped reading)
+		// never does: it ends when its connection is closed below.
+		go se.prog.Quit()
 	}
 	s.mu.Unlock()
 	// No new connections; sessions quit and say goodbye.
@@ -371,27 +382,29 @@ func (s *Server) Close(ctx context.Context) error {
 		s.handlers.Wait()
 		close(done)
 	}()
+	grace := time.NewTimer(closeGrace)
+	defer grace.Stop()
+	select {
+	case <-done:
+	case <-grace.C:
+	case <-ctx.Done():
+	}
+	// Then drop every connection still open: handshakes in progress,
+	// viewers that did not take their goodbye.
+	_ = s.srv.Close()
 	var err error
 	select {
 	case <-done:
 	case <-ctx.Done():
 		err = ctx.Err()
 	}
-	// Then drop every connection still open (handshakes in progress,
-	// viewers that did not read their goodbye).
-	_ = s.srv.Close()
-	if err == nil {
-		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		defer cancel()
-		if e := s.srv.Shutdown(sctx); e != nil && sctx.Err() != nil {
-			err = e
-		}
-	}
 	<-s.served
 	return err
 }
 
-// lineLogger writes each line it is given to a slog logger at debug level.
+// closeGrace is how long Close lets sessions end by themselves.
+const closeGrace = 2 * time.Second
+
 type lineLogger struct{ l *slog.Logger }
 
 func (w lineLogger) Write(p []byte) (int, error) {

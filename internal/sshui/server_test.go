@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -548,3 +549,64 @@ func TestSSHColoursFollowTheClientTerminal(t *testing.T) {
 		t.Fatalf("colour %q sent to a dumb terminal", m)
 	}
 }
+
+// A viewer whose terminal stops reading (the session's writes block, as
+// when its SSH window and socket are full) costs the node nothing: the
+// node's consumer keeps receiving every message, the stuck viewer's events
+// are dropped (and counted), and Close still returns.
+func TestSSHStuckViewerNeverBlocksTheNode(t *testing.T) {
+	stuck := make(chan struct{})
+	var blocked atomic.Bool
+	f := setup(t, Config{wrapOutput: func(ctx context.Context, w io.Writer) io.Writer {
+		return writerFunc(func(p []byte) (int, error) {
+			select {
+			case <-stuck:
+				blocked.Store(true)
+				<-ctx.Done() // until the connection is closed
+				return 0, io.ErrClosedPipe
+			default:
+				return w.Write(p)
+			}
+		})
+	}})
+	tm := open(t, f.srv.Addr(), f.rw, 100, 30)
+	tm.waitFor("dashboard", regexp.MustCompile(`hub`), 0)
+	tm.typeKeys("2") // the topics pane: every message changes the screen
+	time.Sleep(200 * time.Millisecond)
+	close(stuck)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*waitTimeout)
+	defer cancel()
+	var got atomic.Int64
+	go func() {
+		for range f.node.Messages() {
+			got.Add(1)
+		}
+	}()
+	dropped0 := f.node.Status().Dropped
+	const n = 50000
+	start := time.Now()
+	payload := bytes.Repeat([]byte("x"), 100)
+	for i := 0; i < n; i++ {
+		if err := f.peer.Publish(ctx, "chat", payload); err != nil {
+			t.Fatalf("publish %d: %v", i, err)
+		}
+	}
+	eventually(t, "every message at the node's consumer", func() bool { return got.Load() == n })
+	t.Logf("%d messages through the node in %v with a stuck viewer", n, time.Since(start))
+	if !blocked.Load() {
+		t.Fatalf("the viewer's output never blocked: the test proves nothing")
+	}
+	eventually(t, "the stuck viewer's events dropped", func() bool { return f.node.Status().Dropped > dropped0 })
+	cctx, ccancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer ccancel()
+	t0 := time.Now()
+	if err := f.srv.Close(cctx); err != nil {
+		t.Fatalf("Close with a stuck viewer: %v", err)
+	}
+	t.Logf("Close took %v", time.Since(t0))
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
