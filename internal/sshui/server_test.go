@@ -610,3 +610,47 @@ func TestSSHStuckViewerNeverBlocksTheNode(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// New sessions from one address are rate limited (wish's ratelimiter), and
+// connections that never authenticate are capped.
+func TestSSHRateAndConnectionLimits(t *testing.T) {
+	f := setup(t, Config{Rate: 0.01, Burst: 2, MaxSessions: 1})
+	for i := 0; i < 2; i++ {
+		tm := open(t, f.srv.Addr(), f.rw, 80, 24)
+		tm.waitFor("a session", regexp.MustCompile(`hub|too many viewers`), 0)
+		tm.close()
+		eventually(t, "session gone", func() bool { return f.srv.Sessions() == 0 })
+	}
+	tm := open(t, f.srv.Addr(), f.rw, 80, 24)
+	tm.waitFor("the third refused", regexp.MustCompile(`rate limit exceeded`), 0)
+
+	// MaxSessions 1: at most 4*1+4 = 8 connections, authenticated or not.
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for i := 0; i < 8; i++ {
+		c, err := net.Dial("tcp", f.srv.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	eventually(t, "8 connections counted", func() bool { return f.srv.conns.Load() == 8 })
+	conns[0].SetReadDeadline(time.Now().Add(waitTimeout))
+	greet := make([]byte, 64)
+	if n, err := conns[0].Read(greet); err != nil || !strings.HasPrefix(string(greet[:n]), "SSH-2.0-") {
+		t.Fatalf("an admitted connection: %q %v", greet[:n], err)
+	}
+	c, err := net.Dial("tcp", f.srv.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(waitTimeout))
+	if _, err := c.Read(make([]byte, 64)); err == nil {
+		t.Fatalf("a ninth idle connection got a server greeting")
+	}
+}
