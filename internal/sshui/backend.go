@@ -3,6 +3,7 @@ package sshui
 import (
 	"context"
 	"errors"
+	"io"
 	"time"
 
 	"github.com/chaski-dev/chaski/chaski"
@@ -20,20 +21,21 @@ var ErrNoFilesOverSSH = errors.New("files cannot be sent from an SSH session (th
 // viewer is the dashboard's backend for one SSH session. It is the node
 // itself, except that
 //   - it does not hand out the node's subscriber queue, which belongs to
-//     the node's own consumer (`chaski node` prints or discards it); the
-//     dashboard then shows messages from its event stream, where a slow
-//     viewer loses lines but never holds a message back;
+//     the node's own consumer (`chaski node` prints it): Messages is the
+//     viewer's own copy from the fanout, where a slow viewer loses lines
+//     but never holds a message back;
 //   - a read-only viewer is refused every change, here on the server side,
 //     whatever the dashboard offers;
 //   - no viewer may send a file (paths would be the server's).
 type viewer struct {
 	*chaski.Node
 	readOnly bool
+	msgs     <-chan *chaski.Message
 }
 
 var _ tui.Backend = viewer{}
 
-func (v viewer) Messages() <-chan *chaski.Message { return nil }
+func (v viewer) Messages() <-chan *chaski.Message { return v.msgs }
 
 func (v viewer) guard() error {
 	if v.readOnly {
@@ -84,9 +86,10 @@ func (v viewer) Discover(ctx context.Context, opts chaski.DiscoverOptions) error
 	return v.Node.Discover(ctx, opts)
 }
 
-func (v viewer) SendFile(context.Context, string, string, map[string]string) (string, error) {
-	return "", ErrNoFilesOverSSH
+func (v viewer) PushFile(context.Context, string, io.Reader, string, int64, map[string]string) ([]chaski.TransferInfo, error) {
+	return nil, ErrNoFilesOverSSH
 }
+
 
 func (v viewer) CancelTransfer(id string) error {
 	if err := v.guard(); err != nil {

@@ -189,7 +189,6 @@ func TestViewerProcess(t *testing.T) {
 	}
 	for _, tm := range terms {
 		tm.waitFor("dashboard", regexp.MustCompile(`hub`), 0)
-		tm.typeKeys("2")
 	}
 	for _, tm := range terms {
 		tm.waitFor("messages on screen", marker, 0)

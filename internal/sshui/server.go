@@ -82,6 +82,7 @@ type Config struct {
 type Server struct {
 	cfg  Config
 	keys *keySet
+	msgs *fanout
 	srv  *ssh.Server
 	ln   net.Listener
 	log  *slog.Logger
@@ -133,7 +134,7 @@ func Listen(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, keys: keys, log: log, sessions: map[*session]struct{}{}, served: make(chan struct{})}
+	s := &Server{cfg: cfg, keys: keys, log: log, msgs: newFanout(cfg.Node), sessions: map[*session]struct{}{}, served: make(chan struct{})}
 	// wish's middleware logs through charmbracelet/log's default logger,
 	// to stderr (for instance every viewer that drops its connection):
 	// send that to the node's log instead, at debug level.
@@ -258,6 +259,9 @@ func (s *Server) admit(next ssh.Handler) ssh.Handler {
 		if m, ok := sess.Context().Value(modelKey{}).(interface{ Close() }); ok {
 			m.Close()
 		}
+		if stop, ok := sess.Context().Value(msgsKey{}).(func()); ok {
+			stop()
+		}
 		if se, ok := sess.Context().Value(sessionKey{}).(*session); ok {
 			s.mu.Lock()
 			delete(s.sessions, se)
@@ -275,6 +279,7 @@ func (s *Server) admit(next ssh.Handler) ssh.Handler {
 type entryKey struct{}
 type modelKey struct{}
 type sessionKey struct{}
+type msgsKey struct{}
 
 func (s *Server) isClosed() bool {
 	s.mu.Lock()
@@ -290,7 +295,9 @@ func (s *Server) program(sess ssh.Session) *tea.Program {
 	if noColor(sess) {
 		themeName = "mono"
 	}
-	model := tui.NewModel(viewer{Node: s.cfg.Node, readOnly: ent.readOnly}, tui.Options{
+	msgs, stopMsgs := s.msgs.subscribe()
+	sess.Context().SetValue(msgsKey{}, stopMsgs)
+	model := tui.NewModel(viewer{Node: s.cfg.Node, readOnly: ent.readOnly, msgs: msgs}, tui.Options{
 		Theme:    themeName,
 		Title:    s.cfg.Title,
 		Renderer: sessionRenderer(sess),

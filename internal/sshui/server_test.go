@@ -290,10 +290,8 @@ func TestSSHDashboardKeysScreenResize(t *testing.T) {
 	}
 	eventually(t, "one viewer counted", func() bool { return f.srv.Sessions() == 1 })
 
-	// Topics pane, input, a line, enter: the peer receives it.
-	// (The topics pane focuses its input line.)
-	tm.typeKeys("2")
-	time.Sleep(100 * time.Millisecond) // separate reads, as a person types
+	// A line and enter (the dashboard of a subscribed node starts typing in
+	// its chat): the peer receives it.
 	tm.typeKeys("hello from ssh\r")
 	m, err := nextMessage(t, f.peer, waitTimeout)
 	if err != nil {
@@ -385,23 +383,26 @@ func TestSSHReadOnlyCannotPublish(t *testing.T) {
 	f := setup(t, Config{})
 	tm := open(t, f.srv.Addr(), f.ro, 100, 30)
 	tm.waitFor("read-only dashboard", regexp.MustCompile(`read-only`), 0)
-	tm.typeKeys("2")
-	time.Sleep(100 * time.Millisecond)
+	// The chat pane, i to type, a line, enter: refused, and said so.
 	mark := len(tm.text())
-	tm.typeKeys("must not leave\r")
-	tm.waitFor("refusal on screen", regexp.MustCompile(`read-only viewer`), mark)
+	for _, k := range []string{"2", "i", "must not leave", "\r"} {
+		tm.typeKeys(k)
+		time.Sleep(150 * time.Millisecond) // separate reads, as a person types
+	}
+	tm.waitFor("refusal on screen", regexp.MustCompile(`read-only: this dashboard cannot publish`), mark)
 	if m, err := nextMessage(t, f.peer, 2*time.Second); err == nil {
 		t.Fatalf("the peer received %q from a read-only viewer", m.Data)
 	} else if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatal(err)
 	}
 	// Closing an edge is refused too (pane 1, x on the selected edge).
+	mark = len(tm.text())
 	tm.typeKeys("\x1b")
-	time.Sleep(100 * time.Millisecond)
+	time.Sleep(150 * time.Millisecond)
 	tm.typeKeys("1")
-	time.Sleep(100 * time.Millisecond)
+	time.Sleep(150 * time.Millisecond)
 	tm.typeKeys("x")
-	time.Sleep(500 * time.Millisecond)
+	tm.waitFor("refusal on screen", regexp.MustCompile(`read-only: this dashboard cannot close edges`), mark)
 	if !f.node.ConnectedTo(f.peer.ID()) {
 		t.Fatalf("a read-only viewer closed an edge")
 	}
@@ -419,8 +420,8 @@ func TestSSHReadOnlyCannotPublish(t *testing.T) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
-	if _, err := (viewer{Node: f.node}).SendFile(ctx, "chat", "/etc/passwd", nil); !errors.Is(err, ErrNoFilesOverSSH) {
-		t.Errorf("send file: %v", err)
+	if _, err := (viewer{Node: f.node}).PushFile(ctx, "chat", strings.NewReader("x"), "passwd", 1, nil); !errors.Is(err, ErrNoFilesOverSSH) {
+		t.Errorf("push file: %v", err)
 	}
 }
 
@@ -435,6 +436,20 @@ func TestSSHLimitsAndClose(t *testing.T) {
 	eventually(t, "two sessions", func() bool { return f.srv.Sessions() == 2 })
 	c := open(t, f.srv.Addr(), f.rw, 80, 24)
 	c.waitFor("third refused", regexp.MustCompile(`too many viewers`), 0)
+
+	// A message from the peer reaches both viewers, and the node's own
+	// consumer still gets it.
+	ma, mb := len(a.text()), len(b.text())
+	pctx, pcancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer pcancel()
+	if err := f.peer.Publish(pctx, "chat", []byte("to every viewer")); err != nil {
+		t.Fatal(err)
+	}
+	a.waitFor("the message on the first viewer", regexp.MustCompile(`to every viewer`), ma)
+	b.waitFor("the message on the second viewer", regexp.MustCompile(`to every viewer`), mb)
+	if m, err := nextMessage(t, f.node, waitTimeout); err != nil || string(m.Data) != "to every viewer" {
+		t.Fatalf("the node's consumer: %v %v", m, err)
+	}
 
 	// A command instead of a shell.
 	cl, err := dial(t, f.srv.Addr(), f.rw, nil)
@@ -571,7 +586,6 @@ func TestSSHStuckViewerNeverBlocksTheNode(t *testing.T) {
 	}})
 	tm := open(t, f.srv.Addr(), f.rw, 100, 30)
 	tm.waitFor("dashboard", regexp.MustCompile(`hub`), 0)
-	tm.typeKeys("2") // the topics pane: every message changes the screen
 	time.Sleep(200 * time.Millisecond)
 	close(stuck)
 
@@ -583,7 +597,6 @@ func TestSSHStuckViewerNeverBlocksTheNode(t *testing.T) {
 			got.Add(1)
 		}
 	}()
-	dropped0 := f.node.Status().Dropped
 	const n = 50000
 	start := time.Now()
 	payload := bytes.Repeat([]byte("x"), 100)
@@ -597,7 +610,7 @@ func TestSSHStuckViewerNeverBlocksTheNode(t *testing.T) {
 	if !blocked.Load() {
 		t.Fatalf("the viewer's output never blocked: the test proves nothing")
 	}
-	eventually(t, "the stuck viewer's events dropped", func() bool { return f.node.Status().Dropped > dropped0 })
+	eventually(t, "the stuck viewer's messages dropped", func() bool { return f.srv.msgs.Dropped() > 0 })
 	cctx, ccancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer ccancel()
 	t0 := time.Now()
