@@ -80,6 +80,11 @@ type edge struct {
 	busySeen          time.Time    // keep-alive's last sight of a busy reader (keep-alive's goroutine only)
 	writerIdle        atomic.Bool  // the writer has written everything it took and waits for more
 
+	// Counters for metrics (see EdgeInfo).
+	framesIn     atomic.Uint64
+	queueDrops   atomic.Uint64 // frames not queued because a lane was full
+	directFrames atomic.Uint64 // pings and pongs written past the queue
+
 	done        chan struct{} // closed when the edge starts shutting down
 	writerDone  chan struct{}
 	closeOnce   sync.Once
@@ -154,6 +159,9 @@ func (e *edge) info() EdgeInfo {
 		BytesOut:      e.bytesOut.Load(),
 		MsgsIn:        e.msgsIn.Load(),
 		MsgsOut:       e.msgsOut.Load(),
+		FramesIn:      e.framesIn.Load(),
+		FramesOut:     e.q.frames.Load() + e.directFrames.Load(),
+		QueueDrops:    e.queueDrops.Load(),
 		Latency:       e.lat.snapshot(),
 	}
 }
@@ -884,7 +892,11 @@ func (e *edge) sendCtrl(f []byte) bool {
 	if e.closing() {
 		return false
 	}
-	return e.q.pushCtrl(f)
+	if !e.q.pushCtrl(f) {
+		e.queueDrops.Add(1)
+		return false
+	}
+	return true
 }
 
 // sendData queues a data frame, waiting while the data lane is full.
@@ -917,6 +929,7 @@ func (e *edge) readLoop() {
 			break
 		}
 		size := wire.HeaderLen + len(f.Topic) + len(f.Body)
+		e.framesIn.Add(1)
 		e.bytesIn.Add(uint64(size))
 		n.bytesIn.Add(uint64(size))
 		// Handling may wait (a full queue, a subscriber that does not take
@@ -1072,6 +1085,7 @@ func (e *edge) sendPingNow(kind wire.Kind, p *wire.Ping) bool {
 		if ok {
 			e.bytesOut.Add(uint64(size))
 			e.n.bytesOut.Add(uint64(size))
+			e.directFrames.Add(1)
 			return true
 		}
 	}

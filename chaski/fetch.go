@@ -238,6 +238,7 @@ func (n *Node) fetchKey(ctx context.Context, key string, opts FetchOptions) (val
 		}
 	}
 	if sent == 0 {
+		n.fetchCount.failed.Add(1)
 		return nil, false, false, fmt.Errorf("%w: %q not found on the network (no connected peer)", ErrNotFound, key)
 	}
 	select {
@@ -258,12 +259,14 @@ func (n *Node) fetchKey(ctx context.Context, key string, opts FetchOptions) (val
 		// copy.
 		moved = opts.Move && r.Move && n.sendStoreTaken(a.e, r)
 		n.logf(slog.LevelInfo, "fetched from the network", "key", key, "size", len(r.Value), "moved", moved)
+		n.fetchCount.ok.Add(1)
 		n.emit(&StoreEvent{EventBase: now(), Kind: "fetched", Key: key, Size: len(r.Value), Expires: expires})
 		if r.Value == nil {
 			r.Value = []byte{}
 		}
 		return r.Value, false, moved, nil
 	case <-ctx.Done():
+		n.fetchCount.failed.Add(1)
 		return nil, false, false, fmt.Errorf("%w: %q not found on the network: %w", ErrNotFound, key, ctx.Err())
 	case <-n.ctx.Done():
 		return nil, false, false, ErrClosed
@@ -354,6 +357,7 @@ func (n *Node) answerFetch(r *wire.StoreRequest, origin wire.NodeID, ent store.E
 			n.logf(slog.LevelDebug, "cannot answer fetch", "key", r.Key, "err", err.Error())
 			return
 		}
+		n.fetchCount.served.Add(1)
 		n.logf(slog.LevelInfo, "answered fetch", "key", r.Key, "origin", e.name())
 	})
 }

@@ -81,6 +81,8 @@ type Node struct {
 	bytesIn, bytesOut atomic.Uint64
 	unknown           atomic.Uint64
 	undelivered       atomic.Uint64
+	topicStats        topicTable
+	fetchCount        fetchCounters
 
 	prop  propagation
 	disc  discoveryState

@@ -30,7 +30,7 @@ func (n *Node) Publish(ctx context.Context, topic string, data []byte) error {
 	if len(data)+overhead > n.cfg.MaxFrameBody {
 		return fmt.Errorf("%w: %d bytes (limit %d)", ErrTooLarge, len(data), n.cfg.MaxFrameBody-overhead)
 	}
-	targets := n.publishTargets(topic)
+	targets, ts := n.publishTargets(topic)
 	if len(targets) == 0 {
 		return fmt.Errorf("%w: %q", ErrNoSubscribers, topic)
 	}
@@ -82,6 +82,7 @@ func (n *Node) Publish(ctx context.Context, topic string, data []byte) error {
 		return firstErr
 	}
 	n.msgsOut.Add(1)
+	ts.msgsOut.Add(1)
 	if n.events.wantsMessages() {
 		n.emit(&MessageEvent{EventBase: EventBase{At: time.Unix(0, p.Time)}, Outgoing: true, Msg: &Message{
 			Topic: topic, Data: data, From: n.cfg.Name, FromID: n.idStr, Seq: p.ID.Seq, Time: time.Unix(0, p.Time), ID: p.ID,
@@ -101,19 +102,21 @@ type pubRouteCache struct {
 	gen     uint64
 	topic   string
 	targets []*edge
+	stats   *topicCounters
 }
 
 // publishTargets is routeTargets(topic, nil, nil), cached while nothing
 // that routing depends on changes: a steady stream of publications on one
 // topic takes no lock and allocates nothing to find its edges.
-func (n *Node) publishTargets(topic string) []*edge {
+func (n *Node) publishTargets(topic string) ([]*edge, *topicCounters) {
 	gen := n.routeGen.Load()
 	if c := n.pubRoute.Load(); c != nil && c.gen == gen && c.topic == topic {
-		return c.targets
+		return c.targets, c.stats
 	}
 	targets := n.routeTargets(topic, nil, nil)
-	n.pubRoute.Store(&pubRouteCache{gen: gen, topic: topic, targets: targets})
-	return targets
+	stats := n.topicStats.get(topic)
+	n.pubRoute.Store(&pubRouteCache{gen: gen, topic: topic, targets: targets, stats: stats})
+	return targets, stats
 }
 
 // relayRouteCache is an edge reader's memo of what to do with a message on
@@ -126,6 +129,7 @@ type relayRouteCache struct {
 	origin     wire.NodeID
 	subscribed bool // subscribedTo(topic)
 	targets    []*edge
+	stats      *topicCounters // the topic's counters
 }
 
 // routeTargets lists the live edges that should get a message on topic,
@@ -206,18 +210,19 @@ func (n *Node) handlePublish(e *edge, f wire.Frame) error {
 	rr := &e.relay
 	if gen := n.routeGen.Load(); !rr.valid || rr.gen != gen || rr.topic != f.Topic || rr.origin != p.ID.Origin {
 		*rr = relayRouteCache{valid: true, gen: gen, topic: f.Topic, origin: p.ID.Origin,
-			subscribed: n.subscribedTo(f.Topic)}
+			subscribed: n.subscribedTo(f.Topic), stats: n.topicStats.get(f.Topic)}
 		if n.cfg.Root || rr.subscribed {
 			rr.targets = n.routeTargets(f.Topic, e, &p.ID.Origin)
 		}
 	}
+	rr.stats.msgsIn.Add(1)
 	if p.TTL > 1 && (n.cfg.Root || rr.subscribed) && n.prop.enabled(CommandPublish) {
 		if targets := rr.targets; len(targets) > 0 {
 			// Each target's lane gets the frame assembled in place,
 			// with TTL and hops rewritten: one copy per target.
 			fwd := relayFrame{topic: f.Topic, body: f.Body, ttl: p.TTL - 1, hops: p.Hops + 1}
 			for _, t := range targets {
-				if err := n.relay(t, &fwd); err != nil {
+				if err := n.relay(t, &fwd, rr.stats); err != nil {
 					break
 				}
 			}
@@ -247,7 +252,7 @@ func (n *Node) handlePublish(e *edge, f wire.Frame) error {
 	m.Hops = int(p.Hops) + 1
 	m.Via = rc.via
 	m.ID = p.ID
-	n.deliver(e, m)
+	n.deliver(e, m, rr.stats)
 	return nil
 }
 
@@ -263,12 +268,14 @@ func (n *Node) subscribedTo(topic string) bool {
 // relay queues a forwarded frame on t, waiting briefly for room (see
 // pushRelay); it gives up when t or the node closes, and drops t when its
 // queue passes the hard limit.
-func (n *Node) relay(t *edge, frame *relayFrame) error {
+func (n *Node) relay(t *edge, frame *relayFrame, stats *topicCounters) error {
 	err := t.q.pushRelay(n.ctx, t.done, frame, relayPatience, relayHardFactor*n.cfg.SendQueueBytes)
 	switch {
 	case err == nil:
 		t.msgsOut.Add(1)
+		stats.relayed.Add(1)
 	case errors.Is(err, errQueueOverflow):
+		t.queueDrops.Add(1)
 		n.logf(slog.LevelWarn, "dropping an edge that does not drain", "peer", t.name(), "queued_bytes", t.q.backlog())
 		t.close(fmt.Sprintf("send queue over %d MiB: peer not keeping up", relayHardFactor*n.cfg.SendQueueBytes>>20), false, true)
 	case n.ctx.Err() != nil:
@@ -288,12 +295,13 @@ const (
 // the edge's reader waits (TCP flow control then slows the sender); while it
 // waits, keep-alive does not count the peer's unread pongs against it (the
 // reader marks itself busy around every frame it handles).
-func (n *Node) deliver(e *edge, m *Message) {
+func (n *Node) deliver(e *edge, m *Message, stats *topicCounters) {
 	if n.events.wantsMessages() {
 		n.emit(&MessageEvent{EventBase: now(), Msg: m})
 	}
 	if n.terminated.Load() {
 		n.undelivered.Add(1)
+		stats.dropped.Add(1)
 		return
 	}
 	select {

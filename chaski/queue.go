@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/chaski-dev/chaski/chaski/wire"
@@ -33,6 +34,8 @@ type sendQueue struct {
 	space     chan struct{} // closed when bytes are released and a producer waits
 	waiting   bool
 	overfill  bool // a relay waited out its patience: see pushRelay
+
+	frames atomic.Uint64 // frames queued since the edge came up
 }
 
 // dataSeg is one piece of the data lane: either a pooled segment holding
@@ -73,6 +76,7 @@ func (q *sendQueue) pushCtrl(f []byte) bool {
 	}
 	q.ctrl = append(q.ctrl, f)
 	q.mu.Unlock()
+	q.frames.Add(1)
 	q.signal()
 	return true
 }
@@ -156,6 +160,7 @@ func (q *sendQueue) pushData(ctx context.Context, done <-chan struct{}, f []byte
 		if q.dataBytes == 0 || q.dataBytes+len(f) <= q.maxBytes {
 			q.appendLocked(f, borrowed)
 			q.mu.Unlock()
+			q.frames.Add(1)
 			q.signal()
 			return nil
 		}
@@ -215,6 +220,7 @@ func (q *sendQueue) pushRelay(ctx context.Context, done <-chan struct{}, r *rela
 		if q.dataBytes == 0 || q.dataBytes+n <= q.maxBytes || (q.overfill && q.dataBytes+n <= hardMax) {
 			q.appendRelayLocked(r)
 			q.mu.Unlock()
+			q.frames.Add(1)
 			q.signal()
 			return nil
 		}

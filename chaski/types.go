@@ -77,7 +77,13 @@ type EdgeInfo struct {
 
 	BytesIn, BytesOut uint64
 	MsgsIn, MsgsOut   uint64
-	Latency           LatencyStats
+	// FramesIn and FramesOut count every frame read and queued or written
+	// (messages, pings, control); QueueDrops counts frames dropped because
+	// the edge's send queue was full (a flooded control lane, or a relay
+	// past the data lane's hard limit, which also drops the edge).
+	FramesIn, FramesOut uint64
+	QueueDrops          uint64
+	Latency             LatencyStats
 }
 
 // Subscribes reports whether the peer subscribes to topic (root peers

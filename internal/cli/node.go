@@ -16,16 +16,20 @@ is {"event":"listening","address":"HOST:PORT","name":...} with the real port,
 then one line per event: edge_up, edge_down, edge_state, paired, discovery,
 peer_subscriptions, message, file_received.`)
 	o := addNodeFlags(c, true)
+	sv := addServeFlags(c, true)
 	return c, func(ctx context.Context, e *env, pos []string) error {
 		if len(pos) > 0 {
 			return usageErrorf("node takes no arguments, got %q (see 'chaski help node')", pos[0])
 		}
-		return runHeadless(ctx, e, o)
+		if err := sv.validate(); err != nil {
+			return err
+		}
+		return runHeadless(ctx, e, o, sv)
 	}
 }
 
 // runHeadless runs a node that reports its events until ctx ends.
-func runHeadless(ctx context.Context, e *env, o *nodeOpts) (err error) {
+func runHeadless(ctx context.Context, e *env, o *nodeOpts, so *serveOpts) (err error) {
 	out := newPrinter(e.stdout)
 	errOut := newPrinter(e.stderr)
 	warn := func(s string) { errOut.linef("chaski: %s", s) }
@@ -41,17 +45,36 @@ func runHeadless(ctx context.Context, e *env, o *nodeOpts) (err error) {
 		return err
 	}
 	events, stopWatch := n.Watch(8192)
+	sv, err := so.start(n.Node, o.resolvedDataDir())
+	if err != nil {
+		stopWatch()
+		closeNode(n, &err)
+		return err
+	}
 
 	if o.json {
-		out.json(event("listening").add("address", n.Addr()).add("name", n.Name()).
+		ev := event("listening").add("address", n.Addr()).add("name", n.Name()).
 			add("id", n.ID()).add("root", n.IsRoot()).add("subscriptions", nonNil(n.Subscriptions())).
-			add("tls", n.TLS()))
+			add("tls", n.TLS())
+		if sv.metrics != nil {
+			ev = ev.add("metrics", sv.metrics.Addr())
+		}
+		if sv.ssh != nil {
+			ev = ev.add("ssh", sv.ssh.Addr())
+		}
+		out.json(ev)
 	} else {
 		what := ""
 		if n.IsRoot() {
 			what = " (root)"
 		}
 		out.linef("%s listening on %s%s", n.Name(), n.Addr(), what)
+		if sv.metrics != nil {
+			out.linef("metrics at http://%s/metrics", sv.metrics.Addr())
+		}
+		if sv.ssh != nil {
+			out.linef("dashboard over ssh on %s", sv.ssh.Addr())
+		}
 	}
 
 	var wg sync.WaitGroup
@@ -85,6 +108,8 @@ func runHeadless(ctx context.Context, e *env, o *nodeOpts) (err error) {
 		stopWatch()
 		wg.Wait()
 	}()
+	// SSH viewers and the metrics server go before the node.
+	defer sv.stop()
 
 	if err := n.join(ctx, o, warn); err != nil {
 		return err

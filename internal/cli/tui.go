@@ -22,11 +22,12 @@ pane is alive on first launch.`)
 	o := addNodeFlags(c, true)
 	demo := c.fs.Bool("demo", false, "also start a few in-process demo peers on loopback that chat, ping and send a file")
 	theme, mouse := addLookFlags(c)
+	sv := addServeFlags(c, false)
 	return c, func(ctx context.Context, e *env, pos []string) error {
 		if len(pos) > 0 {
 			return unknownCommand(pos[0])
 		}
-		opts := dashboardOptions{Theme: *theme, Mouse: *mouse, Demo: *demo}
+		opts := dashboardOptions{Theme: *theme, Mouse: *mouse, Demo: *demo, serve: sv}
 		if e.cfg != nil {
 			opts.Keys = e.cfg.keys
 		}
@@ -52,6 +53,7 @@ type dashboardOptions struct {
 	Keys              map[string][]string // [keys] of the config file
 	Connect           []string            // --connect: dialled (and retried) by the dashboard
 	StoreNote         string              // why there is no store, with the fix
+	serve             *serveOpts          // --metrics
 }
 
 func runTUI(ctx context.Context, e *env, o *nodeOpts, opts dashboardOptions) (err error) {
@@ -94,6 +96,13 @@ func runTUI(ctx context.Context, e *env, o *nodeOpts, opts dashboardOptions) (er
 			opts.StoreNote = "store in use by another process: start this one with --data-dir DIR (the store of " +
 				o.resolvedDataDir() + " is held by another node or dashboard)"
 		}
+	}
+	if opts.serve != nil {
+		sv, err := opts.serve.start(n.Node, o.resolvedDataDir())
+		if err != nil {
+			return err
+		}
+		defer sv.stop() // before the node closes
 	}
 	opts.AcceptFilesPrompt = !o.acceptFiles
 	// Background work stops before the node closes (defers run last first).
