@@ -6,10 +6,14 @@ package chaski
 
 import (
 	"bufio"
+	"io"
+	"log/slog"
+	"net"
 	"os"
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -117,4 +121,92 @@ func TestAttackEchoPingsBoundedMemory(t *testing.T) {
 	eventually(t, "memory back", func() bool { return heapAfterGC() < base+32*mib })
 	t.Logf("after the attacker left: heap in use %d MiB, VmRSS %d MiB", heapAfterGC()/mib, procStatus("VmRSS")>>10)
 	stillServes(t, n)
+}
+
+// countingLog is a slog handler's writer that counts bytes and lines.
+type countingLog struct {
+	mu    sync.Mutex
+	bytes int
+	lines map[string]int // by message
+	last  map[string]string
+}
+
+func (c *countingLog) Write(b []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.bytes += len(b)
+	s := string(b)
+	if i := strings.Index(s, "msg="); i >= 0 {
+		msg := s[i+4:]
+		if strings.HasPrefix(msg, `"`) {
+			msg = msg[1:strings.Index(msg[1:], `"`)+1]
+		} else if j := strings.IndexByte(msg, ' '); j >= 0 {
+			msg = msg[:j]
+		}
+		c.lines[msg]++
+		c.last[msg] = s
+	}
+	return len(b), nil
+}
+
+func (c *countingLog) snapshot(msg string) (bytes, lines int, last string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.bytes, c.lines[msg], c.last[msg]
+}
+
+func newCountingLog() (*countingLog, *slog.Logger) {
+	c := &countingLog{lines: map[string]int{}, last: map[string]string{}}
+	return c, slog.New(slog.NewTextHandler(c, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// Peers that are refused cannot flood the log: what they control is cut
+// short and a repeated line is rate limited, with a count of what was left
+// out. Before the fix every refused hello logged the peer's whole "name"
+// (here 300 × 60 KiB = 18 MB) and every connection over the limit one line.
+func TestAttackLogFlood(t *testing.T) {
+	c, logger := newCountingLog()
+	n := startNode(t, "127.0.0.1", Config{Name: "victim", Logger: logger})
+	name := strings.Repeat("N", 60<<10)
+	start := time.Now()
+	const conns = 300
+	for i := 0; i < conns; i++ {
+		conn, err := net.DialTimeout("tcp", n.Addr(), 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := wire.AppendPreamble(nil)
+		b, _ = wire.AppendControlFrame(b, wire.KindHello, "", &wire.Hello{Version: wire.Version, ID: make([]byte, 16), Name: name, Listen: "127.0.0.1:1"})
+		_ = conn.SetDeadline(time.Now().Add(waitTimeout))
+		_, _ = conn.Write(b)
+		_, _ = io.Copy(io.Discard, conn) // the node answers and closes
+		conn.Close()
+	}
+	elapsed := time.Since(start)
+	eventually(t, "every refusal handled", func() bool {
+		_, lines, _ := c.snapshot("handshake refused")
+		return lines > 0
+	})
+	bytes, lines, last := c.snapshot("handshake refused")
+	t.Logf("%d refused hellos in %v: %d lines, %d bytes of log; last line %d bytes", conns, elapsed.Round(time.Millisecond), lines, bytes, len(last))
+	if allowed := 20 + int(elapsed.Seconds()*10) + 10; lines > allowed {
+		t.Errorf("%d lines of \"handshake refused\" in %v (at most %d expected)", lines, elapsed, allowed)
+	}
+	if bytes > 256<<10 {
+		t.Errorf("%d bytes of log for %d refused peers", bytes, conns)
+	}
+	if len(last) > 1024 {
+		t.Errorf("a refused hello logged %d bytes", len(last))
+	}
+	// After a pause the line comes back, saying how many were left out.
+	if lines < conns {
+		time.Sleep(200 * time.Millisecond)
+		conn := dialRaw(t, n.Addr())
+		conn.write([]byte("garbage, not a preamble"))
+		conn.closedWithin(waitTimeout)
+		eventually(t, "the next refusal logged with the count", func() bool {
+			_, _, last := c.snapshot("handshake refused")
+			return strings.Contains(last, "suppressed=")
+		})
+	}
 }

@@ -543,7 +543,7 @@ func validateHello(h *wire.Hello) error {
 		return errors.New("hello without a valid node id")
 	}
 	if !wire.ValidName(h.Name, wire.MaxNameLen) {
-		return fmt.Errorf("invalid peer name %q", h.Name)
+		return fmt.Errorf("invalid peer name %q", clip(h.Name, 80))
 	}
 	if len(h.Listen) > wire.MaxAddrLen {
 		return errors.New("listening address too long")
@@ -553,7 +553,7 @@ func validateHello(h *wire.Hello) error {
 	}
 	for _, s := range h.Subs {
 		if !wire.ValidName(s, wire.MaxTopicLen) {
-			return fmt.Errorf("invalid subscription %q", s)
+			return fmt.Errorf("invalid subscription %q", clip(s, 80))
 		}
 	}
 	return nil
