@@ -6,6 +6,8 @@ package chaski
 
 import (
 	"bufio"
+	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -139,7 +141,7 @@ func (c *countingLog) Write(b []byte) (int, error) {
 	if i := strings.Index(s, "msg="); i >= 0 {
 		msg := s[i+4:]
 		if strings.HasPrefix(msg, `"`) {
-			msg = msg[1:strings.Index(msg[1:], `"`)+1]
+			msg = msg[1 : strings.Index(msg[1:], `"`)+1]
 		} else if j := strings.IndexByte(msg, ' '); j >= 0 {
 			msg = msg[:j]
 		}
@@ -207,6 +209,131 @@ func TestAttackLogFlood(t *testing.T) {
 		eventually(t, "the next refusal logged with the count", func() bool {
 			_, _, last := c.snapshot("handshake refused")
 			return strings.Contains(last, "suppressed=")
+		})
+	}
+}
+
+// forge makes attacker send, on its edge to victim, a publish that claims
+// to come from origin with sequence number seq.
+func forge(t *testing.T, attacker, victim *Node, origin wire.NodeID, seq uint64, hops uint8, topic, data string) {
+	t.Helper()
+	e := attacker.findEdge(victim.ID())
+	if e == nil {
+		t.Fatal("attacker has no edge to the victim")
+	}
+	f, err := wire.AppendPublishFrame(nil, topic, &wire.Publish{ID: wire.MessageID{Origin: origin, Seq: seq},
+		Time: time.Now().UnixNano(), TTL: 8, Hops: hops, Name: "pub", Payload: []byte(data)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	if err := e.sendData(ctx, f); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// receiveAll reads messages from sub until want honest ones ("m<i>") have
+// arrived, failing on a duplicate, and returns what else arrived meanwhile.
+func receiveAll(t *testing.T, sub *Node, want int) (others []string) {
+	t.Helper()
+	got := make(map[string]bool)
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	for len(got) < want {
+		m, err := sub.Next(ctx)
+		if err != nil {
+			t.Fatalf("%d of %d honest messages arrived: %v", len(got), want, err)
+		}
+		d := string(m.Data)
+		if !strings.HasPrefix(d, "m") {
+			others = append(others, d+" from "+m.From+" via "+m.Via)
+			continue
+		}
+		if got[d] {
+			t.Fatalf("%s delivered twice", d)
+		}
+		got[d] = true
+	}
+	return others
+}
+
+// One forged publish far ahead in a publisher's numbering must not silence
+// the publisher, whether the publisher is a neighbour of the victim or
+// relayed to it, in plaintext or under mutual TLS; and a forgery of a
+// neighbour's messages is never delivered as the neighbour's. Before the
+// fix the duplicate filter's window moved past the publisher and every
+// later message was dropped as already seen.
+func TestAttackForgedOriginJump(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		relayed  bool
+		tls      bool
+		forgedOK bool // the forgery may be delivered (a relayed origin cannot be checked)
+	}{
+		{name: "neighbour"},
+		{name: "neighbour-tls", tls: true},
+		{name: "relayed", relayed: true, forgedOK: true},
+		{name: "relayed-tls", relayed: true, tls: true, forgedOK: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mk := func(name string, subs ...string) *Node {
+				return startNode(t, "127.0.0.1", Config{Name: name, Subscriptions: subs})
+			}
+			if tc.tls {
+				is := newIssuer(t)
+				mk = func(name string, subs ...string) *Node { return tlsNode(t, name, is.identity(t, name), subs...) }
+			}
+			pub := mk("pub")
+			victim := mk("victim", "t")
+			attacker := mk("attacker", "t")
+			from := pub
+			if tc.relayed {
+				relay := mk("relay", "t")
+				connect(t, relay, pub)
+				connect(t, victim, relay)
+				from = relay
+			} else {
+				connect(t, victim, pub)
+			}
+			connect(t, victim, attacker)
+			eventually(t, "the victim's subscription known", func() bool {
+				e, ok := from.Edge(victim.ID())
+				return ok && e.Subscribes("t")
+			})
+			eventually(t, "the publisher sees a subscriber", func() bool { return len(pub.publishTargets("t")) > 0 })
+			const before, after = 20, 100
+			for i := 0; i < before; i++ {
+				publish(t, pub, "t", fmt.Sprintf("m%d", i))
+			}
+			receiveAll(t, victim, before)
+			// Far ahead (by hops 1 it claims to relay) and, for good
+			// measure, a claim that the publisher itself sent it.
+			forge(t, attacker, victim, pub.id, pub.seq.Load()+1<<40, 1, "t", "forged-jump")
+			forge(t, attacker, victim, pub.id, pub.seq.Load()+1<<41, 0, "t", "forged-hop0")
+			if !tc.relayed {
+				// The next honest number, claimed first: a neighbour's
+				// numbers can be checked, a relayed origin's cannot (see
+				// docs/SECURITY.md).
+				forge(t, attacker, victim, pub.id, pub.seq.Load()+1, 1, "t", "forged-next")
+			}
+			for i := before; i < before+after; i++ {
+				publish(t, pub, "t", fmt.Sprintf("m%d", i))
+			}
+			others := receiveAll(t, victim, after)
+			forgedDelivered := false
+			for _, o := range others {
+				if strings.Contains(o, "forged-hop0") {
+					t.Errorf("delivered a hops-0 claim from someone else: %s", o)
+				}
+				forgedDelivered = true
+			}
+			if forgedDelivered && !tc.forgedOK {
+				t.Errorf("a forgery of a neighbour's messages was delivered: %v", others)
+			}
+			contained, refused := victim.msgFilter.leapStats()
+			t.Logf("honest %d/%d arrived; also delivered %v; leaps contained %d, refused %d; forged dropped %d",
+				after, after, others, contained, refused, victim.guard.forged.Load())
 		})
 	}
 }

@@ -24,6 +24,7 @@ import (
 // send queue into a buffered writer and flushes when the queue runs dry.
 type edge struct {
 	n        *Node
+	serial   uint64 // unique per node: names the edge in the duplicate filter
 	conn     net.Conn
 	fr       *wire.Reader // the reader goroutine's after the handshake
 	peer     wire.NodeID
@@ -75,10 +76,11 @@ type edge struct {
 
 	bytesIn, bytesOut atomic.Uint64
 	msgsIn, msgsOut   atomic.Uint64
-	lastRecv          atomic.Int64 // unix nanos of the last frame received
-	readerBusy        atomic.Bool  // the reader is handling a frame (it may wait on queues), not reading
-	busySeen          time.Time    // keep-alive's last sight of a busy reader (keep-alive's goroutine only)
-	writerIdle        atomic.Bool  // the writer has written everything it took and waits for more
+	lastRecv          atomic.Int64  // unix nanos of the last frame received
+	firstDirect       atomic.Uint64 // 1 + the sequence number of the peer's first own message on this edge; 0 = none yet
+	readerBusy        atomic.Bool   // the reader is handling a frame (it may wait on queues), not reading
+	busySeen          time.Time     // keep-alive's last sight of a busy reader (keep-alive's goroutine only)
+	writerIdle        atomic.Bool   // the writer has written everything it took and waits for more
 
 	done        chan struct{} // closed when the edge starts shutting down
 	writerDone  chan struct{}
@@ -443,6 +445,7 @@ func (n *Node) handshake(ctx context.Context, conn net.Conn, dialed bool, pair *
 	listen := fixListen(h.Listen, conn.RemoteAddr())
 	e = &edge{
 		n:          n,
+		serial:     n.guard.edgeSerial.Add(1),
 		conn:       conn,
 		fr:         fr,
 		peer:       peer,

@@ -4,6 +4,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -18,6 +19,9 @@ type guardState struct {
 	freeQueued bool
 
 	logs logLimiter
+
+	edgeSerial atomic.Uint64 // the last edge serial handed out
+	forged     atomic.Uint64 // publishes dropped by forgedOrigin
 }
 
 const (
