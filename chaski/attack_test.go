@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -336,4 +337,102 @@ func TestAttackForgedOriginJump(t *testing.T) {
 				after, after, others, contained, refused, victim.guard.forged.Load())
 		})
 	}
+}
+
+// countingListener accepts connections on addr, counting and closing them.
+func countingListener(t *testing.T, addr string) (string, *atomic.Int64) {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Skipf("cannot listen on %s: %v", addr, err)
+	}
+	var n atomic.Int64
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			n.Add(1)
+			c.Close()
+		}
+	}()
+	t.Cleanup(func() { ln.Close(); <-done })
+	return ln.Addr().String(), &n
+}
+
+// fakePeer handshakes as a fresh node that claims to listen on listen, and
+// returns the connection (to be dropped without a goodbye).
+func fakePeer(t *testing.T, node, listen string) net.Conn {
+	t.Helper()
+	p := dialRaw(t, node)
+	b := wire.AppendPreamble(nil)
+	b, _ = wire.AppendControlFrame(b, wire.KindHello, "", &wire.Hello{Version: wire.Version, ID: p.id[:], Name: "fake", Listen: listen})
+	p.write(b)
+	_ = p.conn.SetReadDeadline(time.Now().Add(waitTimeout))
+	var pre [wire.PreambleLen]byte
+	if _, err := io.ReadFull(p.br, pre[:]); err != nil {
+		t.Fatalf("reading preamble: %v", err)
+	}
+	if f, err := wire.NewReader(p.br, 0).ReadFrame(); err != nil || f.Kind != wire.KindHello {
+		t.Fatalf("expected hello, got %v %v", f.Kind, err)
+	}
+	return p.conn
+}
+
+// Peers that connect to us, claim a listening address and vanish without a
+// goodbye must not make the node dial addresses of their choice: before the
+// fix each was redialled 8 times, without bound on the table. Now an inbound
+// peer is redialled only on the host it came from, the table is bounded per
+// host and in all, and dials are rate limited.
+func TestAttackDialBackClaims(t *testing.T) {
+	n := startNode(t, "127.0.0.1", Config{Name: "victim", ReconnectAttempts: 8,
+		ReconnectBase: 10 * time.Millisecond, ReconnectMax: 20 * time.Millisecond})
+	elsewhere, dialsElsewhere := countingListener(t, "127.0.0.2:0")
+	// Twelve addresses on the fakes' own host, five fakes claiming each.
+	var sameHost []string
+	var sameCounts []*atomic.Int64
+	for i := 0; i < 12; i++ {
+		a, c := countingListener(t, "127.0.0.1:0")
+		sameHost, sameCounts = append(sameHost, a), append(sameCounts, c)
+	}
+	dialsSameHost := func() (total int64) {
+		for _, c := range sameCounts {
+			total += c.Load()
+		}
+		return total
+	}
+	const fakes = 60
+	var conns []net.Conn
+	for i := 0; i < fakes; i++ {
+		conns = append(conns, fakePeer(t, n.Addr(), elsewhere), fakePeer(t, n.Addr(), sameHost[i%len(sameHost)]))
+	}
+	eventually(t, "every fake edge up", func() bool { return n.EdgeCount() == 2*fakes })
+	for _, c := range conns {
+		c.(*net.TCPConn).SetLinger(0)
+		c.Close() // a reset, no goodbye
+	}
+	eventually(t, "every fake edge down", func() bool { return n.EdgeCount() == 0 })
+	maxTable := 0
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) {
+		n.mu.RLock()
+		maxTable = max(maxTable, len(n.ghosts))
+		n.mu.RUnlock()
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Logf("%d fake peers each way: %d dials to the other host, %d to the fakes' own host in 2 s; reconnection table at most %d",
+		fakes, dialsElsewhere.Load(), dialsSameHost(), maxTable)
+	if d := dialsElsewhere.Load(); d != 0 {
+		t.Errorf("%d dials to an address on another host than the peers came from", d)
+	}
+	if d := dialsSameHost(); d > 8*8 {
+		t.Errorf("%d dials to the fakes' host (at most 8 peers × 8 attempts expected)", d)
+	}
+	if maxTable > 8 {
+		t.Errorf("reconnection table grew to %d", maxTable)
+	}
+	stillServes(t, n)
 }

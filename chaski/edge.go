@@ -997,6 +997,12 @@ func (n *Node) edgeEnded(e *edge) {
 	info := e.info()
 	info.State = StateClosed
 	reconnect := e.reconnect && !n.closing.Load() && n.cfg.ReconnectAttempts > 0 && info.Address != ""
+	if reconnect {
+		if ok, why := e.mayRedial(); !ok {
+			reconnect = false
+			n.logf(slog.LevelInfo, "not reconnecting", "peer", info.Name, "address", info.Address, "reason", why)
+		}
+	}
 	n.logf(slog.LevelInfo, "edge down", "peer", info.Name, "address", info.Address, "reason", e.closeReason, "reconnect", reconnect)
 	n.emit(&EdgeDownEvent{EventBase: now(), Edge: info, Reason: e.closeReason, Reconnect: reconnect})
 	n.afterEdgeDown(e)

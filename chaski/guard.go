@@ -1,6 +1,7 @@
 package chaski
 
 import (
+	"context"
 	"runtime/debug"
 	"strconv"
 	"sync"
@@ -20,6 +21,8 @@ type guardState struct {
 
 	logs logLimiter
 
+	dials tokenBucket // dials to addresses that peers told us (reconnection, pairing, fetch answers)
+
 	edgeSerial atomic.Uint64 // the last edge serial handed out
 	forged     atomic.Uint64 // publishes dropped by forgedOrigin
 }
@@ -37,6 +40,7 @@ const (
 func (g *guardState) init() {
 	g.echo.limit = maxEchoBytes
 	g.logs.init()
+	g.dials = tokenBucket{rate: dialRate, burst: dialBurst, tokens: dialBurst, last: time.Now()}
 }
 
 // newEdgeQueue is the send queue of a new edge, tied to the node's bounds.
@@ -169,4 +173,50 @@ func clip(s string, max int) string {
 		cut--
 	}
 	return s[:cut] + "…(" + strconv.Itoa(len(s)-cut) + " more bytes)"
+}
+
+// Dials to addresses learnt from peers share one bucket: dialRate a second
+// after a burst of dialBurst.
+const (
+	dialRate  = 10
+	dialBurst = 20
+)
+
+// tokenBucket is a plain token bucket.
+type tokenBucket struct {
+	mu          sync.Mutex
+	rate, burst float64
+	tokens      float64
+	last        time.Time
+}
+
+// take takes a token if there is one; otherwise it says how long until one.
+func (b *tokenBucket) take() (bool, time.Duration) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := time.Now()
+	b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
+	b.last = now
+	if b.tokens >= 1 {
+		b.tokens--
+		return true, 0
+	}
+	return false, time.Duration((1 - b.tokens) / b.rate * float64(time.Second))
+}
+
+// wait takes a token, waiting for one; false when ctx ends first.
+func (b *tokenBucket) wait(ctx context.Context) bool {
+	for {
+		ok, d := b.take()
+		if ok {
+			return true
+		}
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return false
+		}
+	}
 }
