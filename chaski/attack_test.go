@@ -436,3 +436,93 @@ func TestAttackDialBackClaims(t *testing.T) {
 	}
 	stillServes(t, n)
 }
+
+// The UDP status answer is not an amplifier: a small request gets an answer
+// at most a few times its size until its source echoes a cookie, answers are
+// rate limited per source, and a status whose pairing map did not fit never
+// claims "all paired". Before the fix a 7-byte request returned the whole
+// 7 KB status, every time, as fast as they came.
+func TestAttackUDPStatusAmplification(t *testing.T) {
+	var subs []string
+	for i := 0; i < 100; i++ {
+		subs = append(subs, fmt.Sprintf("%02d-%s", i, strings.Repeat("long-topic-name-", 4)))
+	}
+	n := startNode(t, "127.0.0.1", Config{Name: "victim", Subscriptions: subs})
+	c, err := net.Dial("udp", n.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	buf := make([]byte, wire.MaxDatagram+1)
+	// A bare request is too small for any answer within the bound; a
+	// padded one gets the cookie.
+	small, _ := wire.AppendDatagram(nil, wire.UDPStatusRequest, &wire.StatusRequest{ID: 1})
+	req, _ := wire.AppendDatagram(nil, wire.UDPStatusRequest, &wire.StatusRequest{ID: 1, Pad: make([]byte, wire.StatusRequestPad)})
+	for _, r := range [][]byte{small, req} {
+		_, _ = c.Write(r)
+		_ = c.SetReadDeadline(time.Now().Add(time.Second))
+		sz, err := c.Read(buf)
+		if err != nil {
+			if len(r) == len(req) {
+				t.Fatalf("no answer to a padded status request: %v", err)
+			}
+			sz = 0
+		}
+		t.Logf("a %d-byte request got a %d-byte answer", len(r), sz)
+		if sz > 3*len(r) {
+			t.Errorf("a %d-byte request got %d bytes back (%.0f×)", len(r), sz, float64(sz)/float64(len(r)))
+		}
+	}
+	// The client's round trip still gets everything.
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	st, err := QueryStatus(ctx, n.Addr())
+	if err != nil || len(st.Paired) != len(subs) || st.PairedOmitted {
+		t.Fatalf("status with the cookie round trip: %d of %d topics, omitted %v, %v", len(st.Paired), len(subs), st.PairedOmitted, err)
+	}
+
+	// A flood from one source: answers are rate limited.
+	time.Sleep(2 * time.Second) // let this source's bucket refill
+	const flood = 3000
+	got := make(chan int, 1)
+	go func() {
+		replies := 0
+		for {
+			_ = c.SetReadDeadline(time.Now().Add(time.Second))
+			if _, err := c.Read(buf); err != nil {
+				got <- replies
+				return
+			}
+			replies++
+		}
+	}()
+	start := time.Now()
+	for i := 0; i < flood; i++ {
+		_, _ = c.Write(req)
+	}
+	elapsed := time.Since(start)
+	replies := <-got
+	t.Logf("%d requests in %v from one source: %d answers", flood, elapsed.Round(time.Millisecond), replies)
+	if allowed := 40 + int((elapsed+time.Second).Seconds()*20) + 5; replies > allowed {
+		t.Errorf("%d answers to %d requests in %v (at most %d expected)", replies, flood, elapsed, allowed)
+	}
+}
+
+// A node whose pairing map does not fit in a datagram says so, and the
+// client does not read the empty map as "all paired".
+func TestUDPStatusOmittedPairingIsNotAllPaired(t *testing.T) {
+	var subs []string
+	for i := 0; i < 200; i++ {
+		subs = append(subs, fmt.Sprintf("%03d-%s", i, strings.Repeat("x", 100)))
+	}
+	n := startNode(t, "127.0.0.1", Config{Name: "many", Subscriptions: subs})
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	st, err := QueryStatus(ctx, n.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Paired) != 0 || !st.PairedOmitted || st.AllPaired() {
+		t.Fatalf("status of a node with %d long subscriptions: %d topics, omitted %v, all paired %v", len(subs), len(st.Paired), st.PairedOmitted, st.AllPaired())
+	}
+}

@@ -2,6 +2,11 @@ package chaski
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"net/netip"
 	"runtime/debug"
 	"strconv"
 	"sync"
@@ -21,6 +26,7 @@ type guardState struct {
 
 	logs logLimiter
 
+	udp   udpGuard
 	dials tokenBucket // dials to addresses that peers told us (reconnection, pairing, fetch answers)
 
 	edgeSerial atomic.Uint64 // the last edge serial handed out
@@ -40,6 +46,7 @@ const (
 func (g *guardState) init() {
 	g.echo.limit = maxEchoBytes
 	g.logs.init()
+	g.udp.init()
 	g.dials = tokenBucket{rate: dialRate, burst: dialBurst, tokens: dialBurst, last: time.Now()}
 }
 
@@ -219,4 +226,91 @@ func (b *tokenBucket) wait(ctx context.Context) bool {
 			return false
 		}
 	}
+}
+
+// UDP answers go to whatever source address a datagram claims, so they are
+// bounded: per source address (udpSourceRate a second after a burst of
+// udpSourceBurst) and in all (udpRate), and a status answer larger than
+// wire.StatusAmplification times its request goes only to a source that
+// proved it receives our datagrams by echoing a cookie (see wire.Status).
+const (
+	udpSourceRate  = 20
+	udpSourceBurst = 40
+	udpRate        = 500
+	udpSources     = 4096 // source buckets kept
+	cookieEpoch    = 30 * time.Second
+)
+
+type udpGuard struct {
+	mu      sync.Mutex
+	secret  [32]byte
+	sources map[netip.Addr]*tokenBucket
+	overall tokenBucket
+	refused atomic.Uint64
+}
+
+func (u *udpGuard) init() {
+	_, _ = rand.Read(u.secret[:])
+	u.sources = make(map[netip.Addr]*tokenBucket)
+	u.overall = tokenBucket{rate: udpRate, burst: udpRate, tokens: udpRate, last: time.Now()}
+}
+
+// allow reports whether a datagram from src may be answered now.
+func (u *udpGuard) allow(src netip.Addr) bool {
+	u.mu.Lock()
+	b := u.sources[src]
+	if b == nil {
+		if len(u.sources) >= udpSources {
+			// Forget the sources whose buckets have refilled: they are
+			// as good as new anyway.
+			now := time.Now()
+			for a, sb := range u.sources {
+				if now.Sub(sb.last).Seconds()*sb.rate >= sb.burst {
+					delete(u.sources, a)
+				}
+			}
+		}
+		if len(u.sources) >= udpSources {
+			u.mu.Unlock()
+			u.refused.Add(1)
+			return false
+		}
+		b = &tokenBucket{rate: udpSourceRate, burst: udpSourceBurst, tokens: udpSourceBurst, last: time.Now()}
+		u.sources[src] = b
+	}
+	u.mu.Unlock()
+	if ok, _ := b.take(); !ok {
+		u.refused.Add(1)
+		return false
+	}
+	if ok, _ := u.overall.take(); !ok {
+		u.refused.Add(1)
+		return false
+	}
+	return true
+}
+
+// cookie is what src must echo to prove it receives our datagrams: a MAC
+// of its address (not the port: a client may ask again from a new socket)
+// under the node's secret, valid for one to two cookie epochs.
+func (u *udpGuard) cookie(src netip.AddrPort, epoch int64) []byte {
+	m := hmac.New(sha256.New, u.secret[:])
+	a := src.Addr().Unmap().As16()
+	m.Write(a[:])
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], uint64(epoch))
+	m.Write(b[:])
+	return m.Sum(nil)[:16]
+}
+
+func (u *udpGuard) newCookie(src netip.AddrPort) []byte {
+	return u.cookie(src, time.Now().UnixNano()/int64(cookieEpoch))
+}
+
+func (u *udpGuard) validCookie(c []byte, src netip.AddrPort) bool {
+	if len(c) != 16 {
+		return false
+	}
+	epoch := time.Now().UnixNano() / int64(cookieEpoch)
+	return hmac.Equal(c, u.cookie(src, epoch)) || hmac.Equal(c, u.cookie(src, epoch-1))
 }
