@@ -7,6 +7,7 @@ package chaski
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
 	"fmt"
 	"io"
 	"log/slog"
@@ -524,5 +525,78 @@ func TestUDPStatusOmittedPairingIsNotAllPaired(t *testing.T) {
 	}
 	if len(st.Paired) != 0 || !st.PairedOmitted || st.AllPaired() {
 		t.Fatalf("status of a node with %d long subscriptions: %d topics, omitted %v, all paired %v", len(subs), len(st.Paired), st.PairedOmitted, st.AllPaired())
+	}
+}
+
+// dialFrom opens a TCP connection to addr from the local address from.
+func dialFrom(from, addr string) (net.Conn, error) {
+	d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
+	return d.Dial("tcp", addr)
+}
+
+// One source cannot take every edge slot: before the fix 300 connections
+// from one address (half of them handshaking, half silent) left no room,
+// and 0 of 5 newcomers got in. Now a source holds at most
+// MaxEdgesPerSource, handshakes at most half the slots, and the refusal says
+// why.
+func TestAttackSlotMonopoly(t *testing.T) {
+	c, logger := newCountingLog()
+	n := startNode(t, "127.0.0.1", Config{Name: "victim", Logger: logger})
+	const attacker = "127.0.0.5"
+	if _, err := dialFrom(attacker, n.Addr()); err != nil {
+		t.Skipf("cannot dial from %s: %v", attacker, err)
+	}
+	var held []net.Conn
+	t.Cleanup(func() {
+		for _, c := range held {
+			c.Close()
+		}
+	})
+	hello := func(conn net.Conn) {
+		var id [16]byte
+		_, _ = rand.Read(id[:])
+		b := wire.AppendPreamble(nil)
+		b, _ = wire.AppendControlFrame(b, wire.KindHello, "", &wire.Hello{Version: wire.Version, ID: id[:], Name: "hog", Listen: attacker + ":1"})
+		_ = conn.SetWriteDeadline(time.Now().Add(waitTimeout))
+		_, _ = conn.Write(b)
+	}
+	// 150 that complete the handshake (one after the other), then 150
+	// that never say a word.
+	for i := 0; i < 300; i++ {
+		conn, err := dialFrom(attacker, n.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, conn)
+		if i < 150 {
+			hello(conn)
+			_ = conn.SetReadDeadline(time.Now().Add(waitTimeout))
+			var pre [wire.PreambleLen]byte
+			_, _ = io.ReadFull(conn, pre[:]) // answered (hello) or refused (closed)
+		}
+	}
+	eventually(t, "the attacker's edges up", func() bool { return n.EdgeCount() > 0 })
+	hogs := n.EdgeCount()
+	joined := 0
+	for i := 0; i < 5; i++ {
+		p := startNode(t, "127.0.0.1", Config{Name: fmt.Sprintf("newcomer%d", i)})
+		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+		if _, err := p.Connect(ctx, n.Addr()); err == nil {
+			joined++
+		} else {
+			t.Logf("newcomer %d refused: %v", i, err)
+		}
+		cancel()
+	}
+	_, lines, last := c.snapshot("connection refused")
+	t.Logf("attacker holds %d edges; %d of 5 newcomers joined; %d refusals logged, last: %s", hogs, joined, lines, strings.TrimSpace(last))
+	if joined != 5 {
+		t.Errorf("%d of 5 newcomers joined", joined)
+	}
+	if hogs > 64 {
+		t.Errorf("one source holds %d edges", hogs)
+	}
+	if !strings.Contains(last, "from this address") {
+		t.Errorf("the refusal does not say why: %q", last)
 	}
 }

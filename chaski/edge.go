@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -32,6 +33,7 @@ type edge struct {
 	dialed   bool
 	dialerID wire.NodeID // who opened the connection: the duplicate tie-break
 	remote   string
+	source   netip.Prefix // the remote host (IPv6: its /64), for per-source limits
 	tls      bool
 	since    time.Time
 
@@ -295,13 +297,14 @@ func (n *Node) acceptLoop() {
 			continue
 		}
 		delay = 0
-		if !n.reserveHandshake() {
-			n.logf(slog.LevelWarn, "connection refused: edge limit reached", "remote", conn.RemoteAddr().String(), "limit", n.cfg.MaxEdges)
+		src := sourceKey(conn.RemoteAddr())
+		if why := n.reserveInbound(src); why != "" {
+			n.logf(slog.LevelWarn, "connection refused", "remote", conn.RemoteAddr().String(), "reason", why)
 			conn.Close()
 			continue
 		}
 		n.goSafe(func() {
-			defer n.releaseHandshake()
+			defer n.releaseInbound(src)
 			setNoDelay(conn)
 			c := conn
 			if n.cfg.ServerTLS != nil {
@@ -452,6 +455,7 @@ func (n *Node) handshake(ctx context.Context, conn net.Conn, dialed bool, pair *
 		peerStr:    idString(peer),
 		dialed:     dialed,
 		remote:     remote,
+		source:     sourceKey(conn.RemoteAddr()),
 		since:      time.Now(),
 		peerName:   h.Name,
 		listen:     listen,

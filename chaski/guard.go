@@ -6,6 +6,8 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
+	"fmt"
+	"net"
 	"net/netip"
 	"runtime/debug"
 	"strconv"
@@ -29,6 +31,10 @@ type guardState struct {
 	udp   udpGuard
 	dials tokenBucket // dials to addresses that peers told us (reconnection, pairing, fetch answers)
 
+	// Inbound handshakes in progress, per source and in all (n.mu).
+	inPending      map[netip.Prefix]int
+	inPendingTotal int
+
 	edgeSerial atomic.Uint64 // the last edge serial handed out
 	forged     atomic.Uint64 // publishes dropped by forgedOrigin
 }
@@ -47,6 +53,7 @@ func (g *guardState) init() {
 	g.echo.limit = maxEchoBytes
 	g.logs.init()
 	g.udp.init()
+	g.inPending = make(map[netip.Prefix]int)
 	g.dials = tokenBucket{rate: dialRate, burst: dialBurst, tokens: dialBurst, last: time.Now()}
 }
 
@@ -313,4 +320,68 @@ func (u *udpGuard) validCookie(c []byte, src netip.AddrPort) bool {
 	}
 	epoch := time.Now().UnixNano() / int64(cookieEpoch)
 	return hmac.Equal(c, u.cookie(src, epoch)) || hmac.Equal(c, u.cookie(src, epoch-1))
+}
+
+// Edge slots are shared fairly: one source address (an IPv6 /64 counts as
+// one) may hold at most MaxEdgesPerSource edges and handshakes, and at most
+// maxHandshakesPerSource handshakes at once; handshakes in progress may
+// take at most half the slots, so that a flood of connections that never
+// say hello cannot lock out peers that do.
+const maxHandshakesPerSource = 8
+
+// sourceKey is the source a connection counts against: its IPv4 address, or
+// the /64 of its IPv6 address (one host usually owns a whole /64).
+func sourceKey(a net.Addr) netip.Prefix {
+	ap, err := netip.ParseAddrPort(a.String())
+	if err != nil {
+		return netip.Prefix{}
+	}
+	ip := ap.Addr().Unmap()
+	bits := 32
+	if ip.Is6() {
+		bits = 64
+	}
+	p, _ := ip.Prefix(bits)
+	return p
+}
+
+// reserveInbound takes a handshake slot for a connection from src, or says
+// why not.
+func (n *Node) reserveInbound(src netip.Prefix) string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	g := &n.guard
+	if len(n.edges)+n.pending >= n.cfg.MaxEdges {
+		return fmt.Sprintf("edge limit (%d) reached", n.cfg.MaxEdges)
+	}
+	if g.inPendingTotal >= max(1, n.cfg.MaxEdges/2) {
+		return fmt.Sprintf("%d handshakes in progress (limit %d)", g.inPendingTotal, max(1, n.cfg.MaxEdges/2))
+	}
+	if g.inPending[src] >= maxHandshakesPerSource {
+		return fmt.Sprintf("%d handshakes in progress from this address (limit %d)", g.inPending[src], maxHandshakesPerSource)
+	}
+	held := g.inPending[src]
+	for _, e := range n.edges {
+		if e.source == src {
+			held++
+		}
+	}
+	if held >= n.cfg.MaxEdgesPerSource {
+		return fmt.Sprintf("%d edges from this address (limit %d per address)", held, n.cfg.MaxEdgesPerSource)
+	}
+	n.pending++
+	g.inPending[src]++
+	g.inPendingTotal++
+	return ""
+}
+
+func (n *Node) releaseInbound(src netip.Prefix) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	g := &n.guard
+	n.pending--
+	g.inPendingTotal--
+	if g.inPending[src]--; g.inPending[src] <= 0 {
+		delete(g.inPending, src)
+	}
 }
