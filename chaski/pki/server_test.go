@@ -469,3 +469,31 @@ func TestServeRequiresToken(t *testing.T) {
 		t.Fatal("Serve accepted an empty token")
 	}
 }
+
+// A node that meets "rate limited" waits and asks again (PROTOCOL.md) instead
+// of giving up: after the burst is spent, ObtainRetrying gets its
+// certificate once the bucket refills, and says how long it waited.
+func TestObtainRetryingWaitsOutTheRateLimit(t *testing.T) {
+	ca, _ := newTestCA(t, CAOptions{})
+	token := newToken(t)
+	addr := startServer(t, ca, token, ServerOptions{})
+	ctx := testContext(t)
+	for i := 0; i < PerIPBurst; i++ {
+		_, _ = Obtain(ctx, addr, token, CertRequest{Name: "flood"})
+	}
+	if _, err := Obtain(ctx, addr, token, CertRequest{Name: "node"}); !errors.Is(err, ErrRateLimited) {
+		t.Fatalf("after the burst: %v, want ErrRateLimited", err)
+	}
+	var waits []time.Duration
+	id, err := ObtainRetrying(ctx, addr, token, CertRequest{Name: "node"}, func(d time.Duration, err error) { waits = append(waits, d) })
+	if err != nil {
+		t.Fatalf("ObtainRetrying: %v (after %d waits)", err, len(waits))
+	}
+	if id.Leaf == nil || id.Leaf.Subject.CommonName != "node" || len(waits) == 0 {
+		t.Fatalf("got %v after waits %v", id.Leaf, waits)
+	}
+	// Other errors end it (here once the bucket allows the request).
+	if _, err := ObtainRetrying(ctx, addr, newToken(t), CertRequest{Name: "node"}, nil); !errors.Is(err, ErrInvalidToken) {
+		t.Fatalf("a wrong token: %v, want ErrInvalidToken", err)
+	}
+}
