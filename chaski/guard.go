@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -384,4 +385,29 @@ func (n *Node) releaseInbound(src netip.Prefix) {
 	if g.inPending[src]--; g.inPending[src] <= 0 {
 		delete(g.inPending, src)
 	}
+}
+
+// misleadingFileName reports names that are safe as paths but mislead
+// whoever reads them or hands them to a program, which browsers refuse or
+// rewrite too: bidirectional controls ("evil\u202etxt.exe" shows as
+// "evilexe.txt"), a leading '-' (read as an option by `rm *` and friends),
+// a leading '.' (a hidden file, or a dotfile such as .bashrc in the download
+// folder), and names that are only spaces or end in a space or dot (they
+// look empty, or Windows drops the end).
+func misleadingFileName(name string) bool {
+	if name == "" || name[0] == '-' || name[0] == '.' || strings.TrimSpace(name) == "" {
+		return true
+	}
+	if last := name[len(name)-1]; last == ' ' || last == '.' {
+		return true
+	}
+	for _, r := range name {
+		switch {
+		case r == '\u061c', r == '\u200e', r == '\u200f', // Arabic letter mark, LRM, RLM
+			r >= '\u202a' && r <= '\u202e', // embeddings and overrides
+			r >= '\u2066' && r <= '\u2069': // isolates
+			return true
+		}
+	}
+	return false
 }
