@@ -334,8 +334,8 @@ func TestAttackForgedOriginJump(t *testing.T) {
 				t.Errorf("a forgery of a neighbour's messages was delivered: %v", others)
 			}
 			contained, refused := victim.msgFilter.leapStats()
-			t.Logf("honest %d/%d arrived; also delivered %v; leaps contained %d, refused %d; forged dropped %d",
-				after, after, others, contained, refused, victim.guard.forged.Load())
+			t.Logf("honest %d/%d arrived; also delivered %v; leaps contained %d, refused %d; hops-0 claims dropped %d, neighbour copies dropped %d",
+				after, after, others, contained, refused, victim.guard.forged.Load(), victim.guard.neighbourCopies.Load())
 		})
 	}
 }
@@ -598,5 +598,155 @@ func TestAttackSlotMonopoly(t *testing.T) {
 	}
 	if !strings.Contains(last, "from this address") {
 		t.Errorf("the refusal does not say why: %q", last)
+	}
+}
+
+// soakAttack is an attacker beside TestSoak's honest mesh: a node with an
+// edge to every stable node that forges their publishes (the next number,
+// and jumps far ahead), raw peers that send padded echo pings and never
+// read, and fake peers that claim a listening address elsewhere and vanish
+// without a goodbye. It runs until stop; check then says what got through.
+type soakAttack struct {
+	t                    *testing.T
+	node                 *Node
+	dials                *atomic.Int64
+	forged, pings, fakes atomic.Int64
+	ctrlMax              atomic.Int64 // the largest control lane seen on a victim's edge to an echo pinger
+	wg                   sync.WaitGroup
+}
+
+func startSoakAttack(t *testing.T, stable []*Node, stop <-chan struct{}) *soakAttack {
+	a := &soakAttack{t: t}
+	claimed, dials := countingListener(t, "127.0.0.2:0")
+	a.dials = dials
+	x, err := Start(Config{Name: "x-attacker", Listen: "127.0.0.1:0", Subscriptions: []string{"soak"}, PingInterval: 3 * time.Second, ReconnectAttempts: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.node = x
+	for _, s := range stable {
+		connect(t, x, s)
+	}
+	// What the attacker hears tells it the numbers to forge.
+	var mu sync.Mutex
+	last := map[wire.NodeID]uint64{}
+	names := map[wire.NodeID]string{}
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		for m := range x.Messages() {
+			mu.Lock()
+			last[m.ID.Origin] = max(last[m.ID.Origin], m.ID.Seq)
+			names[m.ID.Origin] = m.From
+			mu.Unlock()
+		}
+	}()
+	stopped := func() bool {
+		select {
+		case <-stop:
+			return true
+		default:
+			return false
+		}
+	}
+	// Forged publishes, to every stable node, of every other one.
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		go func() { <-stop; cancel() }()
+		for round := 0; !stopped(); round++ {
+			mu.Lock()
+			var origins []wire.MessageID
+			for o, s := range last {
+				origins = append(origins, wire.MessageID{Origin: o, Seq: s})
+			}
+			mu.Unlock()
+			for _, victim := range stable {
+				e := x.findEdge(victim.ID())
+				if e == nil {
+					continue
+				}
+				for _, id := range origins {
+					if id.Origin == victim.id {
+						continue
+					}
+					seq := id.Seq + 1
+					if round%10 == 0 {
+						seq += 1 << 40
+					}
+					mu.Lock()
+					name := names[id.Origin]
+					mu.Unlock()
+					f, _ := wire.AppendPublishFrame(nil, "soak", &wire.Publish{ID: wire.MessageID{Origin: id.Origin, Seq: seq},
+						Time: time.Now().UnixNano(), TTL: 8, Hops: 1, Name: name, Payload: []byte("forged")})
+					if e.sendData(ctx, f) == nil {
+						a.forged.Add(1)
+					}
+				}
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	// Echo pings from peers that never read, one per stable node.
+	for _, s := range stable {
+		p := dialRaw(t, s.Addr())
+		p.handshake()
+		a.wg.Add(1)
+		go func() {
+			defer a.wg.Done()
+			ping := wire.AppendPingFrame(nil, wire.KindPing, &wire.Ping{ID: 9, Echo: true, Padding: make([]byte, 256<<10)})
+			for i := 0; !stopped(); i++ {
+				_ = p.conn.SetWriteDeadline(time.Now().Add(time.Second))
+				if _, err := p.conn.Write(ping); err == nil {
+					a.pings.Add(1)
+				}
+				if e := s.findEdge(p.connID()); e != nil && i%8 == 0 {
+					if held := int64(ctrlHeld(e)); held > a.ctrlMax.Load() {
+						a.ctrlMax.Store(held) // racy max, good enough for a figure
+					}
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			p.conn.Close()
+		}()
+	}
+	// Fake peers that claim to listen elsewhere and vanish.
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		for i := 0; !stopped(); i++ {
+			c := fakePeer(t, stable[i%len(stable)].Addr(), claimed)
+			c.(*net.TCPConn).SetLinger(0)
+			c.Close()
+			a.fakes.Add(1)
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
+	return a
+}
+
+// finish stops the attacker node (after stop was closed) and checks that
+// nothing the attack tried got through.
+func (a *soakAttack) finish(victims []*Node) {
+	t := a.t
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	_ = a.node.Close(ctx)
+	cancel()
+	a.wg.Wait()
+	var forgedDropped, copies uint64
+	for _, v := range victims {
+		forgedDropped += v.guard.forged.Load()
+		copies += v.guard.neighbourCopies.Load()
+	}
+	ctrlMax := a.ctrlMax.Load()
+	t.Logf("attacker: %d forged publishes (victims dropped %d hops-0 claims and %d copies of a neighbour's messages from other edges, honest relays included), %d padded echo pings, %d fake peers; %d dials to the address they claimed; largest control lane %d KiB",
+		a.forged.Load(), forgedDropped, copies, a.pings.Load(), a.fakes.Load(), a.dials.Load(), ctrlMax>>10)
+	if d := a.dials.Load(); d != 0 {
+		t.Errorf("stable nodes dialled the fakes' claimed address %d times", d)
+	}
+	if ctrlMax > 2*mib {
+		t.Errorf("a control lane holds %d bytes", ctrlMax)
 	}
 }

@@ -37,7 +37,9 @@ type guardState struct {
 	inPendingTotal int
 
 	edgeSerial atomic.Uint64 // the last edge serial handed out
-	forged     atomic.Uint64 // publishes dropped by forgedOrigin
+	// Publishes dropped by forgedOrigin: hops 0 from another node than
+	// their origin; copies of a neighbour's messages from other edges.
+	forged, neighbourCopies atomic.Uint64
 }
 
 const (

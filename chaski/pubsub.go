@@ -201,7 +201,7 @@ func (n *Node) forgedOrigin(e *edge, p *wire.Publish) bool {
 	}
 	if d := rc.nbrEdge; d != nil {
 		if first := d.firstDirect.Load(); first != 0 && p.ID.Seq+1 >= first {
-			n.guard.forged.Add(1)
+			n.guard.neighbourCopies.Add(1)
 			return true
 		}
 	}
