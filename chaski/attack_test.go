@@ -14,6 +14,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -749,4 +750,54 @@ func (a *soakAttack) finish(victims []*Node) {
 	if ctrlMax > 2*mib {
 		t.Errorf("a control lane holds %d bytes", ctrlMax)
 	}
+}
+
+// Peers that subscribe and stop reading fill their queues; once they are
+// dropped the node hands that memory back. Before the fix 20 such peers left
+// the node's RSS at its peak (the queues were garbage, but the runtime kept
+// the pages).
+func TestAttackStoppedReadersMemoryReturned(t *testing.T) {
+	if procStatus("VmRSS") == 0 {
+		t.Skip("no /proc/self/status")
+	}
+	n := startNode(t, "127.0.0.1", Config{Name: "victim", WriteTimeout: 500 * time.Millisecond, MaxWriteStall: time.Second})
+	heapAfterGC()
+	debug.FreeOSMemory()
+	before := procStatus("VmRSS")
+	const peers = 20
+	for i := 0; i < peers; i++ {
+		p := dialRaw(t, n.Addr())
+		p.handshake("t")
+	}
+	eventually(t, "every peer up", func() bool { return n.EdgeCount() == peers })
+	var peak uint64
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for n.EdgeCount() > 0 {
+			peak = max(peak, procStatus("VmRSS"))
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	// Small messages are copied into each edge's own segments, so every
+	// queue fills with its own 8 MiB.
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	payload := make([]byte, 1<<10)
+	for i := 0; i < 1_000_000; i++ {
+		if err := n.Publish(ctx, "t", payload); err != nil {
+			break
+		}
+	}
+	<-done
+	t.Logf("%d peers that stopped reading: RSS %d MiB before, %d MiB at the peak", peers, before>>10, peak>>10)
+	if peak < before+64<<10 {
+		t.Skipf("the queues never filled (peak %d MiB): nothing to hand back", peak>>10)
+	}
+	var after uint64
+	eventually(t, "memory handed back", func() bool {
+		after = procStatus("VmRSS")
+		return after < before+(peak-before)/3
+	})
+	t.Logf("RSS %d MiB after they were dropped", after>>10)
 }

@@ -26,6 +26,7 @@ type guardState struct {
 	memMu      sync.Mutex
 	lastFree   time.Time
 	freeQueued bool
+	released   int // queue bytes of ended edges since the last hand-back
 
 	logs logLimiter
 
@@ -45,11 +46,14 @@ type guardState struct {
 const (
 	// maxEchoBytes bounds the padded pongs queued on all edges together.
 	maxEchoBytes = 32 << 20
-	// heavyEdgeBytes: an edge that held this much in its queues when it
-	// ended makes the node hand the freed memory back to the system.
+	// heavyEdgeBytes: once ended edges together held this much in their
+	// queues (each counted at its peak), the node hands the freed memory
+	// back to the system.
 	heavyEdgeBytes = 16 << 20
-	// freeMemoryEvery spaces those hand-backs (each costs a full GC).
-	freeMemoryEvery = 5 * time.Second
+	// freeMemoryEvery spaces those hand-backs (each costs a full GC);
+	// freeMemoryDelay is the least wait before one.
+	freeMemoryEvery = 2 * time.Second
+	freeMemoryDelay = 200 * time.Millisecond
 )
 
 func (g *guardState) init() {
@@ -68,24 +72,27 @@ func (n *Node) newEdgeQueue() *sendQueue {
 }
 
 // releaseEdgeMemory runs when an edge has ended: its queues are emptied at
-// once (something may still refer to the edge for a while), and when it held
-// a lot, the node returns the freed memory to the system instead of keeping
+// once (something may still refer to the edge for a while), and when ended
+// edges held a lot, the node returns the freed memory to the system instead of keeping
 // it until the runtime's scavenger gets to it: a peer that filled its queues
 // and was dropped should not leave the node's RSS at its peak.
 func (n *Node) releaseEdgeMemory(e *edge) {
 	peak := e.q.peakBytes()
 	e.q.release()
-	if peak < heavyEdgeBytes {
-		return
+	if peak < 1<<20 {
+		return // the usual case: nothing worth a GC
 	}
 	g := &n.guard
 	g.memMu.Lock()
-	if g.freeQueued {
+	g.released += peak
+	if g.freeQueued || g.released < heavyEdgeBytes {
 		g.memMu.Unlock()
 		return
 	}
 	g.freeQueued = true
-	wait := time.Until(g.lastFree.Add(freeMemoryEvery))
+	// A moment's delay lets the other edges of a mass drop end first, so
+	// one hand-back covers them all.
+	wait := max(freeMemoryDelay, time.Until(g.lastFree.Add(freeMemoryEvery)))
 	g.memMu.Unlock()
 	n.goSafe(func() {
 		if wait > 0 {
@@ -96,6 +103,9 @@ func (n *Node) releaseEdgeMemory(e *edge) {
 				t.Stop()
 			}
 		}
+		g.memMu.Lock()
+		g.released = 0
+		g.memMu.Unlock()
 		debug.FreeOSMemory()
 		g.memMu.Lock()
 		g.freeQueued = false
