@@ -406,7 +406,7 @@ func TestAttackDialBackClaims(t *testing.T) {
 		}
 		return total
 	}
-	const fakes = 60
+	const fakes = 30 // each way: 60 edges from one address, within its limit of 64
 	var conns []net.Conn
 	for i := 0; i < fakes; i++ {
 		conns = append(conns, fakePeer(t, n.Addr(), elsewhere), fakePeer(t, n.Addr(), sameHost[i%len(sameHost)]))
@@ -791,13 +791,19 @@ func TestAttackStoppedReadersMemoryReturned(t *testing.T) {
 	}
 	<-done
 	t.Logf("%d peers that stopped reading: RSS %d MiB before, %d MiB at the peak", peers, before>>10, peak>>10)
-	if peak < before+64<<10 {
+	if peak < before+64<<10 { // KiB
 		t.Skipf("the queues never filled (peak %d MiB): nothing to hand back", peak>>10)
 	}
-	var after uint64
+	// Measured on the pages the Go heap holds from the system (the race
+	// detector's shadow memory makes RSS useless here), without forcing a
+	// collection: a node left idle after the attack allocates too little
+	// to start one, so unless it hands the memory back itself, the dead
+	// queues stay in its heap.
+	var ms runtime.MemStats
 	eventually(t, "memory handed back", func() bool {
-		after = procStatus("VmRSS")
-		return after < before+(peak-before)/3
+		runtime.ReadMemStats(&ms)
+		return ms.HeapSys-ms.HeapReleased < 64*mib
 	})
-	t.Logf("RSS %d MiB after they were dropped", after>>10)
+	t.Logf("after they were dropped: RSS %d MiB, heap in use %d MiB, held from the system %d MiB",
+		procStatus("VmRSS")>>10, ms.HeapInuse/mib, (ms.HeapSys-ms.HeapReleased)/mib)
 }
