@@ -831,3 +831,35 @@ func TestNodeRetriesRateLimitedCA(t *testing.T) {
 		t.Errorf("no word of the wait on stderr: %q", e)
 	}
 }
+
+// A node with more subscriptions than a status datagram holds: the status
+// says the pairing map was left out and does not claim all_paired (it used
+// to claim it for the empty map). A medium one comes whole, through the
+// cookie round trip.
+func TestStatusPairingOmitted(t *testing.T) {
+	var many, some []string
+	for i := 0; i < 150; i++ {
+		many = append(many, fmt.Sprintf("%03d-%s", i, strings.Repeat("t", 60)))
+	}
+	for i := 0; i < 40; i++ {
+		some = append(some, fmt.Sprintf("%02d-%s", i, strings.Repeat("s", 40)))
+	}
+	_, addr := startNode(t, "--sub", strings.Join(many, ","), "--name", "many")
+	out, e, code := runCmd(t, "", "status", addr, "--timeout", "5s")
+	st := jsonEvent(strings.TrimSpace(out))
+	if code != 0 || st == nil {
+		t.Fatalf("status: exit %d: %s %s", code, out, e)
+	}
+	if st["all_paired"] != false || st["paired_omitted"] != true {
+		t.Errorf("status of a node with 150 long subscriptions: %s", out)
+	}
+	_, addr = startNode(t, "--sub", strings.Join(some, ","), "--name", "some")
+	out, e, code = runCmd(t, "", "status", addr, "--timeout", "5s")
+	st = jsonEvent(strings.TrimSpace(out))
+	if code != 0 || st == nil {
+		t.Fatalf("status: exit %d: %s %s", code, out, e)
+	}
+	if paired, _ := st["paired"].(map[string]any); len(paired) != len(some) || st["paired_omitted"] != nil {
+		t.Errorf("status of a node with 40 subscriptions: %d topics: %s", len(paired), out)
+	}
+}
