@@ -4,7 +4,7 @@ BIN     ?= bin/chaski
 FUZZTIME ?= 20s
 PKGS    := ./...
 
-.PHONY: all build run test vet race bench bench-compare profile fuzz demo clean tools
+.PHONY: all build run test vet lint vulncheck race bench bench-compare profile fuzz demo clean tools
 
 all: build
 
@@ -20,12 +20,31 @@ run:
 demo:
 	$(GO) run . tui --demo
 
-## test: go vet, then every test with the race detector
-test: vet
+## test: go vet and staticcheck, then every test with the race detector
+test: vet lint
 	$(GO) test -race -timeout 15m $(PKGS)
 
 vet:
 	$(GO) vet $(PKGS)
+
+## lint: staticcheck (pinned, installed into the git-ignored .tools/)
+STATICCHECK_VERSION ?= v0.8.2
+STATICCHECK := .tools/staticcheck-$(STATICCHECK_VERSION)/staticcheck
+lint: $(STATICCHECK)
+	$(STATICCHECK) $(PKGS)
+$(STATICCHECK):
+	GOBIN=$(CURDIR)/$(dir $(STATICCHECK)) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+## vulncheck: govulncheck (pinned) against the Go vulnerability database;
+## fails on a finding, only warns when the database cannot be reached
+GOVULNCHECK_VERSION ?= v1.9.0
+GOVULNCHECK := .tools/govulncheck-$(GOVULNCHECK_VERSION)/govulncheck
+vulncheck: $(GOVULNCHECK)
+	@$(GOVULNCHECK) $(PKGS); rc=$$?; \
+	if [ $$rc -eq 3 ]; then echo "vulncheck: vulnerabilities found"; exit 3; fi; \
+	if [ $$rc -ne 0 ]; then echo "vulncheck: could not complete (offline? vuln.go.dev unreachable): skipped"; fi
+$(GOVULNCHECK):
+	GOBIN=$(CURDIR)/$(dir $(GOVULNCHECK)) $(GO) install golang.org/x/vuln/cmd/govulncheck@$(GOVULNCHECK_VERSION)
 
 ## bench: the Go benchmarks (codec, ping, messages, files, dashboard)
 bench:

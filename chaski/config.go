@@ -73,6 +73,10 @@ type Config struct {
 	DedupAge     time.Duration
 	// MaxEdges limits live edges plus handshakes in progress (default 256).
 	MaxEdges int
+	// MaxEdgesPerSource limits the edges plus handshakes in progress from
+	// one source address (an IPv6 /64 counts as one), so that one host
+	// cannot take every slot (default 64, at most MaxEdges).
+	MaxEdgesPerSource int
 	// MaxConnections is the original's per-subscription limit used by
 	// discovery (default 5).
 	MaxConnections int
@@ -188,6 +192,8 @@ func (c *Config) setDefaults() error {
 	defi(&c.DedupOrigins, defaultDedupOrigins)
 	def(&c.DedupAge, 2*time.Minute)
 	defi(&c.MaxEdges, 256)
+	defi(&c.MaxEdgesPerSource, 64)
+	c.MaxEdgesPerSource = min(c.MaxEdgesPerSource, c.MaxEdges)
 	defi(&c.MaxConnections, 5)
 	def(&c.DiscoverTimeout, 10*time.Second)
 	def(&c.RequestTimeout, 10*time.Second)

@@ -431,6 +431,10 @@ func (n *Node) handleDiscover(e *edge, body []byte) error {
 		default:
 			return nil // enough pairing dials in flight already
 		}
+		if ok, _ := n.guard.dials.take(); !ok {
+			<-n.disc.dialSem
+			return nil // dialling addresses from the network at its rate limit
+		}
 		addr := d.OriginAddr
 		n.goSafe(func() {
 			defer func() { <-n.disc.dialSem }()

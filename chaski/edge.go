@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -24,6 +25,7 @@ import (
 // send queue into a buffered writer and flushes when the queue runs dry.
 type edge struct {
 	n        *Node
+	serial   uint64 // unique per node: names the edge in the duplicate filter
 	conn     net.Conn
 	fr       *wire.Reader // the reader goroutine's after the handshake
 	peer     wire.NodeID
@@ -31,6 +33,7 @@ type edge struct {
 	dialed   bool
 	dialerID wire.NodeID // who opened the connection: the duplicate tie-break
 	remote   string
+	source   netip.Prefix // the remote host (IPv6: its /64), for per-source limits
 	tls      bool
 	since    time.Time
 
@@ -75,10 +78,11 @@ type edge struct {
 
 	bytesIn, bytesOut atomic.Uint64
 	msgsIn, msgsOut   atomic.Uint64
-	lastRecv          atomic.Int64 // unix nanos of the last frame received
-	readerBusy        atomic.Bool  // the reader is handling a frame (it may wait on queues), not reading
-	busySeen          time.Time    // keep-alive's last sight of a busy reader (keep-alive's goroutine only)
-	writerIdle        atomic.Bool  // the writer has written everything it took and waits for more
+	lastRecv          atomic.Int64  // unix nanos of the last frame received
+	firstDirect       atomic.Uint64 // 1 + the sequence number of the peer's first own message on this edge; 0 = none yet
+	readerBusy        atomic.Bool   // the reader is handling a frame (it may wait on queues), not reading
+	busySeen          time.Time     // keep-alive's last sight of a busy reader (keep-alive's goroutine only)
+	writerIdle        atomic.Bool   // the writer has written everything it took and waits for more
 
 	// Counters for metrics (see EdgeInfo).
 	framesIn     atomic.Uint64
@@ -301,13 +305,14 @@ func (n *Node) acceptLoop() {
 			continue
 		}
 		delay = 0
-		if !n.reserveHandshake() {
-			n.logf(slog.LevelWarn, "connection refused: edge limit reached", "remote", conn.RemoteAddr().String(), "limit", n.cfg.MaxEdges)
+		src := sourceKey(conn.RemoteAddr())
+		if why := n.reserveInbound(src); why != "" {
+			n.logf(slog.LevelWarn, "connection refused", "remote", conn.RemoteAddr().String(), "reason", why)
 			conn.Close()
 			continue
 		}
 		n.goSafe(func() {
-			defer n.releaseHandshake()
+			defer n.releaseInbound(src)
 			setNoDelay(conn)
 			c := conn
 			if n.cfg.ServerTLS != nil {
@@ -451,18 +456,20 @@ func (n *Node) handshake(ctx context.Context, conn net.Conn, dialed bool, pair *
 	listen := fixListen(h.Listen, conn.RemoteAddr())
 	e = &edge{
 		n:          n,
+		serial:     n.guard.edgeSerial.Add(1),
 		conn:       conn,
 		fr:         fr,
 		peer:       peer,
 		peerStr:    idString(peer),
 		dialed:     dialed,
 		remote:     remote,
+		source:     sourceKey(conn.RemoteAddr()),
 		since:      time.Now(),
 		peerName:   h.Name,
 		listen:     listen,
 		acceptFile: h.AcceptFiles,
 		pings:      make(map[uint64]pendingPing),
-		q:          newSendQueue(n.cfg.SendQueueBytes),
+		q:          n.newEdgeQueue(),
 		bw:         bufio.NewWriterSize(conn, 64<<10),
 		done:       make(chan struct{}),
 		writerDone: make(chan struct{}),
@@ -551,7 +558,7 @@ func validateHello(h *wire.Hello) error {
 		return errors.New("hello without a valid node id")
 	}
 	if !wire.ValidName(h.Name, wire.MaxNameLen) {
-		return fmt.Errorf("invalid peer name %q", h.Name)
+		return fmt.Errorf("invalid peer name %q", clip(h.Name, 80))
 	}
 	if len(h.Listen) > wire.MaxAddrLen {
 		return errors.New("listening address too long")
@@ -561,7 +568,7 @@ func validateHello(h *wire.Hello) error {
 	}
 	for _, s := range h.Subs {
 		if !wire.ValidName(s, wire.MaxTopicLen) {
-			return fmt.Errorf("invalid subscription %q", s)
+			return fmt.Errorf("invalid subscription %q", clip(s, 80))
 		}
 	}
 	return nil
@@ -672,6 +679,7 @@ func (e *edge) writeLoop() {
 			// Shutting down: drop the backlog, keep only the goodbye.
 			e.wmu.Unlock()
 			e.q.done(data)
+			e.q.ctrlDone(ctrl)
 			goto shutdown
 		default:
 		}
@@ -698,6 +706,7 @@ func (e *edge) writeLoop() {
 		}
 		e.wmu.Unlock()
 		e.q.done(data)
+		e.q.ctrlDone(ctrl)
 		e.bytesOut.Add(uint64(written))
 		e.n.bytesOut.Add(uint64(written))
 		clear(ctrl)
@@ -998,12 +1007,19 @@ func readFailure(err error, idle time.Duration) string {
 // edgeEnded runs once per edge after both of its goroutines are done.
 func (n *Node) edgeEnded(e *edge) {
 	e.failPending()
+	n.releaseEdgeMemory(e)
 	if !n.unregister(e) {
 		return // lost a duplicate race; never announced as a separate peer
 	}
 	info := e.info()
 	info.State = StateClosed
 	reconnect := e.reconnect && !n.closing.Load() && n.cfg.ReconnectAttempts > 0 && info.Address != ""
+	if reconnect {
+		if ok, why := e.mayRedial(); !ok {
+			reconnect = false
+			n.logf(slog.LevelInfo, "not reconnecting", "peer", info.Name, "address", info.Address, "reason", why)
+		}
+	}
 	n.logf(slog.LevelInfo, "edge down", "peer", info.Name, "address", info.Address, "reason", e.closeReason, "reconnect", reconnect)
 	n.emit(&EdgeDownEvent{EventBase: now(), Edge: info, Reason: e.closeReason, Reconnect: reconnect})
 	n.afterEdgeDown(e)
@@ -1089,6 +1105,16 @@ func (e *edge) sendPingNow(kind wire.Kind, p *wire.Ping) bool {
 			return true
 		}
 	}
-	f := wire.AppendPingFrame(make([]byte, 0, wire.HeaderLen+wire.PingFixedLen+len(p.Padding)), kind, p)
+	size := wire.HeaderLen + wire.PingFixedLen + len(p.Padding)
+	if kind == wire.KindPong && len(p.Padding) > 0 {
+		// An echo goes through the lane only while it and the node have
+		// room for its padding: a peer that pings with padding but does
+		// not read gets its pongs dropped instead of parking them here.
+		if e.closing() || !e.q.ctrlRoom(size) {
+			return false
+		}
+		return e.q.pushEcho(wire.AppendPingFrame(make([]byte, 0, size), kind, p))
+	}
+	f := wire.AppendPingFrame(make([]byte, 0, size), kind, p)
 	return e.sendCtrl(f)
 }

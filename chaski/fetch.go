@@ -335,6 +335,10 @@ func (n *Node) answerFetch(r *wire.StoreRequest, origin wire.NodeID, ent store.E
 		default:
 			return // enough answering dials in flight
 		}
+		if ok, _ := n.guard.dials.take(); !ok {
+			<-n.fetch.dialSem
+			return // dialling addresses from the network at its rate limit
+		}
 	}
 	addr := r.OriginAddr
 	n.goSafe(func() {

@@ -139,12 +139,12 @@ func (n *Node) SetAcceptFiles(on bool) {
 // validFileName reports whether name may be used as a file name in the
 // download directory: a plain base name of valid UTF-8, 1–255 bytes, no
 // path separator, NUL or control character, not "." or "..", and not one
-// of Chaski's own partial-file names.
+// of Chaski's own partial-file names, nor misleading (misleadingFileName).
 func validFileName(name string) bool {
 	if name == "" || name == "." || name == ".." || len(name) > maxFileNameLen || !utf8.ValidString(name) {
 		return false
 	}
-	if strings.ContainsAny(name, "/\\\x00") || strings.HasPrefix(name, partialPrefix) {
+	if strings.ContainsAny(name, "/\\\x00") || strings.HasPrefix(name, partialPrefix) || misleadingFileName(name) {
 		return false
 	}
 	for _, r := range name {

@@ -570,7 +570,7 @@ func TestFileIdleTimeout(t *testing.T) {
 
 func TestFileNoOverwrite(t *testing.T) {
 	dir := t.TempDir()
-	for _, f := range []string{"a.txt", "a (1).txt", ".rc"} {
+	for _, f := range []string{"a.txt", "a (1).txt", "rc"} {
 		if err := os.WriteFile(filepath.Join(dir, f), []byte("old "+f), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -578,12 +578,12 @@ func TestFileNoOverwrite(t *testing.T) {
 	var log handlerLog
 	b := fileReceiver(t, Config{AcceptFiles: true, DownloadDir: dir, FileHandler: log.add})
 	a := fileSender(t, Config{}, b)
-	for _, name := range []string{"a.txt", ".rc"} {
+	for _, name := range []string{"a.txt", "rc"} {
 		if _, err := push(t, a, name, []byte("new"), nil); err != nil {
 			t.Fatal(err)
 		}
 	}
-	for f, want := range map[string]string{"a.txt": "old a.txt", "a (1).txt": "old a (1).txt", "a (2).txt": "new", ".rc": "old .rc", ".rc (1)": "new"} {
+	for f, want := range map[string]string{"a.txt": "old a.txt", "a (1).txt": "old a (1).txt", "a (2).txt": "new", "rc": "old rc", "rc (1)": "new"} {
 		got, err := os.ReadFile(filepath.Join(dir, f))
 		if err != nil || string(got) != want {
 			t.Fatalf("%s: %q, %v; want %q", f, got, err, want)
@@ -1002,12 +1002,14 @@ func TestSendFileAndEvents(t *testing.T) {
 }
 
 func TestValidFileName(t *testing.T) {
-	for _, ok := range []string{"a", "a.txt", ".rc", "résumé.pdf", "a b (1).txt", strings.Repeat("x", 255)} {
+	for _, ok := range []string{"a", "a.txt", "résumé.pdf", "a b (1).txt", "a-b", "x.tar.gz", "עברית.txt", strings.Repeat("x", 255)} {
 		if !validFileName(ok) {
 			t.Errorf("%q refused", ok)
 		}
 	}
-	for _, bad := range []string{"", ".", "..", "../x", "/x", "a/b", `a\b`, "a\x00", "a\tb", "\x7f", strings.Repeat("x", 256), "\xff"} {
+	for _, bad := range []string{"", ".", "..", "../x", "/x", "a/b", `a\b`, "a\x00", "a\tb", "\x7f", strings.Repeat("x", 256), "\xff",
+		// misleading names (issue 20)
+		".rc", ".bashrc", "-rf", "--help", " ", "   ", "a ", "a.", "evil\u202etxt.exe", "a\u2066b", "a\u200fb"} {
 		if validFileName(bad) {
 			t.Errorf("%q accepted", bad)
 		}

@@ -84,6 +84,7 @@ type Node struct {
 	topicStats        topicTable
 	fetchCount        fetchCounters
 
+	guard guardState
 	prop  propagation
 	disc  discoveryState
 	files fileState
@@ -112,6 +113,7 @@ func Start(cfg Config) (*Node, error) {
 		started:   time.Now(),
 	}
 	n.events.watchers = make(map[int]*watcher)
+	n.guard.init()
 	if _, err := rand.Read(n.id[:]); err != nil {
 		return nil, err
 	}
@@ -238,6 +240,14 @@ func (n *Node) TLS() bool { return n.cfg.ServerTLS != nil }
 func (n *Node) Config() Config { return n.cfg }
 
 func (n *Node) logf(level slog.Level, msg string, args ...any) {
+	ok, suppressed := n.guard.logs.allow(msg)
+	if !ok {
+		return
+	}
+	clipLogAttrs(args)
+	if suppressed > 0 {
+		args = append(args, "suppressed", suppressed)
+	}
 	n.log.Log(context.Background(), level, msg, args...)
 	var attrs string
 	for i := 0; i+1 < len(args); i += 2 {

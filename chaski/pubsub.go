@@ -45,7 +45,7 @@ func (n *Node) Publish(ctx context.Context, topic string, data []byte) error {
 		Name:    n.cfg.Name,
 		Payload: data,
 	}
-	n.msgFilter.firstSight(p.ID, p.Time)
+	n.msgFilter.firstSight(p.ID, p.Time, 0)
 	// Small frames are built in a scratch buffer that the queues copy
 	// from (no allocation per message); a large one is handed over.
 	size := wire.HeaderLen + len(topic) + overhead + len(data)
@@ -158,6 +158,13 @@ type recvCache struct {
 	originStr string    // idString(origin), "" until first use
 	via       string    // the peer's name
 	msgs      []Message // unused rest of the current block of messages
+	// The neighbour edge of the last relayed origin looked up (see
+	// forgedOrigin), valid for one route generation.
+	nbrGen    uint64
+	nbrOrigin wire.NodeID
+	nbrEdge   *edge
+	nbrValid  bool
+	direct    bool // a message of the peer's own arrived (firstDirect is set)
 }
 
 func (c *recvCache) originID(id wire.NodeID) string {
@@ -165,6 +172,44 @@ func (c *recvCache) originID(id wire.NodeID) string {
 		c.origin, c.originStr = id, idString(id)
 	}
 	return c.originStr
+}
+
+// forgedOrigin reports whether a publish that names another origin than the
+// peer it came from must be dropped, and counts it. The origin field is not
+// authenticated (not even under TLS, which authenticates the peer, not who
+// it relays for), so what can be checked is checked:
+//
+//   - a message with our own id comes back around a cycle or is forged:
+//     either way it is not new;
+//   - hops 0 means "sent by its origin", and its origin is not this peer;
+//   - the origin is a neighbour whose own edge already carries its
+//     messages: every one of them from the first seen there on reaches us
+//     on that edge (it sends to every subscriber, in order), so a copy from
+//     elsewhere is redundant at best, and a forged one must neither be
+//     delivered as the neighbour's nor move its duplicate window. Earlier
+//     numbers (in flight through relays when the edge came up) still pass.
+func (n *Node) forgedOrigin(e *edge, p *wire.Publish) bool {
+	if p.ID.Origin == n.id {
+		return true
+	}
+	if p.Hops == 0 {
+		n.guard.forged.Add(1)
+		return true
+	}
+	rc := &e.rc
+	if gen := n.routeGen.Load(); !rc.nbrValid || rc.nbrGen != gen || rc.nbrOrigin != p.ID.Origin {
+		n.mu.RLock()
+		d := n.edges[p.ID.Origin]
+		n.mu.RUnlock()
+		rc.nbrValid, rc.nbrGen, rc.nbrOrigin, rc.nbrEdge = true, gen, p.ID.Origin, d
+	}
+	if d := rc.nbrEdge; d != nil {
+		if first := d.firstDirect.Load(); first != 0 && p.ID.Seq+1 >= first {
+			n.guard.neighbourCopies.Add(1)
+			return true
+		}
+	}
+	return false
 }
 
 func init() {
@@ -181,6 +226,14 @@ func (n *Node) handlePublish(e *edge, f wire.Frame) error {
 	rc.name = p.Name
 	if !wire.ValidName(f.Topic, wire.MaxTopicLen) {
 		return fmt.Errorf("invalid topic %q", truncate(f.Topic, 40))
+	}
+	if p.ID.Origin != e.peer {
+		if n.forgedOrigin(e, &p) {
+			return nil
+		}
+	} else if !rc.direct {
+		rc.direct = true
+		e.firstDirect.Store(p.ID.Seq + 1)
 	}
 	e.msgsIn.Add(1)
 	// First sight, relaying and delivery of one origin's messages happen
@@ -200,7 +253,7 @@ func (n *Node) handlePublish(e *edge, f wire.Frame) error {
 		lock.Lock()
 	}
 	defer lock.Unlock()
-	if !n.msgFilter.firstSight(p.ID, e.lastRecv.Load()) {
+	if !n.msgFilter.firstSight(p.ID, e.lastRecv.Load(), e.serial) {
 		return nil
 	}
 	n.msgsIn.Add(1)

@@ -29,11 +29,21 @@ type sendQueue struct {
 	dataBytes int
 	maxBytes  int
 	maxCtrl   int
-	free      [][]byte      // empty pooled segments, at most maxFreeSegs
-	wake      chan struct{} // capacity 1: "there is something to write"
-	space     chan struct{} // closed when bytes are released and a producer waits
-	waiting   bool
-	overfill  bool // a relay waited out its patience: see pushRelay
+	// ctrlBytes counts the control frames queued or taken by the writer
+	// and not yet written: the lane is bounded in bytes as well as in
+	// frames, because a pong echoes its ping's padding (up to a frame
+	// body) and a peer that pings but never reads would otherwise park
+	// hundreds of megabytes here.
+	ctrlBytes    int
+	maxCtrlBytes int
+	echo         *echoBudget   // node-wide bound on queued echo padding; nil = none
+	echoBytes    int           // of ctrlBytes, bytes of padded pongs holding echo budget
+	peak         int           // the most bytes the lanes ever held (see releaseEdgeMemory)
+	free         [][]byte      // empty pooled segments, at most maxFreeSegs
+	wake         chan struct{} // capacity 1: "there is something to write"
+	space        chan struct{} // closed when bytes are released and a producer waits
+	waiting      bool
+	overfill     bool // a relay waited out its patience: see pushRelay
 
 	frames atomic.Uint64 // frames queued since the edge came up
 }
@@ -55,8 +65,38 @@ const (
 	idleFreeSegs = 1
 )
 
+// maxCtrlLaneBytes bounds the control lane of one edge in bytes. A single
+// frame larger than that is still accepted into an empty lane (a padded
+// pong answering a peer that reads), never a second one.
+const maxCtrlLaneBytes = 1 << 20
+
 func newSendQueue(maxBytes int) *sendQueue {
-	return &sendQueue{maxBytes: maxBytes, maxCtrl: 512, wake: make(chan struct{}, 1)}
+	return &sendQueue{maxBytes: maxBytes, maxCtrl: 512, maxCtrlBytes: maxCtrlLaneBytes, wake: make(chan struct{}, 1)}
+}
+
+// echoBudget bounds, node-wide, the bytes of padded pongs waiting in control
+// lanes: each edge's lane is bounded, but hundreds of edges each holding a
+// padded pong would still add up.
+type echoBudget struct {
+	mu    sync.Mutex
+	used  int
+	limit int
+}
+
+func (b *echoBudget) take(n int) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.used+n > b.limit {
+		return false
+	}
+	b.used += n
+	return true
+}
+
+func (b *echoBudget) give(n int) {
+	b.mu.Lock()
+	b.used -= n
+	b.mu.Unlock()
 }
 
 func (q *sendQueue) signal() {
@@ -67,18 +107,102 @@ func (q *sendQueue) signal() {
 }
 
 // pushCtrl queues a control frame; it reports false when the control lane is
-// full (a peer flooding us with pings gets its pongs dropped).
+// full, in frames or in bytes (a peer flooding us with pings gets its pongs
+// dropped).
 func (q *sendQueue) pushCtrl(f []byte) bool {
 	q.mu.Lock()
-	if len(q.ctrl) >= q.maxCtrl {
+	if len(q.ctrl) >= q.maxCtrl || (q.ctrlBytes > 0 && q.ctrlBytes+len(f) > q.maxCtrlBytes) {
 		q.mu.Unlock()
 		return false
 	}
 	q.ctrl = append(q.ctrl, f)
+	q.ctrlBytes += len(f)
+	q.notePeakLocked()
 	q.mu.Unlock()
 	q.frames.Add(1)
 	q.signal()
 	return true
+}
+
+// ctrlRoom reports whether a control frame of n bytes would fit now (a
+// cheap check before building a large one).
+func (q *sendQueue) ctrlRoom(n int) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.ctrl) < q.maxCtrl && (q.ctrlBytes == 0 || q.ctrlBytes+n <= q.maxCtrlBytes)
+}
+
+// pushEcho queues a padded pong. Beyond the lane's own bounds it needs room
+// in the node-wide echo budget, which it holds until the writer has put the
+// pong on the socket (see ctrlDone).
+func (q *sendQueue) pushEcho(f []byte) bool {
+	if q.echo != nil && !q.echo.take(len(f)) {
+		return false
+	}
+	if !q.pushCtrl(f) {
+		if q.echo != nil {
+			q.echo.give(len(f))
+		}
+		return false
+	}
+	q.mu.Lock()
+	q.echoBytes += len(f)
+	q.mu.Unlock()
+	return true
+}
+
+// ctrlDone tells the queue that the writer is finished with control frames
+// it took (written, or dropped at shutdown): their bytes leave the bound.
+func (q *sendQueue) ctrlDone(ctrl [][]byte) {
+	n := 0
+	for _, f := range ctrl {
+		n += len(f)
+	}
+	if n == 0 {
+		return
+	}
+	q.mu.Lock()
+	q.ctrlBytes -= n
+	echo := 0
+	if q.ctrlBytes <= 0 {
+		// Every echo counted is among the frames written or dropped.
+		q.ctrlBytes = 0
+		echo, q.echoBytes = q.echoBytes, 0
+	} else if q.echoBytes > q.ctrlBytes {
+		echo = q.echoBytes - q.ctrlBytes
+		q.echoBytes = q.ctrlBytes
+	}
+	q.mu.Unlock()
+	if echo > 0 && q.echo != nil {
+		q.echo.give(echo)
+	}
+}
+
+func (q *sendQueue) notePeakLocked() {
+	if b := q.dataBytes + q.ctrlBytes; b > q.peak {
+		q.peak = b
+	}
+}
+
+func (q *sendQueue) peakBytes() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.peak
+}
+
+// release drops everything still queued once the writer has ended, so that
+// a dropped peer's backlog is garbage at once even while something still
+// refers to the edge.
+func (q *sendQueue) release() {
+	q.mu.Lock()
+	ctrl := q.ctrl
+	q.ctrl = nil
+	q.data = nil
+	q.dataHead = 0
+	q.dataBytes = 0
+	q.free = nil
+	q.mu.Unlock()
+	q.ctrlDone(ctrl)
 }
 
 // appendLocked adds f to the data lane. Small frames are copied (f may be
@@ -86,6 +210,7 @@ func (q *sendQueue) pushCtrl(f []byte) bool {
 // as it is unless borrowed, in which case it is copied into its own slice.
 func (q *sendQueue) appendLocked(f []byte, borrowed bool) {
 	q.dataBytes += len(f)
+	q.notePeakLocked()
 	if len(f) > segCopyMax {
 		if borrowed {
 			f = append([]byte(nil), f...)
@@ -143,6 +268,7 @@ func (r *relayFrame) appendTo(b []byte) []byte {
 func (q *sendQueue) appendRelayLocked(r *relayFrame) {
 	n := r.size()
 	q.dataBytes += n
+	q.notePeakLocked()
 	if n > segCopyMax {
 		q.data = append(q.data, dataSeg{b: r.appendTo(make([]byte, 0, n))})
 		return

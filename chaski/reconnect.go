@@ -47,6 +47,11 @@ func (n *Node) startReconnect(info EdgeInfo) {
 	}
 	if old, ok := n.ghosts[info.Address]; ok {
 		old.stop()
+	} else if why := n.ghostRoomLocked(info.Address); why != "" {
+		n.mu.Unlock()
+		cancel()
+		n.logf(slog.LevelWarn, "not reconnecting", "peer", info.Name, "address", info.Address, "reason", why)
+		return
 	}
 	n.ghosts[info.Address] = g
 	n.mu.Unlock()
@@ -78,6 +83,9 @@ func (n *Node) startReconnect(info EdgeInfo) {
 			if n.edgeByAddr(g.address) != nil {
 				return
 			}
+			if !n.guard.dials.wait(ctx) {
+				return
+			}
 			actx, acancel := context.WithTimeout(ctx, n.cfg.DialTimeout+n.cfg.HandshakeTimeout)
 			_, err := n.connect(actx, g.address, nil)
 			acancel()
@@ -105,6 +113,60 @@ func (n *Node) startReconnect(info EdgeInfo) {
 		n.logf(slog.LevelWarn, "gave up reconnecting", "peer", g.name, "address", g.address, "attempts", n.cfg.ReconnectAttempts)
 		n.emit(&EdgeStateEvent{EventBase: now(), PeerID: g.peerID, Name: g.name, Address: g.address, State: StateClosed, Attempt: n.cfg.ReconnectAttempts, Err: msg})
 	})
+}
+
+// Reconnection dials an address a peer told us, so it is bounded: only
+// peers whose address is known to be theirs are redialled (see mayRedial),
+// at most maxGhosts at once and maxGhostsPerHost per host, and every
+// reconnection dial of the node takes a token from one bucket.
+const (
+	maxGhosts        = 64
+	maxGhostsPerHost = 8
+)
+
+// mayRedial reports whether the node may try to reach a lost peer again at
+// its listening address, or why not. An address we dialled ourselves is
+// ours to redial. An inbound peer's claimed address is trusted only as far
+// as its host is the one the connection came from: then the worst a liar
+// gets is us dialling its own machine. (It dialled us, so it can also
+// come back by itself.)
+func (e *edge) mayRedial() (bool, string) {
+	if e.dialed {
+		return true, ""
+	}
+	addr := e.listenAddr()
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false, "listening address unusable"
+	}
+	rhost, _, err := net.SplitHostPort(e.remote)
+	if err != nil {
+		return false, "no remote address"
+	}
+	hip, rip := net.ParseIP(host), net.ParseIP(rhost)
+	if hip == nil || rip == nil || !hip.Equal(rip) {
+		return false, "inbound peer's listening address not on the host it connected from"
+	}
+	return true, ""
+}
+
+// ghostRoomLocked tells whether one more lost peer may be tracked for
+// reconnection, or why not (n.mu held).
+func (n *Node) ghostRoomLocked(addr string) string {
+	if len(n.ghosts) >= maxGhosts {
+		return "reconnection table full"
+	}
+	host, _, _ := net.SplitHostPort(addr)
+	same := 0
+	for a := range n.ghosts {
+		if h, _, _ := net.SplitHostPort(a); h == host {
+			same++
+		}
+	}
+	if same >= maxGhostsPerHost {
+		return "too many lost peers on that host"
+	}
+	return ""
 }
 
 // ParseAddr normalises a peer address: "ip:port", "[ipv6]:port",

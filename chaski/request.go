@@ -205,6 +205,10 @@ func (n *Node) handleDatagram(d []byte, from *net.UDPAddr) {
 	if err != nil {
 		return
 	}
+	src := from.AddrPort()
+	if (kind == wire.UDPStatusRequest || kind == wire.UDPRequest) && !n.guard.udp.allow(src.Addr().Unmap()) {
+		return
+	}
 	switch kind {
 	case wire.UDPStatusRequest:
 		var req wire.StatusRequest
@@ -222,9 +226,19 @@ func (n *Node) handleDatagram(d []byte, from *net.UDPAddr) {
 			out, err = wire.AppendDatagram(nil, wire.UDPStatusResponse, st)
 		}
 		if err != nil {
-			// ...then the pairing map (too many subscriptions).
-			st.Paired = nil
+			// ...then the pairing map (too many subscriptions), saying so:
+			// an empty map would read as "all paired".
+			st.Paired, st.PairedOmitted = nil, true
 			if out, err = wire.AppendDatagram(nil, wire.UDPStatusResponse, st); err != nil {
+				return
+			}
+		}
+		if limit := wire.StatusAmplification * len(d); len(out) > limit && !n.guard.udp.validCookie(req.Cookie, src) {
+			// Not more than a few times what the source sent until it
+			// shows that it receives what we send to it.
+			out, err = wire.AppendDatagram(nil, wire.UDPStatusResponse, &wire.Status{ID: req.ID, Version: wire.Version,
+				Retry: true, Cookie: n.guard.udp.newCookie(src)})
+			if err != nil || len(out) > limit {
 				return
 			}
 		}
@@ -264,19 +278,32 @@ func (n *Node) handleDatagram(d []byte, from *net.UDPAddr) {
 func QueryStatus(ctx context.Context, addr string) (Status, error) {
 	var st wire.Status
 	id := randUint64()
-	out, err := wire.AppendDatagram(nil, wire.UDPStatusRequest, &wire.StatusRequest{ID: id})
-	if err != nil {
-		return Status{}, err
-	}
-	if _, err := udpExchange(ctx, addr, out, wire.UDPStatusResponse, func(body []byte) bool {
-		return wire.Unmarshal(body, &st) == nil && st.ID == id
-	}); err != nil {
-		return Status{}, err
+	// The first request is padded, so that a small answer comes at once;
+	// a larger one needs the cookie round trip (see wire.StatusRequest).
+	req := &wire.StatusRequest{ID: id, Pad: make([]byte, wire.StatusRequestPad)}
+	for round := 0; ; round++ {
+		out, err := wire.AppendDatagram(nil, wire.UDPStatusRequest, req)
+		if err != nil {
+			return Status{}, err
+		}
+		if _, err := udpExchange(ctx, addr, out, wire.UDPStatusResponse, func(body []byte) bool {
+			st = wire.Status{}
+			return wire.Unmarshal(body, &st) == nil && st.ID == id
+		}); err != nil {
+			return Status{}, err
+		}
+		if !st.Retry {
+			break
+		}
+		if round > 0 || len(st.Cookie) == 0 {
+			return Status{}, fmt.Errorf("%w: %s keeps asking for a cookie", ErrRemote, addr)
+		}
+		req = &wire.StatusRequest{ID: id, Cookie: st.Cookie}
 	}
 	if st.Paired == nil {
 		st.Paired = map[string]bool{}
 	}
-	return Status{Name: st.Name, Address: st.Address, Paired: st.Paired, Serving: st.Serving,
+	return Status{Name: st.Name, Address: st.Address, Paired: st.Paired, PairedOmitted: st.PairedOmitted, Serving: st.Serving,
 		Reconnecting: st.Reconnecting, Edges: st.Edges, Root: st.Root, TLS: st.TLS,
 		AcceptsFiles: st.AcceptFiles, Extra: checkedStatusFields(st.Extra)}, nil
 }

@@ -41,6 +41,10 @@ type seqFilter struct {
 	// copy that late, or a first copy delayed more than seqWindow
 	// messages of its origin behind another path (then lost).
 	late uint64
+	// Leaps contained (a second window opened) and refused; alts is the
+	// number of second windows in use.
+	leaps, leapsRefused uint64
+	alts                int
 }
 
 const seqWindow = 1 << 18 // sequence numbers remembered per origin: 32 KiB of bits
@@ -49,11 +53,46 @@ const seqWindow = 1 << 18 // sequence numbers remembered per origin: 32 KiB of b
 // newSeqFilter when given none.
 const defaultDedupOrigins = 1024
 
+// Leap containment. Nothing ties a message's origin to the edge it came
+// from, so a peer could send one message "from" another origin with a
+// sequence number far ahead and so move that origin's window past the
+// real publisher, whose later messages would all look older than the
+// window and be dropped as seen. So a jump of a window or more is a leap,
+// and a leap may move the window only when it comes from the edge that
+// moved it last, or when the window has not moved for leapGuard (an honest
+// origin's numbers also leap: it numbers all its topics together, and we
+// see only ours). Any other leap opens the origin's second window
+// (seqAltWindow) at that number: the numbers from there up belong to it,
+// the ones below to the first, so neither disturbs the other. A third
+// region while both windows are in use within leapGuard is refused (the
+// message dropped and counted): honest traffic never has three.
+const (
+	leapGuard     = int64(10 * time.Second)
+	maxAltWindows = 64 // node-wide, 32 KiB each
+)
+
 type seqWindowState struct {
 	origin wire.NodeID
-	max    uint64
-	heard  int64 // unix nanos
-	bits   [seqWindow / 64]uint64
+	seqWin
+	heard  int64  // unix nanos
+	slidBy uint64 // the edge (serial; 0 = this node) that last moved max
+	slidAt int64  // when, unix nanos; 0 = never
+	alt    *seqAltWindow
+}
+
+// seqWin is a window: the highest number seen and a bitmap of the
+// seqWindow numbers up to it.
+type seqWin struct {
+	max  uint64
+	bits [seqWindow / 64]uint64
+}
+
+// seqAltWindow is an origin's second window, for the numbers from start up.
+type seqAltWindow struct {
+	start uint64
+	seqWin
+	slidBy uint64
+	slidAt int64
 }
 
 func newSeqFilter(maxOrigins int, maxAge time.Duration) *seqFilter {
@@ -64,8 +103,9 @@ func newSeqFilter(maxOrigins int, maxAge time.Duration) *seqFilter {
 }
 
 // firstSight records id and reports whether it was new; now is the caller's
-// clock reading (unix nanos).
-func (f *seqFilter) firstSight(id wire.MessageID, now int64) bool {
+// clock reading (unix nanos), edge the serial of the edge it came from (0
+// for this node's own messages).
+func (f *seqFilter) firstSight(id wire.MessageID, now int64, edge uint64) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	// lookupLocked, written out: through the helper this path measured
@@ -82,12 +122,14 @@ func (f *seqFilter) firstSight(id wire.MessageID, now int64) bool {
 		w = el.Value.(*seqWindowState)
 		if f.maxAge > 0 && now-w.heard > int64(f.maxAge) {
 			// Silent for longer than the age bound: start afresh.
+			f.dropAlt(w)
 			*w = seqWindowState{origin: id.Origin}
 		}
 	} else {
 		f.expire(now)
 		if f.lru.Len() >= f.maxOrigins {
 			oldest := f.lru.Back()
+			f.dropAlt(oldest.Value.(*seqWindowState))
 			delete(f.origins, oldest.Value.(*seqWindowState).origin)
 			f.lru.Remove(oldest)
 		}
@@ -105,19 +147,92 @@ func (f *seqFilter) firstSight(id wire.MessageID, now int64) bool {
 		w.heard = now
 	}
 	seq := id.Seq
+	if a := w.alt; a != nil && seq >= a.start {
+		return f.altSight(a, seq, now, edge)
+	}
 	switch {
 	case seq > w.max:
+		if seq-w.max >= seqWindow && edge != w.slidBy && w.slidAt != 0 && now-w.slidAt < leapGuard {
+			return f.leap(w, seq, now, edge)
+		}
 		w.slide(seq)
+		w.slidBy, w.slidAt = edge, now
 	case w.max-seq >= seqWindow:
 		f.late++
 		return false // older than the window: treat as seen
 	}
+	return w.mark(seq)
+}
+
+// mark records seq (within the window) and reports whether it was new.
+func (w *seqWin) mark(seq uint64) bool {
 	word, bit := (seq/64)%(seqWindow/64), seq%64
 	if w.bits[word]&(1<<bit) != 0 {
 		return false
 	}
 	w.bits[word] |= 1 << bit
 	return true
+}
+
+func (w *seqWin) has(seq uint64) bool {
+	switch {
+	case seq > w.max:
+		return false
+	case w.max-seq >= seqWindow:
+		return true
+	}
+	word, bit := (seq/64)%(seqWindow/64), seq%64
+	return w.bits[word]&(1<<bit) != 0
+}
+
+// leap handles a jump of a window or more that may not move the first
+// window: it opens (or, for the edge that owns it or once it is idle,
+// reopens) the origin's second window at seq.
+func (f *seqFilter) leap(w *seqWindowState, seq uint64, now int64, edge uint64) bool {
+	a := w.alt
+	switch {
+	case a == nil:
+		if f.alts >= maxAltWindows {
+			f.leapsRefused++
+			return false
+		}
+		a = new(seqAltWindow)
+		f.alts++
+		w.alt = a
+	case a.slidBy == edge || now-a.slidAt >= leapGuard:
+		*a = seqAltWindow{}
+	default:
+		f.leapsRefused++
+		return false
+	}
+	f.leaps++
+	a.start, a.max, a.slidBy, a.slidAt = seq, seq, edge, now
+	return a.mark(seq)
+}
+
+// altSight is firstSight for a number in an origin's second window, with
+// the same leap rule.
+func (f *seqFilter) altSight(a *seqAltWindow, seq uint64, now int64, edge uint64) bool {
+	switch {
+	case seq > a.max:
+		if seq-a.max >= seqWindow && edge != a.slidBy && now-a.slidAt < leapGuard {
+			f.leapsRefused++
+			return false
+		}
+		a.slide(seq)
+		a.slidBy, a.slidAt = edge, now
+	case a.max-seq >= seqWindow:
+		f.late++
+		return false
+	}
+	return a.mark(seq)
+}
+
+func (f *seqFilter) dropAlt(w *seqWindowState) {
+	if w.alt != nil {
+		w.alt = nil
+		f.alts--
+	}
 }
 
 // lookupLocked finds origin's element, from the last-origin memo when it
@@ -139,19 +254,14 @@ func (f *seqFilter) seen(id wire.MessageID) bool {
 		return false
 	}
 	w := el.Value.(*seqWindowState)
-	seq := id.Seq
-	switch {
-	case seq > w.max:
-		return false
-	case w.max-seq >= seqWindow:
-		return true
+	if a := w.alt; a != nil && id.Seq >= a.start {
+		return a.has(id.Seq)
 	}
-	word, bit := (seq/64)%(seqWindow/64), seq%64
-	return w.bits[word]&(1<<bit) != 0
+	return w.has(id.Seq)
 }
 
 // slide moves the window's top to seq, forgetting the numbers that fall out.
-func (w *seqWindowState) slide(seq uint64) {
+func (w *seqWin) slide(seq uint64) {
 	if seq-w.max >= seqWindow {
 		w.bits = [seqWindow / 64]uint64{}
 	} else {
@@ -181,6 +291,7 @@ func (f *seqFilter) expire(now int64) {
 		if now-w.heard <= int64(f.maxAge) {
 			return
 		}
+		f.dropAlt(w)
 		delete(f.origins, w.origin)
 		f.lru.Remove(el)
 	}
@@ -196,4 +307,11 @@ func (f *seqFilter) len() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.lru.Len()
+}
+
+// leapStats reports the leaps contained and refused (see leap).
+func (f *seqFilter) leapStats() (contained, refused uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.leaps, f.leapsRefused
 }

@@ -103,6 +103,9 @@ func TestSoak(t *testing.T) {
 		}(n)
 	}
 	stop := make(chan struct{})
+	// An attacker beside the honest mesh (attack_test.go): forged
+	// publishes, echo pings from peers that never read, dial-back claims.
+	attack := startSoakAttack(t, stable, stop)
 	var wg sync.WaitGroup
 	errs := make(chan error, 64)
 	report := func(err error) {
@@ -127,6 +130,10 @@ func TestSoak(t *testing.T) {
 			for m := range n.Stream(ctx) {
 				var seq int
 				fmt.Sscanf(string(m.Data), "%d", &seq)
+				if string(m.Data) == "forged" {
+					report(fmt.Errorf("%s: delivered a forgery as from %s via %s", n.Name(), m.From, m.Via))
+					continue
+				}
 				if m.From[0] != 's' {
 					continue // churned nodes do not publish
 				}
@@ -231,6 +238,7 @@ func TestSoak(t *testing.T) {
 	}
 	close(stop)
 	pubWG.Wait()
+	attack.finish(stable)
 
 	dropMu.Lock()
 	if len(stableDrops) > 0 {
@@ -306,7 +314,7 @@ func TestSoak(t *testing.T) {
 	}
 	// No growth after the churn: goroutines back to the baseline and the
 	// heap within a small margin of where it started.
-	stable, churn, tallies = nil, nil, nil
+	stable, churn, tallies, attack = nil, nil, nil, nil
 	eventually(t, "goroutines back to baseline", func() bool { return runtime.NumGoroutine() <= baseGoroutines+2 })
 	var after runtime.MemStats
 	runtime.GC()

@@ -120,46 +120,46 @@ func TestSeqFilter(t *testing.T) {
 	a, b, c := wire.NodeID{1}, wire.NodeID{2}, wire.NodeID{3}
 	id := func(o wire.NodeID, s uint64) wire.MessageID { return wire.MessageID{Origin: o, Seq: s} }
 	for s := uint64(1); s <= 100; s++ {
-		if !f.firstSight(id(a, s), now) {
+		if !f.firstSight(id(a, s), now, 0) {
 			t.Fatalf("%d not new", s)
 		}
 	}
-	if f.firstSight(id(a, 50), now) || f.firstSight(id(a, 100), now) {
+	if f.firstSight(id(a, 50), now, 0) || f.firstSight(id(a, 100), now, 0) {
 		t.Fatal("duplicate accepted")
 	}
 	// Out of order within the window: both new once.
-	if !f.firstSight(id(a, 300), now) || !f.firstSight(id(a, 200), now) || f.firstSight(id(a, 200), now) {
+	if !f.firstSight(id(a, 300), now, 0) || !f.firstSight(id(a, 200), now, 0) || f.firstSight(id(a, 200), now, 0) {
 		t.Fatal("out-of-order handling")
 	}
 	// A duplicate delayed behind 60,000 other messages is still recognised
 	// (a count-bounded filter of 65,536 ids shared by all origins would have
 	// forgotten it with a few busy origins).
 	for s := uint64(301); s < 60301; s++ {
-		f.firstSight(id(a, s), now)
+		f.firstSight(id(a, s), now, 0)
 	}
-	if f.firstSight(id(a, 50), now) {
+	if f.firstSight(id(a, 50), now, 0) {
 		t.Fatal("late duplicate accepted")
 	}
 	// More than a window behind: treated as seen.
 	top := uint64(seqWindow + 200000)
-	f.firstSight(id(a, top), now)
-	if f.firstSight(id(a, top-seqWindow), now) {
+	f.firstSight(id(a, top), now, 0)
+	if f.firstSight(id(a, top-seqWindow), now, 0) {
 		t.Fatal("number older than the window accepted")
 	}
 	if f.lateDrops() != 1 {
 		t.Fatalf("%d late drops counted, want 1", f.lateDrops())
 	}
-	if !f.firstSight(id(a, top-seqWindow+1), now) {
+	if !f.firstSight(id(a, top-seqWindow+1), now, 0) {
 		t.Fatal("number inside the window refused")
 	}
 	// Bounded by origins (least recently heard evicted) and by age.
-	f.firstSight(id(b, 1), now)
-	f.firstSight(id(c, 1), now) // evicts a
+	f.firstSight(id(b, 1), now, 0)
+	f.firstSight(id(c, 1), now, 0) // evicts a
 	if f.len() != 2 {
 		t.Fatalf("origins %d", f.len())
 	}
 	later := now + int64(2*time.Minute)
-	if !f.firstSight(id(b, 1), later) {
+	if !f.firstSight(id(b, 1), later, 0) {
 		t.Fatal("origin silent longer than the age bound was not forgotten")
 	}
 }
@@ -169,9 +169,9 @@ func TestSeqFilterLaggingClockDoesNotReset(t *testing.T) {
 	o := wire.NodeID{7}
 	fresh := time.Unix(10000, 0).UnixNano()
 	stale := fresh - int64(5*time.Minute) // a reading from long ago
-	f.firstSight(wire.MessageID{Origin: o, Seq: 1}, fresh)
-	f.firstSight(wire.MessageID{Origin: o, Seq: 2}, stale)
-	if f.firstSight(wire.MessageID{Origin: o, Seq: 1}, fresh) {
+	f.firstSight(wire.MessageID{Origin: o, Seq: 1}, fresh, 0)
+	f.firstSight(wire.MessageID{Origin: o, Seq: 2}, stale, 0)
+	if f.firstSight(wire.MessageID{Origin: o, Seq: 1}, fresh, 0) {
 		t.Fatal("a lagging clock reading reset the window")
 	}
 }
@@ -182,14 +182,14 @@ func TestSeqFilterSlideClearsStaleBits(t *testing.T) {
 	// Fill one window, then slide by less than a window in a big jump: the
 	// numbers that wrapped onto old positions must read as new.
 	for s := uint64(1); s <= seqWindow; s++ {
-		f.firstSight(wire.MessageID{Origin: o, Seq: s}, 0)
+		f.firstSight(wire.MessageID{Origin: o, Seq: s}, 0, 0)
 	}
 	top := uint64(seqWindow + 1000)
-	if !f.firstSight(wire.MessageID{Origin: o, Seq: top}, 0) {
+	if !f.firstSight(wire.MessageID{Origin: o, Seq: top}, 0, 0) {
 		t.Fatal("top not new")
 	}
 	for s := uint64(seqWindow + 1); s < top; s++ {
-		if !f.firstSight(wire.MessageID{Origin: o, Seq: s}, 0) {
+		if !f.firstSight(wire.MessageID{Origin: o, Seq: s}, 0, 0) {
 			t.Fatalf("%d read as seen after the slide", s)
 		}
 	}
@@ -200,7 +200,7 @@ func BenchmarkSeqFilter(b *testing.B) {
 	o := wire.NodeID{1}
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		f.firstSight(wire.MessageID{Origin: o, Seq: uint64(i + 1)}, 0)
+		f.firstSight(wire.MessageID{Origin: o, Seq: uint64(i + 1)}, 0, 0)
 	}
 }
 
@@ -221,7 +221,7 @@ func TestSeqFilterLastOriginMemo(t *testing.T) {
 		{a, 1, false}, {b, 1, true}, {b, 1, false},
 	}
 	for i, s := range steps {
-		if got := f.firstSight(wire.MessageID{Origin: s.origin, Seq: s.seq}, now); got != s.want {
+		if got := f.firstSight(wire.MessageID{Origin: s.origin, Seq: s.seq}, now, 0); got != s.want {
 			t.Fatalf("step %d (origin %d, seq %d): %v, want %v", i, s.origin[0], s.seq, got, s.want)
 		}
 	}
@@ -240,14 +240,14 @@ func TestSeqFilterSeen(t *testing.T) {
 	if f.seen(id(5)) {
 		t.Fatal("an unknown origin's number counted as seen")
 	}
-	f.firstSight(id(5), now)
+	f.firstSight(id(5), now, 0)
 	if !f.seen(id(5)) || f.seen(id(4)) || f.seen(id(6)) {
 		t.Fatal("seen disagrees with what was recorded")
 	}
-	if !f.firstSight(id(4), now) {
+	if !f.firstSight(id(4), now, 0) {
 		t.Fatal("seen recorded a number")
 	}
-	f.firstSight(id(seqWindow+10), now)
+	f.firstSight(id(seqWindow+10), now, 0)
 	if !f.seen(id(9)) {
 		t.Fatal("a number older than the window is not seen")
 	}

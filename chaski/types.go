@@ -121,17 +121,20 @@ type Status struct {
 	Root          bool            `json:"root"`
 	Subscriptions []string        `json:"subscriptions"`
 	Paired        map[string]bool `json:"paired"`
-	Serving       bool            `json:"serving"`
-	Reconnecting  bool            `json:"reconnecting"`
-	Edges         int             `json:"edges"`
-	TLS           bool            `json:"tls"`
-	Started       time.Time       `json:"started"`
-	MsgsIn        uint64          `json:"msgs_in"`
-	MsgsOut       uint64          `json:"msgs_out"`
-	BytesIn       uint64          `json:"bytes_in"`
-	BytesOut      uint64          `json:"bytes_out"`
-	Dropped       uint64          `json:"dropped_events"`
-	Unknown       uint64          `json:"unknown_frames"`
+	// PairedOmitted: a status read over UDP from a node with more
+	// subscriptions than a datagram holds comes without its pairing map.
+	PairedOmitted bool      `json:"paired_omitted,omitempty"`
+	Serving       bool      `json:"serving"`
+	Reconnecting  bool      `json:"reconnecting"`
+	Edges         int       `json:"edges"`
+	TLS           bool      `json:"tls"`
+	Started       time.Time `json:"started"`
+	MsgsIn        uint64    `json:"msgs_in"`
+	MsgsOut       uint64    `json:"msgs_out"`
+	BytesIn       uint64    `json:"bytes_in"`
+	BytesOut      uint64    `json:"bytes_out"`
+	Dropped       uint64    `json:"dropped_events"`
+	Unknown       uint64    `json:"unknown_frames"`
 	// LateDropped counts messages dropped for arriving more than the
 	// duplicate filter's window (262,144 of their origin's messages) behind
 	// a copy on another path: mostly late duplicates, but a first copy that
@@ -148,6 +151,9 @@ type Status struct {
 // AllPaired reports whether the node is paired for every subscription (the
 // original shows this as a '*' before the node's address).
 func (s Status) AllPaired() bool {
+	if s.PairedOmitted {
+		return false // not known: never claimed
+	}
 	for _, p := range s.Paired {
 		if !p {
 			return false

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	mrand "math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -56,6 +57,42 @@ func Obtain(ctx context.Context, caAddr, token string, req CertRequest) (*Identi
 		return nil, err
 	}
 	return res.id, nil
+}
+
+// Back-off of ObtainRetrying: the first wait, its ceiling.
+const (
+	RetryFirst = time.Second
+	RetryMax   = 16 * time.Second
+)
+
+// ObtainRetrying is Obtain that, while the signing service answers "rate
+// limited", waits and asks again, as PROTOCOL.md tells clients to: the wait
+// starts at RetryFirst and doubles up to RetryMax, each spread by ±25 %
+// so that nodes started together do not ask together again. Any other error
+// ends it at once, and so does ctx. onRetry (may be nil) hears of each wait.
+func ObtainRetrying(ctx context.Context, caAddr, token string, req CertRequest, onRetry func(wait time.Duration, err error)) (*Identity, error) {
+	wait := RetryFirst
+	for {
+		id, err := Obtain(ctx, caAddr, token, req)
+		if err == nil || !errors.Is(err, ErrRateLimited) {
+			return id, err
+		}
+		d := time.Duration(float64(wait) * (0.75 + 0.5*mrand.Float64()))
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d {
+			return nil, err // no time left for another try
+		}
+		if onRetry != nil {
+			onRetry(d, err)
+		}
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, err
+		}
+		wait = min(2*wait, RetryMax)
+	}
 }
 
 type obtained struct {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sync/atomic"
 	"time"
 )
@@ -241,7 +242,22 @@ func (l *LiveIdentity) verifyPeer(cs tls.ConnectionState, usage x509.ExtKeyUsage
 	if leaf.IsCA {
 		return fmt.Errorf("pki: %w: peer presented a CA certificate", ErrPeerCertInvalid)
 	}
+	// crypto/x509 takes a certificate without extended key usages as good
+	// for any usage; ours always name theirs, so require the role's.
+	if !slices.Contains(leaf.ExtKeyUsage, usage) {
+		return fmt.Errorf("pki: %w: peer certificate %q lacks the %s extended key usage", ErrPeerCertInvalid, leaf.Subject.CommonName, usageName(usage))
+	}
 	return nil
+}
+
+func usageName(u x509.ExtKeyUsage) string {
+	switch u {
+	case x509.ExtKeyUsageClientAuth:
+		return "clientAuth"
+	case x509.ExtKeyUsageServerAuth:
+		return "serverAuth"
+	}
+	return fmt.Sprint(int(u))
 }
 
 // PeerName returns the CommonName (node name) of the peer's certificate on

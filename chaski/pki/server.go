@@ -65,6 +65,7 @@ type Server struct {
 	validity time.Duration
 	maxConns int
 	log      *slog.Logger
+	refused  refusedLog
 	now      func() time.Time
 	lim      *limiter
 }
@@ -201,7 +202,7 @@ func (s *Server) handle(conn net.Conn) {
 	body, err := readFrame(conn)
 	if err != nil {
 		if errors.Is(err, errFrameSize) {
-			log.Warn("pki: refused request", "reason", err)
+			s.logRefused(log, "reason", err)
 			s.answerError(conn, codeBadRequest, "message size out of range")
 			return
 		}
@@ -213,31 +214,31 @@ func (s *Server) handle(conn net.Conn) {
 	// Rate limit before any expensive work, and before looking at the
 	// token, so guessing tokens is throttled too.
 	if !s.lim.allow(limiterKey(remote), s.now()) {
-		log.Warn("pki: refused request", "reason", "rate limited")
+		s.logRefused(log, "reason", "rate limited")
 		s.answerError(conn, codeRateLimited, ErrRateLimited.Error())
 		return
 	}
 	req, err := parseRequest(body)
 	if err != nil {
-		log.Warn("pki: refused request", "reason", err)
+		s.logRefused(log, "reason", err)
 		s.answerError(conn, codeBadRequest, err.Error())
 		return
 	}
 	if !hmac.Equal(req.MAC, requestMAC(s.token, req.Nonce, req.CSR)) {
-		log.Warn("pki: refused request", "reason", "invalid join token")
+		s.logRefused(log, "reason", "invalid join token")
 		s.answerError(conn, codeInvalidToken, ErrInvalidToken.Error())
 		return
 	}
 	csr, err := x509.ParseCertificateRequest(req.CSR)
 	if err != nil {
-		log.Warn("pki: refused request", "reason", "unparsable CSR", "err", err)
+		s.logRefused(log, "reason", "unparsable CSR", "err", err)
 		s.answerError(conn, codeBadRequest, "unparsable CSR")
 		return
 	}
 	cert, certPEM, err := s.ca.signAt(csr, s.validity, s.now())
 	if err != nil {
 		if errors.Is(err, ErrBadCSR) {
-			log.Warn("pki: refused request", "reason", err)
+			s.logRefused(log, "reason", err)
 			s.answerError(conn, codeBadRequest, err.Error())
 		} else {
 			log.Error("pki: signing failed", "err", err)
@@ -267,4 +268,42 @@ func (s *Server) handle(conn net.Conn) {
 
 func (s *Server) answerError(w io.Writer, code, msg string) {
 	_ = encodeJSONFrame(w, &response{V: protocolVersion, Code: code, Error: msg})
+}
+
+// refusedLog rate limits the "refused request" lines, which a flood would
+// otherwise write one per request: refusedBurst at once, then refusedRate a
+// second; the next line logged counts those left out ("suppressed").
+type refusedLog struct {
+	mu         sync.Mutex
+	b          bucket
+	started    bool
+	suppressed int
+}
+
+const (
+	refusedBurst = 20
+	refusedRate  = 10.0
+)
+
+func (s *Server) logRefused(log *slog.Logger, args ...any) {
+	r := &s.refused
+	now := time.Now()
+	r.mu.Lock()
+	if !r.started {
+		r.b, r.started = bucket{tokens: refusedBurst, last: now}, true
+	}
+	r.b.refill(now, refusedRate, refusedBurst)
+	if r.b.tokens < 1 {
+		r.suppressed++
+		r.mu.Unlock()
+		return
+	}
+	r.b.tokens--
+	suppressed := r.suppressed
+	r.suppressed = 0
+	r.mu.Unlock()
+	if suppressed > 0 {
+		args = append(args, "suppressed", suppressed)
+	}
+	log.Warn("pki: refused request", args...)
 }

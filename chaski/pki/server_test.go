@@ -469,3 +469,82 @@ func TestServeRequiresToken(t *testing.T) {
 		t.Fatal("Serve accepted an empty token")
 	}
 }
+
+// A node that meets "rate limited" waits and asks again (PROTOCOL.md) instead
+// of giving up: after the burst is spent, ObtainRetrying gets its
+// certificate once the bucket refills, and says how long it waited.
+func TestObtainRetryingWaitsOutTheRateLimit(t *testing.T) {
+	ca, _ := newTestCA(t, CAOptions{})
+	token := newToken(t)
+	addr := startServer(t, ca, token, ServerOptions{})
+	ctx := testContext(t)
+	for i := 0; i < PerIPBurst; i++ {
+		_, _ = Obtain(ctx, addr, token, CertRequest{Name: "flood"})
+	}
+	if _, err := Obtain(ctx, addr, token, CertRequest{Name: "node"}); !errors.Is(err, ErrRateLimited) {
+		t.Fatalf("after the burst: %v, want ErrRateLimited", err)
+	}
+	var waits []time.Duration
+	id, err := ObtainRetrying(ctx, addr, token, CertRequest{Name: "node"}, func(d time.Duration, err error) { waits = append(waits, d) })
+	if err != nil {
+		t.Fatalf("ObtainRetrying: %v (after %d waits)", err, len(waits))
+	}
+	if id.Leaf == nil || id.Leaf.Subject.CommonName != "node" || len(waits) == 0 {
+		t.Fatalf("got %v after waits %v", id.Leaf, waits)
+	}
+	// Other errors end it (here once the bucket allows the request).
+	if _, err := ObtainRetrying(ctx, addr, newToken(t), CertRequest{Name: "node"}, nil); !errors.Is(err, ErrInvalidToken) {
+		t.Fatalf("a wrong token: %v, want ErrInvalidToken", err)
+	}
+}
+
+// lineCounter counts the lines written to it.
+type lineCounter struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (c *lineCounter) Write(b []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.lines = append(c.lines, strings.Split(strings.TrimRight(string(b), "\n"), "\n")...)
+	return len(b), nil
+}
+
+func (c *lineCounter) snapshot() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.lines...)
+}
+
+// A flood of refused requests does not write a log line each: the lines
+// are rate limited and the next one counts those left out (before: one
+// line per request).
+func TestServerRefusalsLogRateLimited(t *testing.T) {
+	ca, _ := newTestCA(t, CAOptions{})
+	var out lineCounter
+	addr := startServer(t, ca, newToken(t), ServerOptions{Logger: slog.New(slog.NewTextHandler(&out, nil))})
+	ctx := testContext(t)
+	const flood = 150
+	start := time.Now()
+	for i := 0; i < flood; i++ {
+		_, _ = Obtain(ctx, addr, newToken(t), CertRequest{Name: "flood"})
+	}
+	elapsed := time.Since(start)
+	refused := 0
+	for _, l := range out.snapshot() {
+		if strings.Contains(l, "refused request") {
+			refused++
+		}
+	}
+	t.Logf("%d refused requests in %v: %d log lines", flood, elapsed.Round(time.Millisecond), refused)
+	if allowed := refusedBurst + int(elapsed.Seconds()*refusedRate) + 2; refused > allowed {
+		t.Fatalf("%d lines for %d refused requests in %v (at most %d expected)", refused, flood, elapsed, allowed)
+	}
+	time.Sleep(300 * time.Millisecond)
+	_, _ = Obtain(ctx, addr, newToken(t), CertRequest{Name: "after"})
+	lines := out.snapshot()
+	if last := lines[len(lines)-1]; !strings.Contains(last, "suppressed=") {
+		t.Fatalf("the next line does not count the suppressed ones: %s", last)
+	}
+}

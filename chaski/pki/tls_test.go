@@ -3,10 +3,13 @@ package pki
 import (
 	"context"
 	"crypto"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"errors"
 	"io"
+	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -358,5 +361,55 @@ func TestCACertificateAsPeerRefused(t *testing.T) {
 	srv, _ := handshake(t, node.ServerConfig(), caAsNode.ClientConfig())
 	if !errors.Is(srv.err, ErrPeerCertInvalid) {
 		t.Fatalf("server: err = %v, want ErrPeerCertInvalid", srv.err)
+	}
+}
+
+// leafWithUsages signs, with the CA's key, a node certificate that carries
+// exactly the given extended key usages (none at all when empty).
+func leafWithUsages(t *testing.T, ca *CA, node *Identity, usages ...x509.ExtKeyUsage) *Identity {
+	t.Helper()
+	key := newKey(t)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()),
+		Subject:      pkix.Name{CommonName: "odd"},
+		NotBefore:    time.Now().Add(-time.Minute),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  usages,
+		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Certificate(), &key.PublicKey, ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Identity{Certificate: tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf},
+		Leaf: leaf, CAPool: node.CAPool, CACert: node.CACert}
+}
+
+// A leaf without an extended key usage is valid for any usage to
+// crypto/x509; a node requires the usage of its role (clientAuth from a
+// dialler, serverAuth from a listener).
+func TestPeerWithoutExtKeyUsageRefused(t *testing.T) {
+	ca, _ := newTestCA(t, CAOptions{})
+	node := issue(t, ca, "node")
+	bare := leafWithUsages(t, ca, node)
+	srv, _ := handshake(t, node.ServerConfig(), bare.ClientConfig())
+	if !errors.Is(srv.err, ErrPeerCertInvalid) {
+		t.Errorf("server accepted a client without extended key usage: %v", srv.err)
+	}
+	_, cli := handshake(t, bare.ServerConfig(), node.ClientConfig())
+	if !errors.Is(cli.err, ErrPeerCertInvalid) {
+		t.Errorf("client accepted a server without extended key usage: %v", cli.err)
+	}
+	serverOnly := leafWithUsages(t, ca, node, x509.ExtKeyUsageServerAuth)
+	if srv, _ := handshake(t, node.ServerConfig(), serverOnly.ClientConfig()); !errors.Is(srv.err, ErrPeerCertInvalid) {
+		t.Errorf("server accepted a client whose certificate is for servers only: %v", srv.err)
+	}
+	if srv, cli := handshake(t, serverOnly.ServerConfig(), node.ClientConfig()); srv.err != nil || cli.err != nil {
+		t.Errorf("a server certificate for servers refused: %v / %v", srv.err, cli.err)
 	}
 }

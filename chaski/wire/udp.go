@@ -29,9 +29,25 @@ const (
 )
 
 // StatusRequest asks a node for its public status.
+//
+// A status answer is never more than StatusAmplification times the size of
+// the request unless the request carries the cookie the node handed out to
+// its source address: clients pad their first request (Pad) and, when the
+// answer does not fit, get a short answer with Retry and Cookie set, and ask
+// again with the cookie. A spoofed source never sees the cookie, so it cannot
+// make the node send more than a few times what it sent.
 type StatusRequest struct {
-	ID uint64 `msgpack:"id"`
+	ID     uint64 `msgpack:"id"`
+	Cookie []byte `msgpack:"cookie,omitempty"`
+	Pad    []byte `msgpack:"pad,omitempty"`
 }
+
+// StatusAmplification bounds an unproven status answer relative to its
+// request; StatusRequestPad is how far clients pad a first request.
+const (
+	StatusAmplification = 3
+	StatusRequestPad    = 400
+)
 
 // Status is a node's answer to a StatusRequest.
 type Status struct {
@@ -50,6 +66,12 @@ type Status struct {
 	// MaxStatusFields, names of 1–MaxNameLen bytes, values of at most
 	// MaxStatusValueLen bytes.
 	Extra map[string]string `msgpack:"extra,omitempty"`
+	// PairedOmitted: the pairing map did not fit in a datagram and was
+	// left out (an empty Paired then says nothing about pairing).
+	PairedOmitted bool `msgpack:"paired_omitted,omitempty"`
+	// Retry: the full answer needs a proven source; ask again with Cookie.
+	Retry  bool   `msgpack:"retry,omitempty"`
+	Cookie []byte `msgpack:"cookie,omitempty"`
 }
 
 // Limits of a status's application fields.

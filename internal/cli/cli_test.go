@@ -3,7 +3,9 @@ package cli
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -15,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/chaski-dev/chaski/chaski/pki"
 )
 
 // chaskiBin is the chaski executable built once for the whole test run.
@@ -798,5 +802,68 @@ func TestCACertificateKeptAndRenewed(t *testing.T) {
 	again, err := os.ReadFile(certFile2)
 	if err != nil || !bytes.Equal(again, kept) {
 		t.Fatalf("certificate requested again instead of reused (%v)", err)
+	}
+}
+
+// A CA that answers "rate limited" (here: its burst for our address spent
+// by requests with a wrong token) is asked again with back-off, as the CA
+// protocol says; `chaski node --ca` used to give up at once.
+func TestNodeRetriesRateLimitedCA(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "ca")
+	if _, e, code := runCmd(t, "", "ca", "init", "--dir", dir); code != 0 {
+		t.Fatalf("ca init: exit %d: %s", code, e)
+	}
+	ca := start(t, "ca", "serve", "--json", "--dir", dir, "--listen", "127.0.0.1:0", "--log-level", "error")
+	_, line := ca.waitLine(0, waitFor, "the CA's listening line", isEvent("listening"))
+	ev := jsonEvent(line)
+	caAddr, _ := ev["address"].(string)
+	token, _ := ev["token"].(string)
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	wrong, _ := pki.NewToken()
+	for i := 0; i < pki.PerIPBurst; i++ {
+		_, _ = pki.Obtain(ctx, caAddr, wrong, pki.CertRequest{Name: "flood"})
+	}
+	if _, err := pki.Obtain(ctx, caAddr, token, pki.CertRequest{Name: "probe"}); !errors.Is(err, pki.ErrRateLimited) {
+		t.Fatalf("the CA is not rate limiting after the burst: %v", err)
+	}
+	node, _ := startNode(t, "--ca", caAddr, "--ca-token", token, "--name", "patient")
+	if _, l := node.waitLine(0, waitFor, "the listening line", isEvent("listening")); !strings.Contains(l, `"tls":true`) {
+		t.Fatalf("listening line: %s", l)
+	}
+	if e := node.stderrText(); !strings.Contains(e, "rate limiting") {
+		t.Errorf("no word of the wait on stderr: %q", e)
+	}
+}
+
+// A node with more subscriptions than a status datagram holds: the status
+// says the pairing map was left out and does not claim all_paired (it used
+// to claim it for the empty map). A medium one comes whole, through the
+// cookie round trip.
+func TestStatusPairingOmitted(t *testing.T) {
+	var many, some []string
+	for i := 0; i < 150; i++ {
+		many = append(many, fmt.Sprintf("%03d-%s", i, strings.Repeat("t", 60)))
+	}
+	for i := 0; i < 40; i++ {
+		some = append(some, fmt.Sprintf("%02d-%s", i, strings.Repeat("s", 40)))
+	}
+	_, addr := startNode(t, "--sub", strings.Join(many, ","), "--name", "many")
+	out, e, code := runCmd(t, "", "status", addr, "--timeout", "5s")
+	st := jsonEvent(strings.TrimSpace(out))
+	if code != 0 || st == nil {
+		t.Fatalf("status: exit %d: %s %s", code, out, e)
+	}
+	if st["all_paired"] != false || st["paired_omitted"] != true {
+		t.Errorf("status of a node with 150 long subscriptions: %s", out)
+	}
+	_, addr = startNode(t, "--sub", strings.Join(some, ","), "--name", "some")
+	out, e, code = runCmd(t, "", "status", addr, "--timeout", "5s")
+	st = jsonEvent(strings.TrimSpace(out))
+	if code != 0 || st == nil {
+		t.Fatalf("status: exit %d: %s %s", code, out, e)
+	}
+	if paired, _ := st["paired"].(map[string]any); len(paired) != len(some) || st["paired_omitted"] != nil {
+		t.Errorf("status of a node with 40 subscriptions: %d topics: %s", len(paired), out)
 	}
 }

@@ -418,7 +418,7 @@ func (o *nodeOpts) start(ctx context.Context, env *env, setup nodeSetup) (*runni
 			return fail(err)
 		}
 	}
-	renew, err := o.setupTLS(ctx, &cfg)
+	renew, err := o.setupTLS(ctx, &cfg, setup.warn)
 	if err != nil {
 		return fail(err)
 	}
@@ -450,7 +450,7 @@ func (o *nodeOpts) start(ctx context.Context, env *env, setup nodeSetup) (*runni
 // certificate is kept in <data-dir>/tls and reused while it is valid; a
 // renewal loop (started by startRenewal once the node runs) replaces it
 // before it expires, without a restart.
-func (o *nodeOpts) setupTLS(ctx context.Context, cfg *chaski.Config) (*tlsRenewal, error) {
+func (o *nodeOpts) setupTLS(ctx context.Context, cfg *chaski.Config, warn func(string)) (*tlsRenewal, error) {
 	var id *pki.Identity
 	var renew *tlsRenewal
 	switch {
@@ -472,10 +472,16 @@ func (o *nodeOpts) setupTLS(ctx context.Context, cfg *chaski.Config) (*tlsRenewa
 		}
 		id = reuseIdentity(req, time.Now())
 		if id == nil {
-			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			// A CA busy with other joins answers "rate limited": wait
+			// and ask again (the CA protocol's rule), for up to 2 minutes.
+			cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 			defer cancel()
 			var err error
-			id, err = pki.Obtain(cctx, o.caAddr, o.caToken, req)
+			id, err = pki.ObtainRetrying(cctx, o.caAddr, o.caToken, req, func(wait time.Duration, err error) {
+				if warn != nil {
+					warn(fmt.Sprintf("the CA at %s is rate limiting requests; asking again in %v", o.caAddr, wait.Round(100*time.Millisecond)))
+				}
+			})
 			if err != nil {
 				return nil, fmt.Errorf("cannot obtain a certificate from the CA at %s: %s", o.caAddr, strings.TrimPrefix(err.Error(), "pki: "))
 			}

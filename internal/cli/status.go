@@ -91,5 +91,10 @@ func printStatus(e *env, st chaski.Status) {
 	o := event("status").add("name", st.Name).add("address", st.Address).add("paired", st.Paired).
 		add("serving", st.Serving).add("reconnecting", st.Reconnecting).add("edges", st.Edges).
 		add("root", st.Root).add("tls", st.TLS).add("subscriptions", subs).add("all_paired", st.AllPaired())
+	if st.PairedOmitted {
+		// Too many subscriptions for a datagram: "paired" and
+		// "subscriptions" are empty because they are unknown.
+		o = o.add("paired_omitted", true)
+	}
 	newPrinter(e.stdout).json(o)
 }
