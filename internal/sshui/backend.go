@@ -90,7 +90,6 @@ func (v viewer) PushFile(context.Context, string, io.Reader, string, int64, map[
 	return nil, ErrNoFilesOverSSH
 }
 
-
 func (v viewer) CancelTransfer(id string) error {
 	if err := v.guard(); err != nil {
 		return err
