@@ -142,6 +142,10 @@ func (n *Node) Discover(ctx context.Context, opts DiscoverOptions) error {
 		}
 		entry = []*edge{e}
 	}
+	var via []*edge // the second half's edges: nil = every edge up by then
+	if opts.Via != "" {
+		via = entry
+	}
 	topics := opts.Topics
 	if len(topics) == 0 {
 		topics = n.Subscriptions()
@@ -201,7 +205,7 @@ func (n *Node) Discover(ctx context.Context, opts DiscoverOptions) error {
 				case <-timer.C:
 					if half == 1 {
 						half = 2
-						n.askAnySubscriber(t, req, d)
+						n.askAnySubscriber(t, req, d, via)
 						timer.Reset(opts.Timeout - first)
 						continue
 					}
@@ -264,8 +268,10 @@ func (n *Node) Discover(ctx context.Context, opts DiscoverOptions) error {
 }
 
 // askAnySubscriber sends the second half of discovery request req for
-// topic: the same request under a new id, asking every subscriber.
-func (n *Node) askAnySubscriber(topic string, req []byte, d *wire.Discover) {
+// topic: the same request under a new id, asking every subscriber, through
+// the edge of DiscoverOptions.Via when one was given (via), else every edge
+// up by now.
+func (n *Node) askAnySubscriber(topic string, req []byte, d *wire.Discover, via []*edge) {
 	anyReq := make([]byte, 16)
 	_, _ = rand.Read(anyReq)
 	n.mu.Lock()
@@ -283,7 +289,10 @@ func (n *Node) askAnySubscriber(topic string, req []byte, d *wire.Discover) {
 	if err != nil {
 		return
 	}
-	for _, e := range n.liveEdges() {
+	if via == nil {
+		via = n.liveEdges()
+	}
+	for _, e := range via {
 		e.sendCtrl(f)
 	}
 }
