@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // While a node holds the store, store get/ls/put/del reach it through its
@@ -110,5 +111,69 @@ func TestBadThemeRefusedBeforeStart(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "chaski.log")); !os.IsNotExist(err) {
 		t.Errorf("a log file was opened before the theme was checked: %v", err)
+	}
+}
+
+// store fetch --move takes a key out of a holder that allows it (the
+// original's fetch), and is a copy from one that does not; the status says
+// whether a node accepts files.
+func TestStoreFetchMove(t *testing.T) {
+	giving, keeping := t.TempDir(), t.TempDir()
+	for _, dir := range []string{giving, keeping} {
+		if _, e, code := runCmd(t, "", "store", "put", "k", "value", "--data-dir", dir); code != 0 {
+			t.Fatalf("put: %s", e)
+		}
+	}
+	_, gaddr := startNode(t, "--data-dir", giving, "--name", "giving", "--allow-fetch-move", "--accept-files", "--download-dir", t.TempDir())
+	_, kaddr := startNode(t, "--data-dir", keeping, "--name", "keeping")
+
+	out, e, code := runCmd(t, "", "store", "fetch", "k", "--move", "--json", "--connect", gaddr, "--data-dir", t.TempDir())
+	var ent map[string]any
+	if code != 0 || json.Unmarshal([]byte(out), &ent) != nil || ent["moved"] != true || ent["size"] != float64(5) {
+		t.Fatalf("fetch --move from a giving holder: exit %d, %q, %s", code, out, e)
+	}
+	if _, e, code := runCmd(t, "", "store", "get", "k", "--data-dir", giving); code != 1 || !strings.Contains(e, `key "k" not found`) {
+		t.Fatalf("the giving holder still has the key: exit %d, %q", code, e)
+	}
+	out, e, code = runCmd(t, "", "store", "fetch", "k", "--move", "--connect", kaddr, "--data-dir", t.TempDir())
+	if code != 0 || out != "value\n" || !strings.Contains(e, "the holder kept its copy") {
+		t.Fatalf("fetch --move from a keeping holder: exit %d, %q, %q", code, out, e)
+	}
+	if out, e, code := runCmd(t, "", "store", "get", "k", "--data-dir", keeping); code != 0 || out != "value\n" {
+		t.Fatalf("the keeping holder lost the key: exit %d, %q, %s", code, out, e)
+	}
+
+	// Through a running node's control socket: that node asks its network.
+	if _, e, code := runCmd(t, "", "store", "put", "k2", "second", "--data-dir", giving); code != 0 {
+		t.Fatalf("put k2 into the running holder: %s", e)
+	}
+	asker := t.TempDir()
+	startNode(t, "--data-dir", asker, "--name", "asker", "--connect", gaddr)
+	deadline := time.Now().Add(waitFor)
+	for {
+		out, _, _ := runCmd(t, "", "status", "--data-dir", asker)
+		var st map[string]any
+		if json.Unmarshal([]byte(out), &st) == nil && st["edges"] == float64(1) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the asker did not connect: %q", out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	out, e, code = runCmd(t, "", "store", "fetch", "k2", "--move", "--data-dir", asker)
+	if code != 0 || out != "second\n" || e != "" {
+		t.Fatalf("fetch --move through the control socket: exit %d, %q, %q", code, out, e)
+	}
+	if _, e, code := runCmd(t, "", "store", "get", "k2", "--data-dir", giving); code != 1 {
+		t.Fatalf("the giving holder still has k2: exit %d, %q", code, e)
+	}
+
+	for addr, want := range map[string]bool{gaddr: true, kaddr: false} {
+		out, e, code := runCmd(t, "", "status", addr, "--timeout", "5s")
+		var st map[string]any
+		if code != 0 || json.Unmarshal([]byte(out), &st) != nil || st["accepts_files"] != want {
+			t.Fatalf("status of %s: exit %d, %q, %s; want accepts_files %v", addr, code, out, e, want)
+		}
 	}
 }

@@ -37,6 +37,7 @@ type nodeOpts struct {
 	discoverTimeout time.Duration
 	dataDir         string
 	acceptFiles     bool
+	allowFetchMove  bool
 	downloadDir     string
 	pingInterval    time.Duration
 	json            bool
@@ -113,6 +114,7 @@ func addNodeFlags(c *command, full bool) *nodeOpts {
 	fs.BoolVar(&o.acceptFiles, "accept-files", false, "accept incoming files")
 	fs.StringVar(&o.downloadDir, "download-dir", "", "where accepted files are written (default <data-dir>/downloads)")
 	c.placeholder("download-dir", "DIR")
+	fs.BoolVar(&o.allowFetchMove, "allow-fetch-move", false, "let a peer's 'store fetch --move' take keys out of this node's store once it has stored them (the original's fetch always did)")
 	addLANFlags(c, &o.lanOpts)
 	o.markNodeFlags()
 	return o
@@ -376,6 +378,7 @@ func (o *nodeOpts) start(ctx context.Context, env *env, setup nodeSetup) (*runni
 		Logger:          log,
 		FileHandler:     setup.fileHandler,
 		PromptFiles:     setup.promptFiles,
+		AllowFetchMove:  o.allowFetchMove,
 	}
 	if cfg.Name == "" {
 		cfg.Name = defaultName()

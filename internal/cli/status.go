@@ -90,7 +90,11 @@ func printStatus(e *env, st chaski.Status) {
 	sort.Strings(subs)
 	o := event("status").add("name", st.Name).add("address", st.Address).add("paired", st.Paired).
 		add("serving", st.Serving).add("reconnecting", st.Reconnecting).add("edges", st.Edges).
-		add("root", st.Root).add("tls", st.TLS).add("subscriptions", subs).add("all_paired", st.AllPaired())
+		add("root", st.Root).add("tls", st.TLS).add("subscriptions", subs).add("all_paired", st.AllPaired()).
+		add("accepts_files", st.AcceptsFiles)
+	if len(st.Extra) > 0 {
+		o = o.add("extra", st.Extra) // the node's own fields (chaski.Config.StatusFields)
+	}
 	if st.PairedOmitted {
 		// Too many subscriptions for a datagram: "paired" and
 		// "subscriptions" are empty because they are unknown.

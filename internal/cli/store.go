@@ -26,7 +26,9 @@ func newStoreCmd() (*command, runner) {
   fetch KEY       print KEY from the local store if it is there; else run a node,
                   join the network through --connect, ask it for KEY, store the
                   answer locally and print it (without --connect, a running node
-                  of the data dir asks its own network)
+                  of the data dir asks its own network). The holder keeps its
+                  copy; with --move it deletes it once this side has stored the
+                  value (the original's fetch), if it runs with --allow-fetch-move
 While a node runs with this data dir it holds the store file's lock; these
 commands then ask that node through its control socket,
 <data-dir>/control.sock (owner only), and see and change its live store.
@@ -37,6 +39,7 @@ config file's store_ttl key changes it ('chaski help config').`)
 	c.placeholder("ttl", "DUR")
 	raw := c.fs.Bool("raw", false, "get, fetch: print the value exactly, without a trailing newline")
 	timeout := c.fs.Duration("timeout", 10*time.Second, "fetch: how long to wait for the network's answer")
+	move := c.fs.Bool("move", false, "fetch: ask the holder to delete its copy once this side has stored it (it must run with --allow-fetch-move; otherwise the fetch is a copy)")
 	c.placeholder("timeout", "DUR")
 	return c, func(ctx context.Context, e *env, pos []string) error {
 		if len(pos) == 0 {
@@ -102,7 +105,7 @@ config file's store_ttl key changes it ('chaski help config').`)
 			if len(args) != 1 {
 				return usageErrorf("usage: chaski store fetch KEY --connect ADDR")
 			}
-			return runFetch(ctx, e, o, args[0], *raw, *timeout)
+			return runFetch(ctx, e, o, args[0], fetchFlags{raw: *raw, timeout: *timeout, move: *move})
 		}
 		return unknownAction("store", action, []string{"put", "get", "del", "ls", "fetch"})
 	}
@@ -211,9 +214,16 @@ func printEntries(e *env, asJSON bool, ents []store.Entry) error {
 	return tw.Flush()
 }
 
-func runFetch(ctx context.Context, e *env, o *nodeOpts, key string, raw bool, timeout time.Duration) (err error) {
+// fetchFlags are the flags of 'store fetch'.
+type fetchFlags struct {
+	raw     bool
+	timeout time.Duration
+	move    bool
+}
+
+func runFetch(ctx context.Context, e *env, o *nodeOpts, key string, ff fetchFlags) (err error) {
 	if len(o.connect) == 0 {
-		return fetchWithoutConnect(ctx, e, o, key, raw, timeout)
+		return fetchWithoutConnect(ctx, e, o, key, ff)
 	}
 	n, err := o.start(ctx, e, nodeSetup{withStore: true})
 	if err != nil {
@@ -223,25 +233,46 @@ func runFetch(ctx context.Context, e *env, o *nodeOpts, key string, raw bool, ti
 	if _, err := n.connectAll(ctx, o.connect); err != nil {
 		return err
 	}
-	fctx, cancel := context.WithTimeout(ctx, timeout)
+	fctx, cancel := context.WithTimeout(ctx, ff.timeout)
 	defer cancel()
-	value, err := n.Fetch(fctx, key)
+	r, err := n.FetchWith(fctx, key, chaski.FetchOptions{Move: ff.move})
 	if err != nil {
 		if errors.Is(err, chaski.ErrNotFound) {
 			return fmt.Errorf("no peer holds key %q", key)
 		}
 		if fctx.Err() != nil && ctx.Err() == nil {
-			return fmt.Errorf("no answer for key %q within %v", key, timeout)
+			return fmt.Errorf("no answer for key %q within %v", key, ff.timeout)
 		}
 		return err
 	}
-	return printValue(e, o.json, raw, key, value, time.Time{})
+	return printFetched(e, o, key, r.Value, time.Time{}, ff, r.Moved, r.Local)
+}
+
+// printFetched prints a fetched value; with --move it says whether the
+// holder gave its copy up (JSON: a "moved" field).
+func printFetched(e *env, o *nodeOpts, key string, value []byte, expires time.Time, ff fetchFlags, moved, local bool) error {
+	if ff.move && o.json {
+		ev := event("entry").add("key", key).withData("value", value).add("size", len(value))
+		newPrinter(e.stdout).json(ev.add("expires", expiresJSON(expires)).add("moved", moved))
+		return nil
+	}
+	if err := printValue(e, o.json, ff.raw, key, value, expires); err != nil {
+		return err
+	}
+	switch {
+	case !ff.move:
+	case local:
+		fmt.Fprintf(e.stderr, "key %q was already in the local store: nothing moved\n", key)
+	case !moved:
+		fmt.Fprintf(e.stderr, "the holder kept its copy of %q (it does not run with --allow-fetch-move)\n", key)
+	}
+	return nil
 }
 
 // fetchWithoutConnect serves 'store fetch KEY' without --connect: from the
 // local store when the key is there, else through the running node of the
 // data dir (which asks its own network).
-func fetchWithoutConnect(ctx context.Context, e *env, o *nodeOpts, key string, raw bool, timeout time.Duration) error {
+func fetchWithoutConnect(ctx context.Context, e *env, o *nodeOpts, key string, ff fetchFlags) error {
 	dir := o.resolvedDataDir()
 	var ent store.Entry
 	var lerr error
@@ -256,7 +287,7 @@ func fetchWithoutConnect(ctx context.Context, e *env, o *nodeOpts, key string, r
 	}
 	switch {
 	case lerr == nil:
-		return printValue(e, o.json, raw, key, ent.Value, ent.Expires)
+		return printFetched(e, o, key, ent.Value, ent.Expires, ff, false, true)
 	case !errors.Is(lerr, store.ErrNotFound):
 		return storeErr(key, lerr)
 	case !running:
@@ -266,14 +297,14 @@ func fetchWithoutConnect(ctx context.Context, e *env, o *nodeOpts, key string, r
 	if err != nil {
 		return err
 	}
-	value, err := c.Fetch(ctx, key, timeout)
+	value, moved, err := c.FetchWith(ctx, key, ff.timeout, ff.move)
 	switch {
 	case err == nil:
-		return printValue(e, o.json, raw, key, value, time.Time{})
+		return printFetched(e, o, key, value, time.Time{}, ff, moved, false)
 	case errors.Is(err, chaski.ErrNotFound):
 		return fmt.Errorf("no peer of the running node holds key %q", key)
 	case errors.Is(err, chaski.ErrTimeout):
-		return fmt.Errorf("no answer for key %q within %v", key, timeout)
+		return fmt.Errorf("no answer for key %q within %v", key, ff.timeout)
 	}
 	return err
 }

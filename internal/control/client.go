@@ -115,9 +115,16 @@ func (c *Client) Entries(prefix string) ([]store.Entry, error) {
 // Fetch asks the node for key: from its store, else from its network
 // (Node.Fetch), waiting at most timeout for the network's answer.
 func (c *Client) Fetch(ctx context.Context, key string, timeout time.Duration) ([]byte, error) {
-	a, err := c.do(ctx, request{Op: opFetch, Key: key, Timeout: timeout}, timeout)
+	v, _, err := c.FetchWith(ctx, key, timeout, false)
+	return v, err
+}
+
+// FetchWith is Fetch that can ask for a move (chaski.FetchOptions.Move);
+// moved tells whether the holder agreed to give its copy up.
+func (c *Client) FetchWith(ctx context.Context, key string, timeout time.Duration, move bool) (value []byte, moved bool, err error) {
+	a, err := c.do(ctx, request{Op: opFetch, Key: key, Timeout: timeout, Move: move}, timeout)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return a.Value, nil
+	return a.Value, a.Moved, nil
 }

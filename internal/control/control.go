@@ -54,6 +54,7 @@ type request struct {
 	TTL     time.Duration `json:"ttl,omitempty"` // put: nanoseconds; store.UseDefaultTTL for the default
 	Prefix  string        `json:"prefix,omitempty"`
 	Timeout time.Duration `json:"timeout,omitempty"` // fetch
+	Move    bool          `json:"move,omitempty"`    // fetch: chaski.FetchOptions.Move
 }
 
 type answer struct {
@@ -62,6 +63,7 @@ type answer struct {
 	Entry   *store.Entry   `json:"entry,omitempty"`
 	Entries []store.Entry  `json:"entries,omitempty"`
 	Value   []byte         `json:"value,omitempty"` // fetch
+	Moved   bool           `json:"moved,omitempty"` // fetch: the holder gave its copy up
 	Status  *chaski.Status `json:"status,omitempty"`
 }
 

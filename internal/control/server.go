@@ -173,14 +173,14 @@ func (s *Server) handle(req request) answer {
 		timeout := min(max(req.Timeout, time.Second), maxFetchTimeout)
 		ctx, cancel := context.WithTimeout(s.ctx, timeout)
 		defer cancel()
-		v, err := n.Fetch(ctx, req.Key)
+		r, err := n.FetchWith(ctx, req.Key, chaski.FetchOptions{Move: req.Move})
 		if err != nil {
 			if ctx.Err() != nil && s.ctx.Err() == nil {
 				return fail(fmt.Errorf("%w: no answer for key %q within %v", chaski.ErrTimeout, req.Key, timeout))
 			}
 			return fail(err)
 		}
-		return answer{Value: v}
+		return answer{Value: r.Value, Moved: r.Moved}
 	}
 	return answer{Error: fmt.Sprintf("control: unknown operation %q", req.Op)}
 }
