@@ -385,7 +385,7 @@ var (
 )
 
 func init() {
-	routeFrames((*Node).handleFileFrame, wire.KindFileOffer, wire.KindFileChunk, wire.KindFileEnd, wire.KindFileAck, wire.KindFileAbort)
+	routeFrames((*Node).handleFileFrame, wire.KindFileOffer, wire.KindFileChunk, wire.KindFileEnd, wire.KindFileAck, wire.KindFileAbort, wire.KindFileTree)
 }
 
 // handleFileFrame dispatches the file frames of an edge (reader goroutine).
@@ -403,6 +403,12 @@ func (n *Node) handleFileFrame(e *edge, f wire.Frame) error {
 			return err
 		}
 		n.handleChunk(e, &c, f.Body)
+	case wire.KindFileTree:
+		t, err := wire.ParseFileTree(f.Body)
+		if err != nil {
+			return err
+		}
+		n.handleTree(e, &t)
 	case wire.KindFileEnd:
 		var end wire.FileEnd
 		if err := wire.Unmarshal(f.Body, &end); err != nil {

@@ -1,0 +1,221 @@
+package chaski
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/chaski-dev/chaski/chaski/wire"
+)
+
+// verifiedOffer sends a BLAKE3 offer with the true root of data and returns
+// the transfer id and the tree.
+func (p *fileRawPeer) verifiedOffer(name string, data []byte, group int) ([]byte, *b3Tree) {
+	p.t.Helper()
+	tr, err := hashTree(bytes.NewReader(data), int64(len(data)), group)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	id := make([]byte, 16)
+	copy(id, randomBytes(p.t, 16))
+	p.send(wire.KindFileOffer, fileTopic, &wire.FileOffer{Transfer: id, Name: name, Size: int64(len(data)),
+		Hash: HashBLAKE3, Root: tr.root[:], Group: int64(group)})
+	return id, tr
+}
+
+func (p *fileRawPeer) tree(id []byte, first int, leaves []byte) {
+	t := &wire.FileTree{First: uint64(first), Leaves: leaves}
+	copy(t.Transfer[:], id)
+	b, err := wire.AppendFileTreeFrame(nil, t)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	p.write(b)
+}
+
+// abortReason waits for the receiver's FileAbort and returns its reason.
+func (p *fileRawPeer) abortReason() string {
+	p.t.Helper()
+	a, aborted := p.ackOrAbort()
+	if !aborted {
+		p.t.Fatalf("got an ack %+v, want an abort", a)
+	}
+	return a.Reason
+}
+
+// A flipped byte in chunk k is rejected as chunk k the moment chunk k
+// arrives (the sender has sent nothing after it), nothing of it reaches
+// the disk, the checked chunks before it are kept, and a retry resumes at
+// chunk k and completes.
+func TestFileVerifiedRejectsCorruptChunk(t *testing.T) {
+	const group, k = 16 << 10, 5
+	dir := t.TempDir()
+	b := fileReceiver(t, Config{AcceptFiles: true, DownloadDir: dir})
+	p := dialFileRaw(t, b)
+	data := randomBytes(t, 10*group+123)
+	id, tr := p.verifiedOffer("flip.bin", data, group)
+	if a := p.ack(); !a.Accept || a.Offset != 0 {
+		t.Fatalf("ack %+v", a)
+	}
+	p.tree(id, 0, tr.leaves[:3*cvLen]) // in two pieces
+	p.tree(id, 3, tr.leaves[3*cvLen:])
+	for i := 0; i < k; i++ {
+		p.chunk(id, int64(i*group), data[i*group:(i+1)*group])
+	}
+	bad := bytes.Clone(data[k*group : (k+1)*group])
+	bad[777] ^= 0x40
+	p.chunk(id, k*group, bad)
+	reason := p.abortReason()
+	if want := fmt.Sprintf("chunk %d (bytes %d-%d) rejected", k, k*group, (k+1)*group-1); !strings.Contains(reason, want) {
+		t.Fatalf("abort %q, want %q", reason, want)
+	}
+	eventually(t, "receiver lists the failure", func() bool {
+		tr, ok := incoming(b, "flip.bin")
+		return ok && tr.State == TransferFailed && strings.Contains(tr.Err, fmt.Sprintf("chunk %d ", k))
+	})
+	ps := partials(t, dir)
+	if len(ps) != 1 {
+		t.Fatalf("partials %v", ps)
+	}
+	held, err := os.ReadFile(filepath.Join(dir, ps[0]))
+	if err != nil || !bytes.Equal(held, data[:k*group]) {
+		t.Fatalf("partial holds %d bytes (%v), want the %d checked ones", len(held), err, k*group)
+	}
+
+	// The retry resumes at chunk k without hashing the prefix again.
+	id, tr = p.verifiedOffer("flip.bin", data, group)
+	if a := p.ack(); !a.Accept || a.Offset != k*group {
+		t.Fatalf("retry ack %+v, want offset %d", a, k*group)
+	}
+	p.tree(id, 0, tr.leaves)
+	for off := k * group; off < len(data); off += group {
+		p.chunk(id, int64(off), data[off:min(off+group, len(data))])
+	}
+	p.send(wire.KindFileEnd, "", &wire.FileEnd{Transfer: id, Size: int64(len(data)), Hash: tr.root[:]})
+	a := p.ack()
+	if !a.Final || !a.OK || !bytes.Equal(a.Hash, tr.root[:]) || a.SHA256 != nil {
+		t.Fatalf("final ack %+v", a)
+	}
+	got, err := os.ReadFile(filepath.Join(dir, "flip.bin"))
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("file differs (%v)", err)
+	}
+	if fs := dirFiles(t, dir); len(fs) != 1 {
+		t.Fatalf("dir holds %v", fs)
+	}
+}
+
+// A tree whose leaves do not combine into the offered root is refused
+// before any data: a forged leaf, a leaf of another file, or a tree that is
+// complete but for another root. Malformed tree frames are protocol errors.
+func TestFileVerifiedRefusesForgedTree(t *testing.T) {
+	const group = 4 << 10
+	dir := t.TempDir()
+	b := fileReceiver(t, Config{AcceptFiles: true, DownloadDir: dir})
+	p := dialFileRaw(t, b)
+	data := randomBytes(t, 9*group)
+	other := randomBytes(t, 9*group)
+	otherTree, _ := hashTree(bytes.NewReader(other), int64(len(other)), group)
+
+	forged := func(name string, mangle func(leaves []byte) []byte, wantReason string) {
+		t.Helper()
+		id, tr := p.verifiedOffer(name, data, group)
+		if a := p.ack(); !a.Accept {
+			t.Fatalf("%s: ack %+v", name, a)
+		}
+		p.tree(id, 0, mangle(bytes.Clone(tr.leaves)))
+		if r := p.abortReason(); !strings.Contains(r, wantReason) {
+			t.Fatalf("%s: abort %q, want %q", name, r, wantReason)
+		}
+		if fs := dirFiles(t, dir); len(fs) != 0 {
+			t.Fatalf("%s: dir holds %v", name, fs)
+		}
+	}
+	const refused = "hash tree refused"
+	forged("leaf.bin", func(l []byte) []byte { l[3*cvLen+7] ^= 1; return l }, refused)
+	// The tree of another file, whose chunks would all match it.
+	forged("other.bin", func([]byte) []byte { return bytes.Clone(otherTree.leaves) }, refused)
+	forged("swap.bin", func(l []byte) []byte {
+		copy(l[:cvLen], l[cvLen:2*cvLen])
+		return l
+	}, refused)
+	forged("short.bin", func(l []byte) []byte { return append(l, l[:cvLen]...) }, "protocol error: hash tree leaves")
+
+	// Data before the tree, and a tree for a SHA-256 transfer.
+	id, _ := p.verifiedOffer("early.bin", data, group)
+	p.ack()
+	p.chunk(id, 0, data[:group])
+	if r := p.abortReason(); !strings.Contains(r, "data before the hash tree") {
+		t.Fatalf("early data: %q", r)
+	}
+	id = p.offer("sha.bin", int64(len(data)))
+	p.ack()
+	p.tree(id, 0, make([]byte, cvLen))
+	if r := p.abortReason(); !strings.Contains(r, "without a BLAKE3 root") {
+		t.Fatalf("tree for sha256: %q", r)
+	}
+	if fs := dirFiles(t, dir); len(fs) != 0 {
+		t.Fatalf("dir holds %v", fs)
+	}
+}
+
+// Offers with bad hash fields are refused with a reason.
+func TestFileOfferHashFields(t *testing.T) {
+	b := fileReceiver(t, Config{AcceptFiles: true, DownloadDir: t.TempDir(), MaxFileSize: 1 << 40})
+	p := dialFileRaw(t, b)
+	for _, c := range []struct {
+		o    wire.FileOffer
+		want string
+	}{
+		{wire.FileOffer{Name: "a", Size: 10, Hash: "crc32"}, "unsupported hash: crc32"},
+		{wire.FileOffer{Name: "b", Size: 10, Hash: HashBLAKE3}, "BLAKE3 group size"},
+		{wire.FileOffer{Name: "c", Size: 10, Hash: HashBLAKE3, Group: 3000}, "BLAKE3 group size"},
+		{wire.FileOffer{Name: "d", Size: 10, Hash: HashBLAKE3, Group: 512}, "BLAKE3 group size"},
+		{wire.FileOffer{Name: "e", Size: 10, Hash: HashBLAKE3, Group: 1024, Root: make([]byte, 31)}, "BLAKE3 root"},
+		{wire.FileOffer{Name: "f", Size: -1, Hash: HashBLAKE3, Group: 1024, Root: make([]byte, 32)}, "BLAKE3 root"},
+		{wire.FileOffer{Name: "g", Size: 1 << 30, Hash: HashBLAKE3, Group: 1024, Root: make([]byte, 32)}, "hash tree too large"},
+	} {
+		o := c.o
+		o.Transfer = randomBytes(t, 16)
+		p.send(wire.KindFileOffer, fileTopic, &o)
+		if a := p.ack(); a.Accept || !strings.Contains(a.Reason, c.want) {
+			t.Fatalf("offer %+v: ack %+v, want %q", c.o, a, c.want)
+		}
+	}
+}
+
+// A sender with FileHash sha256 offers SHA-256 and the receiver verifies
+// with it; a BLAKE3 sender beside it on the same receiver uses BLAKE3.
+func TestFileHashNegotiation(t *testing.T) {
+	dir := t.TempDir()
+	var log handlerLog
+	b := fileReceiver(t, Config{AcceptFiles: true, DownloadDir: dir, FileHandler: log.add})
+	s256 := fileSender(t, Config{Name: "sha-sender", FileHash: HashSHA256}, b)
+	sb3 := fileSender(t, Config{Name: "b3-sender"}, b)
+	data := randomBytes(t, 300<<10)
+	for _, c := range []struct {
+		n    *Node
+		algo string
+	}{{s256, HashSHA256}, {sb3, HashBLAKE3}} {
+		name := c.algo + ".bin"
+		infos, err := push(t, c.n, name, data, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantSHA, wantHash := hashes(c.algo, data)
+		in, _ := incoming(b, name)
+		for _, info := range []TransferInfo{infos[0], in} {
+			if info.HashAlgo != c.algo || info.Hash != wantHash || info.SHA256 != wantSHA {
+				t.Fatalf("%s: %+v", c.algo, info)
+			}
+		}
+	}
+	if n, err := Start(Config{FileHash: "md5"}); err == nil {
+		n.Close(context.Background())
+		t.Fatal("Config.FileHash md5 accepted")
+	}
+}
