@@ -217,18 +217,29 @@ func (n *Node) handleTree(e *edge, t *wire.FileTree) {
 	if x == nil {
 		return
 	}
+	if !x.active.Load() {
+		x.stop(stopFail, "protocol error: hash tree before the offer was accepted")
+		return
+	}
+	if why := x.placeTree(t); why != "" {
+		x.stop(stopFail, why)
+		return
+	}
+	x.push(inItem{tree: t.Leaves})
+}
+
+// placeTree checks that t continues the leaves received so far and counts
+// them (reader goroutine); it returns a protocol error or "".
+func (x *inXfer) placeTree(t *wire.FileTree) string {
 	k := int64(len(t.Leaves) / cvLen)
 	switch {
-	case !x.active.Load():
-		x.stop(stopFail, "protocol error: hash tree before the offer was accepted")
 	case x.root == nil:
-		x.stop(stopFail, "protocol error: hash tree for a transfer without a BLAKE3 root")
+		return "protocol error: hash tree for a transfer without a BLAKE3 root"
 	case t.First != uint64(x.treeGot) || k > x.treeWant-x.treeGot || k == 0:
-		x.stop(stopFail, fmt.Sprintf("protocol error: hash tree leaves %d+%d, expected %d of %d", t.First, k, x.treeGot, x.treeWant))
-	default:
-		x.treeGot += k
-		x.push(inItem{tree: t.Leaves})
+		return fmt.Sprintf("protocol error: hash tree leaves %d+%d, expected %d of %d", t.First, k, x.treeGot, x.treeWant)
 	}
+	x.treeGot += k
+	return ""
 }
 
 func (n *Node) handleEnd(e *edge, end *wire.FileEnd) {
