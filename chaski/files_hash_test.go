@@ -80,3 +80,24 @@ func TestFileHash(t *testing.T) {
 		t.Fatalf("missing file: %v", err)
 	}
 }
+
+// The test vector of docs/PROTOCOL.md §9.
+func TestTreeVector(t *testing.T) {
+	data := make([]byte, 3072)
+	for i := range data {
+		data[i] = byte(i % 251)
+	}
+	tr, err := hashTree(bytes.NewReader(data), int64(len(data)), 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "5c9e654411e393d1f4bec710ccd5bc5669ab177d610a0eb691fcfee92fb4e8b1" +
+		"5b1f23b8390368a2c15095910389d1b716eb52a6dfd34d0aa66a22a21b761ca7" +
+		"31af34be96abc0f78f175c2b7af34754a2011916b9d343582c74d06f07153ca8"
+	if got := hex.EncodeToString(tr.leaves); got != want {
+		t.Fatalf("leaves %s", got)
+	}
+	if got := hex.EncodeToString(tr.root[:]); got != "b98cb0ff3623be03326b373de6b9095218513e64f1ee2edd2525c7ad1e5cffd2" {
+		t.Fatalf("root %s", got)
+	}
+}
