@@ -155,6 +155,33 @@ func validFileName(name string) bool {
 	return true
 }
 
+// Limits of the relative paths of a directory send.
+const (
+	maxRelPathLen   = 1024
+	maxRelPathDepth = 32
+)
+
+// validRelPath reports whether p may name a file under the download
+// directory: one to 32 slash-separated components, each a valid file name
+// (so no "", ".", "..", backslash, NUL or control character), at most
+// 1024 bytes. A plain name is a path of one component; an absolute path
+// has an empty first component and is refused.
+func validRelPath(p string) bool {
+	if len(p) > maxRelPathLen {
+		return false
+	}
+	parts := strings.Split(p, "/")
+	if len(parts) > maxRelPathDepth {
+		return false
+	}
+	for _, c := range parts {
+		if !validFileName(c) {
+			return false
+		}
+	}
+	return true
+}
+
 func validMeta(m map[string]string) bool {
 	if len(m) > maxMetaEntries {
 		return false

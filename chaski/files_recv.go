@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"maps"
 	"os"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -98,7 +99,7 @@ func (n *Node) handleOffer(e *edge, topic string, o *wire.FileOffer) {
 		return // cannot even be answered
 	}
 	switch {
-	case !validFileName(o.Name):
+	case !validRelPath(o.Name):
 		n.refuseOffer(e, o.Transfer, o.Name, reasonInvalidName)
 		return
 	case o.Size < -1 || !validMeta(o.Meta) || !wire.ValidName(topic, wire.MaxTopicLen):
@@ -960,6 +961,9 @@ func (x *inXfer) verify(w *pwriter, end *wire.FileEnd) {
 	x.mu.Unlock()
 	x.finish(TransferDone, "")
 	ack.OK, ack.Path = true, filepath.Base(final)
+	if rel, err := filepath.Rel(w.dir, final); err == nil {
+		ack.Path = filepath.ToSlash(rel) // the relative path, never the receiver's absolute one
+	}
 	n.sendFileCtrl(x.e, wire.KindFileAck, "", ack)
 	n.logf(slog.LevelInfo, "file received", "file", x.name, "path", final, "size", w.off, "peer", x.info.Peer, "hash", hashStr)
 	if h := n.cfg.FileHandler; h != nil {
@@ -977,31 +981,46 @@ func (x *inXfer) verify(w *pwriter, end *wire.FileEnd) {
 	}
 }
 
-// placeFile moves the verified partial file to dir/name, or to "name (1).ext",
-// "name (2).ext", … when that exists: a hard link fails instead of
-// replacing an existing file, so nothing is ever overwritten. On file
-// systems without hard links it falls back to an existence check and a
-// rename.
+// placeFile moves the verified partial file (a name in dir) to dir/name,
+// where name may be a relative path (a directory send: missing folders are
+// created), or to "name (1).ext", "name (2).ext", … when that exists: a
+// hard link fails instead of replacing an existing file, so nothing is ever
+// overwritten. Everything goes through an os.Root of dir, so neither ".."
+// nor a symbolic link planted in the download directory can lead outside
+// it. On file systems without hard links it falls back to an existence
+// check and a rename.
 func placeFile(partial, dir, name string) (string, error) {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return "", err
+	}
+	defer root.Close()
+	pname := filepath.Base(partial)
+	sub, base := path.Split(name)
+	if sub != "" {
+		if err := root.MkdirAll(sub, 0o755); err != nil {
+			return "", err
+		}
+	}
 	for i := 0; i < 10000; i++ {
-		cand := filepath.Join(dir, numbered(name, i))
-		err := os.Link(partial, cand)
+		cand := sub + numbered(base, i)
+		err := root.Link(pname, cand)
 		if err == nil {
-			_ = os.Remove(partial)
-			return cand, nil
+			_ = root.Remove(pname)
+			return filepath.Join(dir, filepath.FromSlash(cand)), nil
 		}
 		if errors.Is(err, fs.ErrExist) {
 			continue
 		}
-		if _, serr := os.Lstat(cand); serr == nil {
+		if _, serr := root.Lstat(cand); serr == nil {
 			continue
 		} else if !errors.Is(serr, fs.ErrNotExist) {
 			return "", serr
 		}
-		if err := os.Rename(partial, cand); err != nil {
+		if err := root.Rename(pname, cand); err != nil {
 			return "", err
 		}
-		return cand, nil
+		return filepath.Join(dir, filepath.FromSlash(cand)), nil
 	}
 	return "", errors.New("too many files with the same name")
 }

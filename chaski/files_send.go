@@ -188,7 +188,7 @@ func (n *Node) checkSend(topic, name string, size int64, meta map[string]string)
 	if !wire.ValidName(topic, wire.MaxTopicLen) {
 		return fmt.Errorf("%w: %q", ErrInvalidTopic, topic)
 	}
-	if !validFileName(name) {
+	if !validRelPath(name) {
 		return fmt.Errorf("chaski: invalid file name %q", name)
 	}
 	if size < -1 {
@@ -440,6 +440,20 @@ func (n *Node) pump(g *sendGroup, legs []*outLeg) []byte {
 	// being written and the one being read.
 	ring := newFrameRing(pre+chunk, min(maxRingBuffers, n.cfg.SendQueueBytes/(pre+chunk)+depth+4), hs)
 	var off int64
+	if sk, ok := g.r.(io.Seeker); ok && g.tree != nil {
+		// Verified streaming needs no hash of the prefix every receiver
+		// already holds: skip it.
+		skip := g.size
+		for _, l := range legs {
+			skip = min(skip, l.offset)
+		}
+		if skip > 0 {
+			if _, err := sk.Seek(skip, io.SeekCurrent); err != nil {
+				return failAllNow(legs, n, fmt.Errorf("chaski: reading %s: %w", g.name, err))
+			}
+			off = skip
+		}
+	}
 	live := func() []*outLeg {
 		out := legs[:0:0]
 		for _, l := range legs {
@@ -451,13 +465,7 @@ func (n *Node) pump(g *sendGroup, legs []*outLeg) []byte {
 		}
 		return out
 	}
-	failAll := func(err error) []byte {
-		for _, l := range legs {
-			l.cancel(err)
-			n.failLeg(l, err)
-		}
-		return nil
-	}
+	failAll := func(err error) []byte { return failAllNow(legs, n, err) }
 	for {
 		if legs = live(); len(legs) == 0 {
 			return nil
@@ -557,6 +565,15 @@ func (n *Node) pump(g *sendGroup, legs []*outLeg) []byte {
 		})
 	}
 	return sum
+}
+
+// failAllNow fails every leg with err.
+func failAllNow(legs []*outLeg, n *Node, err error) []byte {
+	for _, l := range legs {
+		l.cancel(err)
+		n.failLeg(l, err)
+	}
+	return nil
 }
 
 // maxRingBuffers bounds the chunk buffers a pump keeps for reuse.

@@ -412,7 +412,10 @@ func TestFileHostileNames(t *testing.T) {
 	b := fileReceiver(t, Config{AcceptFiles: true, DownloadDir: dir})
 	p := dialFileRaw(t, b)
 	names := map[string]string{
-		"dotdot-x": "../x", "absolute": "/etc/passwd", "slash": "a/b", "dotdot": "..", "dot": ".", "empty": "",
+		"dotdot-x": "../x", "absolute": "/etc/passwd", "dotdot": "..", "dot": ".", "empty": "",
+		"inner-dotdot": "a/../b", "trailing-dotdot": "a/..", "double-slash": "a//b", "trailing-slash": "a/",
+		"inner-dot": "a/./b", "inner-partial": "a/" + partialPrefix + "x", "deep": strings.Repeat("d/", 32) + "f",
+		"long-path": strings.Repeat(strings.Repeat("p", 200)+"/", 6) + "f", "backslash-dotdot": `a\..\b`,
 		"nul": "x\x00y", "newline": "a\nb", "long": strings.Repeat("n", 300), "backslash": `a\b`,
 		"escape": "a\x1b[31mb", "c1": "a\u0085b", "badutf8": "a\xffb", "partial": partialPrefix + "x",
 	}
