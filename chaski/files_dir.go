@@ -42,6 +42,9 @@ type DirFile struct {
 	local string // where the bytes are read from
 }
 
+// Local is where the file's bytes were read from on this machine.
+func (f *DirFile) Local() string { return f.local }
+
 // SendDir sends every regular file under dir, one after the other, to
 // every connected subscriber of topic that accepts files, each under its
 // path relative to dir's parent ("photos/2024/a.jpg"), so that the

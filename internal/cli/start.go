@@ -345,6 +345,7 @@ type nodeSetup struct {
 	fileHandler func(chaski.FileReceived)
 	deliverAll  bool
 	promptFiles bool         // offers wait for the user (dashboard)
+	fileHash    string       // the hash of the files sent (send --hash)
 	warn        func(string) // where non-fatal warnings go
 }
 
@@ -376,6 +377,7 @@ func (o *nodeOpts) start(ctx context.Context, env *env, setup nodeSetup) (*runni
 		Logger:          log,
 		FileHandler:     setup.fileHandler,
 		PromptFiles:     setup.promptFiles,
+		FileHash:        setup.fileHash,
 	}
 	if cfg.Name == "" {
 		cfg.Name = defaultName()
