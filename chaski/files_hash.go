@@ -1,6 +1,7 @@
 package chaski
 
 import (
+	"context"
 	"crypto/md5"
 	"crypto/sha1"
 	"crypto/sha256"
@@ -286,6 +287,74 @@ func hashTree(r io.Reader, size int64, group int) (*b3Tree, error) {
 		}
 	}
 	return t, nil
+}
+
+// hashTreeAt is hashTree for size bytes of ra from base, split over up to
+// workers goroutines: leaves carry their own chunk counter, so contiguous
+// ranges of groups hash independently. A sender does this before its offer,
+// while the receiver waits, so spreading it over the cores shortens the
+// transfer without taking CPU from anything else.
+func hashTreeAt(ctx context.Context, ra io.ReaderAt, base, size int64, group, workers int) (*b3Tree, error) {
+	// At least 16 MiB per worker: below that the goroutines cost more than
+	// they save.
+	workers = int(min(int64(workers), max(1, size/(16<<20))))
+	return hashTreeAtSplit(ctx, ra, base, size, group, workers)
+}
+
+// hashTreeAtSplit is hashTreeAt with exactly workers goroutines (tests
+// force small splits with it).
+func hashTreeAtSplit(ctx context.Context, ra io.ReaderAt, base, size int64, group, workers int) (*b3Tree, error) {
+	g := int64(group)
+	groups := groupCount(size, g)
+	if workers <= 1 || groups < 2 {
+		return hashTree(ctxReader{ctx, io.NewSectionReader(ra, base, size)}, size, group)
+	}
+	workers = int(min(int64(workers), groups))
+	leaves := make([]byte, groups*cvLen)
+	per := (groups + int64(workers) - 1) / int64(workers)
+	errs := make(chan error, workers)
+	for w := int64(0); w < int64(workers); w++ {
+		first, last := min(w*per, groups), min((w+1)*per, groups)
+		go func() {
+			errs <- hashLeaves(ctx, ra, base, size, g, first, last, leaves[first*cvLen:last*cvLen])
+		}()
+	}
+	var err error
+	for range workers {
+		if e := <-errs; e != nil && err == nil {
+			err = e
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &b3Tree{group: group, size: size, leaves: leaves, root: treeRoot(leaves)}, nil
+}
+
+// hashLeaves writes the leaves of groups [first, last) into dst.
+func hashLeaves(ctx context.Context, ra io.ReaderAt, base, size, group, first, last int64, dst []byte) error {
+	scratch := new(scratchPiece)
+	buf := make([]byte, max(group, 1<<20)/group*group)
+	for i := first; i < last; {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		off := i * group
+		k := min(int64(len(buf)), (last-i)*group, size-off)
+		if n, err := ra.ReadAt(buf[:k], base+off); int64(n) < k {
+			if err == nil || errors.Is(err, io.EOF) {
+				err = fmt.Errorf("%w: %d bytes instead of %d", errSourceSize, off+int64(n), size)
+			}
+			return err
+		}
+		for p := buf[:k]; len(p) > 0; i++ {
+			n := min(int64(len(p)), group)
+			cv := cvBytes(guts.ChainingValue(groupNode(p[:n], uint64(i*group/guts.ChunkSize), scratch)))
+			copy(dst[(i-first)*cvLen:], cv[:])
+			p = p[n:]
+		}
+	}
+	return nil
 }
 
 // groupChecker verifies the groups of incoming chunks against the leaves

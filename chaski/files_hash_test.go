@@ -2,6 +2,7 @@ package chaski
 
 import (
 	"bytes"
+	"context"
 	"crypto/md5"
 	"crypto/sha1"
 	"crypto/sha256"
@@ -37,6 +38,16 @@ func TestB3HasherMatchesBLAKE3(t *testing.T) {
 			tr, err := hashTree(bytes.NewReader(data[:n]), int64(n), group)
 			if err != nil || tr.root != want {
 				t.Fatalf("tree: group %d, %d bytes: %x (%v)", group, n, tr.root, err)
+			}
+			// Split over workers (the 16 MiB floor forced down by a large count).
+			for _, workers := range []int{2, 3, 4, 7} {
+				pt, err := hashTreeAtSplit(context.Background(), bytes.NewReader(data), 5, int64(n)-5, group, workers)
+				if n >= 5 {
+					pw, _ := hashTree(bytes.NewReader(data[5:n]), int64(n)-5, group)
+					if err != nil || pt.root != pw.root || !bytes.Equal(pt.leaves, pw.leaves) {
+						t.Fatalf("split tree: group %d, %d bytes, %d workers: %v", group, n, workers, err)
+					}
+				}
 			}
 			if g := groupCount(int64(n), int64(group)); (g == 1) != (tr.leaves == nil) || (g > 1 && int64(len(tr.leaves)) != g*cvLen) {
 				t.Fatalf("group %d, %d bytes: %d leaf bytes for %d groups", group, n, len(tr.leaves), g)

@@ -13,6 +13,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -159,7 +160,7 @@ func (n *Node) sendHash(ctx context.Context, r io.Reader, size int64) (sendHashi
 		}
 		pos = p
 	}
-	tree, err := hashTree(ctxReader{ctx, io.NewSectionReader(ra, pos, size)}, size, groupFor(n.cfg.FileChunkSize))
+	tree, err := hashTreeAt(ctx, ra, pos, size, groupFor(n.cfg.FileChunkSize), runtime.GOMAXPROCS(0))
 	if err != nil {
 		return h, err
 	}
