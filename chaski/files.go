@@ -1,6 +1,7 @@
 package chaski
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -86,6 +87,7 @@ type fileState struct {
 	mu       sync.Mutex
 	out      map[xferID]*outLeg
 	groups   map[string]*sendGroup
+	dirs     map[string]context.CancelCauseFunc // directory sends started by SendFile
 	in       map[xferID]*inXfer
 	partials map[string]bool // partial files in use by an incoming transfer
 	finished []TransferInfo  // ring of the last keepFinished finished transfers
@@ -95,6 +97,7 @@ type fileState struct {
 func (f *fileState) init() {
 	f.out = make(map[xferID]*outLeg)
 	f.groups = make(map[string]*sendGroup)
+	f.dirs = make(map[string]context.CancelCauseFunc)
 	f.in = make(map[xferID]*inXfer)
 	f.partials = make(map[string]bool)
 	f.idleTimeout.Store(int64(defaultIdleTimeout))
@@ -361,6 +364,7 @@ func (n *Node) CancelTransfer(id string) error {
 	var key xferID
 	f.mu.Lock()
 	g := f.groups[id]
+	dir := f.dirs[id]
 	var leg *outLeg
 	var in *inXfer
 	if b, err := hex.DecodeString(id); err == nil && len(b) == len(key) {
@@ -370,6 +374,8 @@ func (n *Node) CancelTransfer(id string) error {
 	}
 	f.mu.Unlock()
 	switch {
+	case dir != nil:
+		dir(errCancelledLocal)
 	case g != nil:
 		for _, l := range g.legs {
 			l.cancel(errCancelledLocal)

@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/chaski-dev/chaski/chaski/wire"
 )
 
 // DirOptions tunes SendDir.
@@ -123,6 +126,34 @@ func (n *Node) SendDir(ctx context.Context, topic, dir string, opts DirOptions) 
 		return files, fmt.Errorf("chaski: send directory %s: %d of %d files failed: %w", filepath.Base(dir), failed, len(files), first)
 	}
 	return files, ctx.Err()
+}
+
+// sendDirAsync is SendFile for a directory.
+func (n *Node) sendDirAsync(topic, dir string, meta map[string]string) (string, error) {
+	if _, err := listTree(dir); err != nil {
+		return "", fmt.Errorf("chaski: send directory: %w", err)
+	}
+	if !wire.ValidName(topic, wire.MaxTopicLen) {
+		return "", fmt.Errorf("%w: %q", ErrInvalidTopic, topic)
+	}
+	id := newXferID().String()
+	ctx, cancel := context.WithCancelCause(n.ctx)
+	f := &n.files
+	f.mu.Lock()
+	f.dirs[id] = cancel
+	f.mu.Unlock()
+	n.goSafe(func() {
+		defer func() {
+			f.mu.Lock()
+			delete(f.dirs, id)
+			f.mu.Unlock()
+			cancel(nil)
+		}()
+		if _, err := n.SendDir(ctx, topic, dir, DirOptions{Meta: meta}); err != nil {
+			n.logf(slog.LevelInfo, "directory not sent whole", "dir", filepath.Base(dir), "topic", topic, "err", err.Error())
+		}
+	})
+	return id, nil
 }
 
 // pushPath sends one file of a directory, reporting the bytes read.

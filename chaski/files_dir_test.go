@@ -165,3 +165,32 @@ func TestFileDirLinkInDownloadDir(t *testing.T) {
 		t.Fatalf("final ack %+v", a)
 	}
 }
+
+// SendFile of a directory (what a folder dropped on the dashboard does)
+// sends the tree in the background; its id is known to CancelTransfer while
+// it runs and forgotten once it ended.
+func TestSendFileDirectory(t *testing.T) {
+	dl := t.TempDir()
+	b := fileReceiver(t, Config{AcceptFiles: true, DownloadDir: dl})
+	a := fileSender(t, Config{}, b)
+	src := filepath.Join(t.TempDir(), "drop")
+	files := map[string][]byte{"x.txt": []byte("x"), "in/y.bin": randomBytes(t, 70<<10)}
+	writeTree(t, src, files)
+	ctx, cancel := pushCtx(t)
+	defer cancel()
+	id, err := a.SendFile(ctx, fileTopic, src, nil)
+	if err != nil || id == "" {
+		t.Fatalf("SendFile(dir): %q, %v", id, err)
+	}
+	for rel, data := range files {
+		p := filepath.Join(dl, "drop", filepath.FromSlash(rel))
+		eventually(t, "drop/"+rel+" received", func() bool {
+			got, err := os.ReadFile(p)
+			return err == nil && bytes.Equal(got, data)
+		})
+	}
+	eventually(t, "the directory send forgotten", func() bool { return errors.Is(a.CancelTransfer(id), ErrNotFound) })
+	if _, err := a.SendFile(ctx, fileTopic, filepath.Join(t.TempDir(), "none"), nil); err == nil {
+		t.Fatal("SendFile of a missing path succeeded")
+	}
+}

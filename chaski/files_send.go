@@ -62,12 +62,20 @@ var (
 // SendFile sends the file at path to every connected subscriber of topic
 // that accepts files, in a node goroutine, and returns the transfer id at
 // once (follow it with Transfers or TransferEvents; cancel it with
-// CancelTransfer). ctx bounds only the set-up: the transfer itself lives
-// until it ends, is cancelled or the node closes. With several receivers
-// the id names the whole send; each receiver's transfer has its own id.
+// CancelTransfer). ctx bounds only the set-up (for verified streaming it
+// includes hashing the file once): the transfer itself lives until it ends,
+// is cancelled or the node closes. With several receivers the id names the
+// whole send; each receiver's transfer has its own id.
+//
+// A directory is sent as SendDir sends it, in the background: each of its
+// files shows in Transfers under its relative path, and the id returned
+// cancels the rest of the directory.
 func (n *Node) SendFile(ctx context.Context, topic, path string, meta map[string]string) (string, error) {
 	if n.closing.Load() {
 		return "", ErrClosed
+	}
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		return n.sendDirAsync(topic, path, meta)
 	}
 	f, err := os.Open(path)
 	if err != nil {
