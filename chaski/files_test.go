@@ -273,6 +273,8 @@ func TestFileRefusedWhenNotAccepting(t *testing.T) {
 	if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), reasonNotAccepted) {
 		t.Fatalf("got %v, want a refusal: %s", err, reasonNotAccepted)
 	}
+	// The handler runs after the verdict is sent: wait for it.
+	eventually(t, "the handler of the accepted file", func() bool { return len(log.get()) >= 1 })
 	if got := len(log.get()); got != 1 {
 		t.Fatalf("handler called %d times", got)
 	}
