@@ -240,3 +240,47 @@ func TestFileVerifiedOverTLS(t *testing.T) {
 		t.Fatalf("file differs (%v)", err)
 	}
 }
+
+// One send to two receivers, one of which holds the first half already
+// (a partial with its leaves, as a crashed transfer leaves it): that one
+// resumes at its offset, the other starts at 0, and both end whole.
+func TestFileVerifiedMixedOffsets(t *testing.T) {
+	const group = 64 << 10
+	dirB, dirC := t.TempDir(), t.TempDir()
+	b := fileReceiver(t, Config{AcceptFiles: true, DownloadDir: dirB})
+	c := fileReceiver(t, Config{Name: "c", AcceptFiles: true, DownloadDir: dirC})
+	a := fileSender(t, Config{FileChunkSize: group}, b, c)
+	data := randomBytes(t, 20*group+99)
+	tr, err := hashTree(bytes.NewReader(data), int64(len(data)), group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const held = 10 * group
+	base := filepath.Join(dirB, partialPrefix+partialKey(a.ID(), "mixed.bin", int64(len(data))))
+	sc := fmt.Sprintf(`{"sender":%q,"name":"mixed.bin","size":%d,"hash":"blake3","group":%d,"root":"%x"}`, a.ID(), len(data), group, tr.root)
+	for p, content := range map[string][]byte{base: data[:held], base + leavesSuffix: tr.leaves[:held/group*cvLen], base + ".json": []byte(sc)} {
+		if err := os.WriteFile(p, content, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	infos, err := push(t, a, "mixed.bin", data, nil)
+	if err != nil || len(infos) != 2 {
+		t.Fatalf("push: %+v, %v", infos, err)
+	}
+	resumed := map[string]int64{}
+	for _, in := range infos {
+		resumed[in.Peer] = in.Resumed
+	}
+	if resumed["receiver"] != held || resumed["c"] != 0 {
+		t.Fatalf("resumed at %v, want receiver %d and c 0", resumed, held)
+	}
+	for _, d := range []string{dirB, dirC} {
+		got, err := os.ReadFile(filepath.Join(d, "mixed.bin"))
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("%s: file differs (%v)", d, err)
+		}
+		if fs := dirFiles(t, d); len(fs) != 1 {
+			t.Fatalf("%s holds %v", d, fs)
+		}
+	}
+}
