@@ -464,13 +464,16 @@ func TestTransferWordsAndRate(t *testing.T) {
 		{ID: "a", Name: "big.bin", Peer: "bravo", Outgoing: true, Size: 50 << 20, Done: 50 << 20, State: chaski.TransferDone,
 			Started: now.Add(-11 * time.Second), FirstByte: now.Add(-time.Second), Ended: now, SHA256: "abcdef0123456789"},
 		{ID: "b", Name: "nope.bin", Peer: "charlie", Outgoing: true, Size: 5, State: chaski.TransferFailed, Err: "chaski: refused by peer: charlie: declined by the user", Ended: now},
-		{ID: "c", Name: "got.txt", Peer: "bravo", Size: 5, Done: 5, State: chaski.TransferDone, Path: "/home/me/Downloads/got.txt", Ended: now},
+		{ID: "c", Name: "got.txt", Peer: "bravo", Size: 5, Done: 5, State: chaski.TransferDone, Path: "/home/me/Downloads/got.txt", Ended: now,
+			HashAlgo: chaski.HashBLAKE3, Hash: "blake3:fedcba9876543210fedcba"},
+		{ID: "e", Name: "coming.bin", Peer: "bravo", Size: 5, Done: 5, State: chaski.TransferVerifying, HashAlgo: chaski.HashBLAKE3, Started: now},
 		{ID: "d", Name: "stop.bin", Peer: "bravo", Outgoing: true, Size: 5, State: chaski.TransferCancelled, Err: "cancelled", Ended: now},
 	}
 	m := newTestModel(t, f, 200, 60)
 	keys(m, "esc", "4", "z")
 	s := frame(m)
-	wantIn(t, s, "50 MiB/s", "declined by charlie", "saved to /home/me/Downloads/got.txt", "cancelled")
+	wantIn(t, s, "50 MiB/s", "declined by charlie", "saved to /home/me/Downloads/got.txt", "cancelled",
+		"sha256 abcdef012345", "blake3 fedcba987654", "verifying blake3")
 	wantNot(t, s, "4.5 MiB/s", "4.6 MiB/s")
 }
 

@@ -161,7 +161,7 @@ func transferDetail(t *chaski.TransferInfo) string {
 	}
 	lines := []string{
 		"file: " + t.Name, dir + t.Peer, "topic: " + t.Topic, "state: " + t.State.String(),
-		"bytes: " + fmtBytes(t.Done) + " of " + fmtBytes(t.Size), "sha256: " + t.SHA256,
+		"bytes: " + fmtBytes(t.Done) + " of " + fmtBytes(t.Size), "hash: " + fullHash(t),
 		"offered: " + t.Started.Format(time.RFC3339),
 	}
 	if !t.FirstByte.IsZero() {
@@ -219,11 +219,11 @@ func (p *transfersPane) state(t *chaski.TransferInfo) (string, lipgloss.Style) {
 		}
 		return word, st.Accent
 	case chaski.TransferVerifying:
-		return sy.Pending + " verifying sha256", st.Accent
+		return sy.Pending + " verifying " + hashAlgo(t), st.Accent
 	case chaski.TransferDone:
 		s := sy.OK + " done"
-		if t.SHA256 != "" {
-			s += " sha256 " + short(t.SHA256, 12)
+		if algo, hex, ok := strings.Cut(fullHash(t), ":"); ok && hex != "" {
+			s += " " + algo + " " + short(hex, 12)
 		}
 		if !t.Outgoing && t.Path != "" {
 			s += " · saved to " + t.Path
@@ -352,4 +352,25 @@ func (p *transfersPane) progressBar(pct float64, w int, plain bool) string {
 	}
 	p.bar.Width = w
 	return p.bar.ViewAs(pct)
+}
+
+// hashAlgo is the transfer's hash: BLAKE3 (each chunk checked on arrival)
+// or SHA-256.
+func hashAlgo(t *chaski.TransferInfo) string {
+	if t.HashAlgo != "" {
+		return t.HashAlgo
+	}
+	return chaski.HashSHA256
+}
+
+// fullHash is "algo:HEX" once known (from SHA256 for transfers that only
+// carry that field).
+func fullHash(t *chaski.TransferInfo) string {
+	if t.Hash != "" {
+		return t.Hash
+	}
+	if t.SHA256 != "" {
+		return chaski.HashSHA256 + ":" + t.SHA256
+	}
+	return hashAlgo(t) + ":"
 }

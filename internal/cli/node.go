@@ -37,7 +37,7 @@ func runHeadless(ctx context.Context, e *env, o *nodeOpts, so *serveOpts) (err e
 		if o.json {
 			out.json(fileReceivedJSON(f))
 		} else {
-			out.linef("file received on %q from %s: %s (%d bytes, sha256 %s)", f.Topic, f.From, f.Path, f.Size, f.SHA256)
+			out.linef("file received on %q from %s: %s (%d bytes, %s)", f.Topic, f.From, f.Path, f.Size, f.Hash)
 		}
 	}
 	n, err := o.start(ctx, e, nodeSetup{tryStore: true, fileHandler: fileHandler, warn: warn})
