@@ -148,7 +148,7 @@ func runAll(m Model, cmds []tea.Cmd) {
 // ---- layout ----------------------------------------------------------------
 
 func TestLayoutShowsPanesBySize(t *testing.T) {
-	for _, sz := range sizes {
+	for _, sz := range append(sizes, [2]int{120, 32}, [2]int{160, 50}) {
 		w, h := sz[0], sz[1]
 		t.Run(fmt.Sprintf("%dx%d", w, h), func(t *testing.T) {
 			f := newFake()
