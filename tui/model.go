@@ -741,16 +741,12 @@ func (m *model) onMouse(msg tea.MouseMsg) tea.Cmd {
 			m.overlayOff += 3
 		}
 	} else {
-		name := "down"
+		k, d := tea.KeyMsg{Type: tea.KeyDown}, -3
 		if up {
-			name = "up"
-		}
-		k := tea.KeyMsg{Type: tea.KeyDown}
-		if name == "up" {
-			k = tea.KeyMsg{Type: tea.KeyUp}
+			k, d = tea.KeyMsg{Type: tea.KeyUp}, 3
 		}
 		if m.focus == paneTopics {
-			m.chat.scrollBy(map[bool]int{true: 3, false: -3}[up])
+			m.chat.scrollBy(d)
 		} else {
 			for i := 0; i < 3; i++ {
 				m.panes[m.focus].key(k)
