@@ -131,6 +131,7 @@ func (m *model) onDialRetry(r dialRetryMsg) tea.Cmd {
 		return nil
 	}
 	m.viewDirty = true
+	m.stale(paneEdges)
 	return m.dialNow(d)
 }
 

@@ -118,6 +118,7 @@ type model struct {
 	detailBody   []byte
 
 	frames     map[frameKey]frameStrings
+	cache      [numPanes]paneCache
 	dropSeq    int
 	lastSecond int64
 	dataDirty  bool
@@ -339,8 +340,57 @@ func (m *model) scheduleSnapshot() tea.Cmd {
 	return tea.Tick(refreshInterval, func(time.Time) tea.Msg { return m.snapshot(withStore) })
 }
 
+// paneCache keeps a pane's last drawing: in a flood of messages only the
+// chat changes, and the other panes need not be drawn again each frame.
+type paneCache struct {
+	w, h    int
+	focused bool
+	ok      bool
+	lines   []string
+}
+
+// stale marks panes to be drawn again at the next frame.
+func (m *model) stale(ps ...paneID) {
+	for _, p := range ps {
+		m.cache[p].ok = false
+	}
+}
+
+func (m *model) staleAll() {
+	for p := range m.cache {
+		m.cache[p].ok = false
+	}
+}
+
+// staleFor decides which panes msg may change: messages only the chat,
+// latency samples only Edges, log lines only the Log; anything else may
+// change what any pane shows.
+func (m *model) staleFor(msg tea.Msg) {
+	switch msg := msg.(type) {
+	case messagesMsg, publishedMsg:
+		m.stale(paneTopics)
+	case eventsMsg:
+		for _, ev := range msg.evs {
+			switch ev.(type) {
+			case *chaski.LatencyEvent:
+				m.stale(paneEdges)
+			case *chaski.LogEvent:
+				m.stale(paneLog)
+			default:
+				m.staleAll()
+				return
+			}
+		}
+	case frameMsg, dialRetryMsg:
+		// onFrame and onDialRetry say what they change.
+	default:
+		m.staleAll()
+	}
+}
+
 func (m *model) update(msg tea.Msg) tea.Cmd {
 	sh := m.sh
+	m.staleFor(msg)
 	switch msg := msg.(type) {
 	case eventsMsg:
 		for _, ev := range msg.evs {
@@ -421,10 +471,11 @@ func (m *model) onFrame() {
 		m.viewDirty = true
 		m.dataDirty = false
 	}
-	// Uptime, ages and retry countdowns move once a second.
+	// Uptime, ages, TTLs and retry countdowns move once a second.
 	if sec := now.Unix(); sec != m.lastSecond {
 		m.lastSecond = sec
 		m.viewDirty = true
+		m.staleAll()
 	}
 }
 
@@ -741,16 +792,12 @@ func (m *model) onMouse(msg tea.MouseMsg) tea.Cmd {
 			m.overlayOff += 3
 		}
 	} else {
-		name := "down"
+		k, d := tea.KeyMsg{Type: tea.KeyDown}, -3
 		if up {
-			name = "up"
-		}
-		k := tea.KeyMsg{Type: tea.KeyDown}
-		if name == "up" {
-			k = tea.KeyMsg{Type: tea.KeyUp}
+			k, d = tea.KeyMsg{Type: tea.KeyUp}, 3
 		}
 		if m.focus == paneTopics {
-			m.chat.scrollBy(map[bool]int{true: 3, false: -3}[up])
+			m.chat.scrollBy(d)
 		} else {
 			for i := 0; i < 3; i++ {
 				m.panes[m.focus].key(k)

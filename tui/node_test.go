@@ -3,6 +3,7 @@ package tui
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -66,4 +67,42 @@ func nextMessage(n *chaski.Node, d time.Duration) (*chaski.Message, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	return n.Next(ctx)
+}
+
+// TestFlowRealNodesRefusedDrop: a file dropped on the dashboard of a real
+// node whose only peer accepts no files ends as a failed row in Transfers
+// with the reason (before: "✓ sending…", no row, a line in the log).
+func TestFlowRealNodesRefusedDrop(t *testing.T) {
+	if os.Getenv("CHASKI_TUI_SKIP_NODE") != "" {
+		t.Skip("CHASKI_TUI_SKIP_NODE set")
+	}
+	start := func(name string) *chaski.Node {
+		n, err := chaski.Start(chaski.Config{Name: name, Listen: "127.0.0.1:0", Subscriptions: []string{"chat"}, Paired: true})
+		if err != nil {
+			t.Fatalf("start %s: %v", name, err)
+		}
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_ = n.Close(ctx)
+		})
+		return n
+	}
+	a, b := start("tui-a"), start("no-files")
+	ctx, cancel := context.WithTimeout(context.Background(), flowWait)
+	defer cancel()
+	if _, err := a.Connect(ctx, b.Addr()); err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	path := filepath.Join(t.TempDir(), "dropped.txt")
+	if err := os.WriteFile(path, []byte("hello"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	m := New(a, Options{Title: "chaski-real"})
+	t.Cleanup(m.Close)
+	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(200, 60))
+	waitText(t, tm, "no-files", "● up")
+	tm.Send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(path), Paste: true})
+	waitText(t, tm, "↑ dropped.t", "✗ failed: no peer accepts f", "send dropped.txt: no peer accepts files")
+	quitFlow(t, tm)
 }

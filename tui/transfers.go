@@ -221,12 +221,14 @@ func (p *transfersPane) state(t *chaski.TransferInfo) (string, lipgloss.Style) {
 	case chaski.TransferVerifying:
 		return sy.Pending + " verifying " + hashAlgo(t), st.Accent
 	case chaski.TransferDone:
+		// The receiver's row says where the file is first (the hash is
+		// in the detail view, Enter).
+		if !t.Outgoing && t.Path != "" {
+			return sy.OK + " saved to " + t.Path, st.OK
+		}
 		s := sy.OK + " done"
 		if algo, hex, ok := strings.Cut(fullHash(t), ":"); ok && hex != "" {
 			s += " " + algo + " " + short(hex, 12)
-		}
-		if !t.Outgoing && t.Path != "" {
-			s += " · saved to " + t.Path
 		}
 		return s, st.OK
 	case chaski.TransferFailed, chaski.TransferCancelled:
@@ -278,7 +280,7 @@ func (p *transfersPane) view(w, h int, focused bool) []string {
 		{title: "BYTES", min: 11, max: 19, prio: 3, right: true},
 		{title: "RATE", min: 9, max: 11, prio: 2, right: true},
 		{title: "ETA", min: 5, max: 8, prio: 5, right: true},
-		{title: "STATE", min: 16, max: 90},
+		{title: "STATE", min: 28, max: 90},
 	}, w)
 	lines := []string{t.header()}
 	p.sel = clamp(p.sel, 0, len(rows)-1)
