@@ -244,14 +244,32 @@ func (tm *term) typeKeys(s string) {
 	}
 }
 
-// widest returns the widest line printed after mark.
+// widest returns the widest run of text printed after byte offset mark
+// of the raw output: pieces between newlines and cursor movements (the
+// renderer may move the cursor over unchanged lines instead of printing
+// newlines), without escape sequences.
 func (tm *term) widest(mark int) int {
+	tm.mu.Lock()
+	raw := tm.out.String()
+	tm.mu.Unlock()
+	if mark > len(raw) {
+		return 0
+	}
 	w := 0
-	for _, l := range regexp.MustCompile(`\r?\n|\x1b`).Split(tm.since(mark), -1) {
-		w = max(w, ansi.StringWidth(l))
+	for _, piece := range cursorMoves.Split(raw[mark:], -1) {
+		w = max(w, ansi.StringWidth(ansi.Strip(piece)))
 	}
 	return w
 }
+
+// rawLen is the length of the raw output, a mark for widest.
+func (tm *term) rawLen() int {
+	tm.mu.Lock()
+	defer tm.mu.Unlock()
+	return tm.out.Len()
+}
+
+var cursorMoves = regexp.MustCompile(`\r?\n|\r|\x1b\[[0-9;?]*[ABCDEFGHJKSTfhl]`)
 
 func nextMessage(t *testing.T, n *chaski.Node, wait time.Duration) (*chaski.Message, error) {
 	t.Helper()
@@ -315,7 +333,7 @@ func TestSSHDashboardKeysScreenResize(t *testing.T) {
 	}
 
 	// Resize: the dashboard redraws at the new width.
-	mark = len(tm.text())
+	mark = tm.rawLen()
 	if err := tm.sess.WindowChange(40, 140); err != nil {
 		t.Fatal(err)
 	}
