@@ -303,6 +303,8 @@ func (s *Server) program(sess ssh.Session) *tea.Program {
 		Title:    s.cfg.Title,
 		Renderer: sessionRenderer(sess),
 		ReadOnly: ent.readOnly,
+		// Paths a viewer types or pastes would name the server's files.
+		NoLocalFiles: true,
 	})
 	se := &session{}
 	se.last.Store(time.Now().UnixNano())

@@ -685,3 +685,29 @@ func TestSSHRateAndConnectionLimits(t *testing.T) {
 		t.Fatalf("a ninth idle connection got a server greeting")
 	}
 }
+
+// A viewer's paths would name the server's files: /send is refused before
+// any look at the path, and a pasted path of an existing server file is
+// text, not a file to send.
+func TestSSHViewerCannotReachServerFiles(t *testing.T) {
+	f := setup(t, Config{})
+	secret := filepath.Join(f.dir, "secret.txt")
+	if err := os.WriteFile(secret, []byte("server-only"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tm := open(t, f.srv.Addr(), f.rw, 100, 30)
+	tm.waitFor("dashboard", regexp.MustCompile(`hub`), 0)
+	mark := len(tm.text())
+	tm.typeKeys("/send " + secret + "\r")
+	tm.waitFor("refusal", regexp.MustCompile(`files cannot be sent from this dashboard`), mark)
+	// A bracketed paste of the path, then enter: a line of text (which,
+	// starting with a slash, the chat takes for an unknown command).
+	mark = len(tm.text())
+	tm.typeKeys("\x1b[200~" + secret + "\x1b[201~")
+	time.Sleep(150 * time.Millisecond)
+	tm.typeKeys("\r")
+	tm.waitFor("the paste taken as text", regexp.MustCompile(`unknown command`), mark)
+	for _, tr := range f.node.Transfers() {
+		t.Fatalf("a transfer started: %+v", tr)
+	}
+}
