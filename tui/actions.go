@@ -221,6 +221,10 @@ func (m *model) dropFiles(files []string) tea.Cmd {
 		return nil
 	}
 	sh := m.sh
+	if sh.opts.NoLocalFiles {
+		sh.setNotice(true, "files cannot be sent from this dashboard (a path would name a file on the server)")
+		return nil
+	}
 	topic := m.chat.sendTopic()
 	if topic == "" {
 		sh.setNotice(true, "no topic to send %d file(s) to: subscribe first (/sub TOPIC)", len(files))

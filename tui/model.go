@@ -19,17 +19,22 @@ import (
 
 // Options configures the dashboard.
 type Options struct {
-	Theme             string              // theme name (see theme.Names); "" = default
-	Keys              map[string][]string // action → keys, from a config file (see KeyActions); shown in "?" help
-	Renderer          *lipgloss.Renderer  // draws the styles (an SSH session's own); nil = lipgloss's default
-	ReadOnly          bool                // a viewer that may not publish, send, delete or close edges
-	Mouse             bool                // capture the mouse (wheel scrolling); off by default
-	Title             string              // shown at the left of the header; "" = "chaski"
-	AcceptFilesPrompt bool                // ask the user about incoming file offers
-	LogLines          int                 // lines kept in the log pane; 0 = 1000
-	Connect           []string            // addresses to connect to at start, retried until up
-	StoreNote         string              // why the node has no store, and the fix (shown in Storage)
-	Now               func() time.Time    // clock; nil = time.Now
+	Theme    string              // theme name (see theme.Names); "" = default
+	Keys     map[string][]string // action → keys, from a config file (see KeyActions); shown in "?" help
+	Renderer *lipgloss.Renderer  // draws the styles (an SSH session's own); nil = lipgloss's default
+	ReadOnly bool                // a viewer that may not publish, send, delete or close edges
+	// NoLocalFiles: the dashboard runs on another machine than its viewer
+	// (SSH), so paths name the server's files: no path is looked at
+	// (pastes are text, /send and drops are refused), lest a viewer read
+	// or probe them.
+	NoLocalFiles      bool
+	Mouse             bool             // capture the mouse (wheel scrolling); off by default
+	Title             string           // shown at the left of the header; "" = "chaski"
+	AcceptFilesPrompt bool             // ask the user about incoming file offers
+	LogLines          int              // lines kept in the log pane; 0 = 1000
+	Connect           []string         // addresses to connect to at start, retried until up
+	StoreNote         string           // why the node has no store, and the fix (shown in Storage)
+	Now               func() time.Time // clock; nil = time.Now
 }
 
 const (
@@ -764,7 +769,10 @@ func (m *model) onPaste(msg tea.KeyMsg) tea.Cmd {
 	if m.prompt != nil {
 		return m.onPromptKey(msg) // a path pasted into a prompt is text for it
 	}
-	if files := pastedFiles(string(msg.Runes)); files != nil {
+	if m.sh.opts.NoLocalFiles {
+		// Not even a stat: whether a path exists on the server is not
+		// the viewer's to learn.
+	} else if files := pastedFiles(string(msg.Runes)); files != nil {
 		return m.dropFiles(files)
 	}
 	m.overlay = ""
