@@ -3,7 +3,7 @@ package tui
 // ring is a bounded FIFO that overwrites its oldest element. It grows
 // lazily up to its capacity, so empty topics cost nothing.
 type ring[T any] struct {
-	buf   []T
+	buf    []T
 	start  int
 	max    int
 	pushed int // elements ever pushed: the sequence number of the next one

@@ -29,7 +29,7 @@ type msgEntry struct {
 	fromID string
 	data   []byte
 	self   bool
-	hist   bool // from the node's stored history (before this run)
+	hist   bool   // from the node's stored history (before this run)
 	id     int    // local publish id while pending, 0 otherwise
 	failed string // publish error
 	// cached rendering: the wrapped lines for width lineW
