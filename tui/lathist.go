@@ -57,6 +57,11 @@ type latSeries struct {
 	last          time.Duration
 	jitter        float64
 	lastOK        bool
+
+	// p95 sorts the points kept: done at most once a second of samples.
+	p95    time.Duration
+	p95At  time.Time
+	p95Len int
 }
 
 func (s *latSeries) add(p latPoint) {
@@ -89,16 +94,19 @@ func (s *latSeries) add(p latPoint) {
 	s.last, s.lastOK = p.rtt, true
 }
 
-// trim forgets points older than latKeep (and past the hard cap).
+// trim forgets points older than latKeep (and past the hard cap). It
+// compacts in steps, not per point, so that a fast ping stream does not
+// copy the whole history on every sample; the few stale points left in
+// between are outside every chart window.
 func (s *latSeries) trim(now time.Time) {
 	cut := 0
 	for cut < len(s.pts) && now.Sub(s.pts[cut].at) > latKeep {
 		cut++
 	}
-	if over := len(s.pts) - cut - latMaxPts; over > 0 {
-		cut += over
+	if len(s.pts)-cut > latMaxPts {
+		cut = len(s.pts) - latMaxPts*3/4
 	}
-	if cut > 0 {
+	if cut > 0 && (cut >= len(s.pts)/4 || len(s.pts) > latMaxPts) {
 		s.pts = append(s.pts[:0], s.pts[cut:]...)
 	}
 	for len(s.outages) > 0 && !s.outages[0].to.IsZero() && now.Sub(s.outages[0].to) > latKeep {
@@ -151,17 +159,31 @@ func (s *latSeries) stats() latStats {
 			st.StdDev = time.Duration(math.Sqrt(v))
 		}
 	}
-	rtts := make([]time.Duration, 0, len(s.pts))
+	st.P95 = s.percentile95()
+	return st
+}
+
+func (s *latSeries) percentile95() time.Duration {
+	n := len(s.pts)
+	if n == 0 {
+		return 0
+	}
+	newest := s.pts[n-1].at
+	if n == s.p95Len || (n > 64 && newest.Sub(s.p95At) < time.Second && n >= s.p95Len) {
+		return s.p95
+	}
+	rtts := make([]time.Duration, 0, n)
 	for _, p := range s.pts {
-		if !p.lost {
+		if !p.lost && newest.Sub(p.at) <= latKeep {
 			rtts = append(rtts, p.rtt)
 		}
 	}
+	s.p95, s.p95At, s.p95Len = 0, newest, n
 	if len(rtts) > 0 {
 		sort.Slice(rtts, func(i, j int) bool { return rtts[i] < rtts[j] })
-		st.P95 = rtts[min(len(rtts)-1, int(math.Ceil(0.95*float64(len(rtts))))-1)]
+		s.p95 = rtts[min(len(rtts)-1, int(math.Ceil(0.95*float64(len(rtts))))-1)]
 	}
-	return st
+	return s.p95
 }
 
 // latBook is every peer's series.
