@@ -15,11 +15,23 @@ import (
 const (
 	chartMin  = 7  // rows below which the chart is not drawn (title, stats, 4 plot rows, axis)
 	chartWant = 14 // rows the Edges pane asks for the chart
+	// chartEvery: the chart is drawn again at most this often for new
+	// samples (a ping stream of 1,000/s would otherwise redraw it every
+	// frame); keys, resizes and a new selection draw it at once.
+	chartEvery = 250 * time.Millisecond
 )
+
+// chartCache is the last chart drawn and what it was drawn for.
+type chartCache struct {
+	at    time.Time
+	key   string
+	lines []string
+}
 
 // chartKey handles the chart's keys; it reports whether msg was one.
 func (p *edgesPane) chartKey(msg tea.KeyMsg, r edgeRow, ok bool) bool {
 	k, c := p.sh.keys, &p.chart
+	p.cache.lines = nil
 	switch {
 	case key.Matches(msg, k.ChartZoomIn):
 		c.span = max(0, c.span-1)
@@ -72,6 +84,20 @@ func (p *edgesPane) seriesOf(e *chaski.EdgeInfo) *latSeries {
 // edge's statistics (or a legend in "all edges" mode), the plot and its
 // time axis.
 func (p *edgesPane) chartLines(sel *chaski.EdgeInfo, w, h int) []string {
+	key := strconv.Itoa(w) + "x" + strconv.Itoa(h)
+	if sel != nil {
+		key += sel.PeerID + sel.State.String()
+	}
+	now := p.sh.now()
+	if cc := &p.cache; cc.lines != nil && cc.key == key && now.Sub(cc.at) >= 0 && now.Sub(cc.at) < chartEvery {
+		return cc.lines
+	}
+	lines := p.drawChart(sel, w, h)
+	p.cache = chartCache{at: now, key: key, lines: lines}
+	return lines
+}
+
+func (p *edgesPane) drawChart(sel *chaski.EdgeInfo, w, h int) []string {
 	sh, c := p.sh, &p.chart
 	st := sh.st
 	now := sh.now()

@@ -26,6 +26,7 @@ type edgesPane struct {
 	list
 	lat   *latBook
 	chart chartView
+	cache chartCache
 }
 
 // chartView is how the latency chart is shown: its time span, frozen or
