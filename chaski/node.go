@@ -89,7 +89,8 @@ type Node struct {
 	disc  discoveryState
 	files fileState
 	fetch fetchState
-	lan   *lanState // nil unless Config.LAN
+	lan   atomic.Pointer[lanState] // nil until nearby discovery runs (Config.LAN)
+	lanMu sync.Mutex               // orders StartLAN and Close
 }
 
 // Start creates a node, binds its TCP and UDP sockets and starts serving.

@@ -40,11 +40,18 @@ func runHeadless(ctx context.Context, e *env, o *nodeOpts, so *serveOpts) (err e
 			out.linef("file received on %q from %s: %s (%d bytes, %s)", f.Topic, f.From, f.Path, f.Size, f.Hash)
 		}
 	}
-	n, err := o.start(ctx, e, nodeSetup{tryStore: true, fileHandler: fileHandler, warn: warn})
+	n, err := o.start(ctx, e, nodeSetup{tryStore: true, fileHandler: fileHandler, warn: warn, deferLAN: true})
 	if err != nil {
 		return err
 	}
 	events, stopWatch := n.Watch(8192)
+	// Nearby discovery starts once the events are watched: a node nearby
+	// may connect at once, and its edge_up belongs in the output.
+	if err := n.StartLAN(); err != nil {
+		stopWatch()
+		closeNode(n, &err)
+		return err
+	}
 	sv, err := so.start(n.Node, o.resolvedDataDir())
 	if err != nil {
 		stopWatch()

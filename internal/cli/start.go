@@ -341,6 +341,7 @@ func (r *runningNode) close() error {
 
 // nodeSetup tunes the configuration of a node before it starts.
 type nodeSetup struct {
+	deferLAN    bool     // the caller starts nearby discovery (StartLAN) after Watch
 	subs        []string // extra subscriptions (sub's TOPICs)
 	withStore   bool     // open <data-dir>/store.db; fail when locked
 	tryStore    bool     // open it if free, else run without
@@ -391,6 +392,9 @@ func (o *nodeOpts) start(ctx context.Context, env *env, setup nodeSetup) (*runni
 	if cfg.LAN = o.lanConfig(); cfg.LAN != nil && !cfg.LAN.NoMulticast && !o.cmd.given("listen") {
 		// Found on the LAN means reachable from it: every interface.
 		cfg.Listen = "0.0.0.0:0"
+	}
+	if cfg.LAN != nil {
+		cfg.LAN.Manual = setup.deferLAN
 	}
 	if o.acceptFiles || setup.promptFiles {
 		// The dashboard can accept offers one by one (and turn accepting
