@@ -237,18 +237,23 @@ func forge(t *testing.T, attacker, victim *Node, origin wire.NodeID, seq uint64,
 }
 
 // receiveAll reads messages from sub until want honest ones ("m<i>") have
-// arrived, failing on a duplicate, and returns what else arrived meanwhile.
-func receiveAll(t *testing.T, sub *Node, want int) (others []string) {
+// arrived, and the marker if one is given, failing on a duplicate; it
+// returns what else arrived meanwhile.
+func receiveAll(t *testing.T, sub *Node, want int, marker string) (others []string) {
 	t.Helper()
 	got := make(map[string]bool)
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
-	for len(got) < want {
+	for len(got) < want || marker != "" {
 		m, err := sub.Next(ctx)
 		if err != nil {
-			t.Fatalf("%d of %d honest messages arrived: %v", len(got), want, err)
+			t.Fatalf("%d of %d honest messages arrived (marker %q still awaited): %v", len(got), want, marker, err)
 		}
 		d := string(m.Data)
+		if d == marker {
+			marker = ""
+			continue
+		}
 		if !strings.HasPrefix(d, "m") {
 			others = append(others, d+" from "+m.From+" via "+m.Via)
 			continue
@@ -306,10 +311,28 @@ func TestAttackForgedOriginJump(t *testing.T) {
 			})
 			eventually(t, "the publisher sees a subscriber", func() bool { targets, _ := pub.publishTargets("t"); return len(targets) > 0 })
 			const before, after = 20, 100
+			if !tc.relayed {
+				// The publisher's seq mark follows its side of the
+				// handshake; until it is in (one round trip after the
+				// edge is up) a neighbour's numbers are not yet covered.
+				eventually(t, "the publisher's seq mark", func() bool {
+					e := victim.findEdge(pub.ID())
+					return e != nil && e.firstDirect.Load() != 0
+				})
+				// Before the publisher has said anything: its first
+				// number, claimed by someone else (the mark covers it).
+				forge(t, attacker, victim, pub.id, 1, 1, "t", "forged-first")
+				publish(t, attacker, "t", "end-of-first-forgery")
+				if others := receiveAll(t, victim, 0, "end-of-first-forgery"); len(others) > 0 {
+					t.Errorf("delivered before the publisher spoke: %v", others)
+				}
+			}
 			for i := 0; i < before; i++ {
 				publish(t, pub, "t", fmt.Sprintf("m%d", i))
 			}
-			receiveAll(t, victim, before)
+			if others := receiveAll(t, victim, before, ""); len(others) > 0 {
+				t.Errorf("delivered before the publisher spoke: %v", others)
+			}
 			// Far ahead (by hops 1 it claims to relay) and, for good
 			// measure, a claim that the publisher itself sent it.
 			forge(t, attacker, victim, pub.id, pub.seq.Load()+1<<40, 1, "t", "forged-jump")
@@ -320,10 +343,13 @@ func TestAttackForgedOriginJump(t *testing.T) {
 				// docs/SECURITY.md).
 				forge(t, attacker, victim, pub.id, pub.seq.Load()+1, 1, "t", "forged-next")
 			}
+			// The attacker's own message follows its forgeries on the same
+			// edge: once it is in, the victim has judged them all.
+			publish(t, attacker, "t", "end-of-forgeries")
 			for i := before; i < before+after; i++ {
 				publish(t, pub, "t", fmt.Sprintf("m%d", i))
 			}
-			others := receiveAll(t, victim, after)
+			others := receiveAll(t, victim, after, "end-of-forgeries")
 			forgedDelivered := false
 			for _, o := range others {
 				if strings.Contains(o, "forged-hop0") {

@@ -527,6 +527,7 @@ func (n *Node) handshake(ctx context.Context, conn net.Conn, dialed bool, pair *
 	info := e.info()
 	n.logf(slog.LevelInfo, "edge up", "peer", info.Name, "address", info.Address, "dialed", dialed)
 	n.emit(&EdgeUpEvent{EventBase: now(), Edge: info})
+	n.sendSeqMark(e)
 	n.afterEdgeUp(e, &h)
 	return e, nil, nil
 }
