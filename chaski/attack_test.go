@@ -6,6 +6,7 @@ package chaski
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"fmt"
@@ -832,4 +833,46 @@ func TestAttackStoppedReadersMemoryReturned(t *testing.T) {
 	})
 	t.Logf("after they were dropped: RSS %d MiB, heap in use %d MiB, held from the system %d MiB",
 		procStatus("VmRSS")>>10, ms.HeapInuse/mib, (ms.HeapSys-ms.HeapReleased)/mib)
+}
+
+// A stranger that claims a live neighbour's id in its hello must not take
+// the neighbour's place: before the fix it won the duplicate tie-break
+// whenever the victim had dialled the neighbour and the neighbour's id was
+// the smaller, and the honest edge was closed as a "duplicate" (after which
+// the stranger could speak as the neighbour on the neighbour's own edge).
+// A real duplicate is a crossed dial, decided within a handshake; an edge
+// older than that is kept.
+func TestAttackImpersonatedNeighbourKeepsEdge(t *testing.T) {
+	var victim, honest *Node
+	for i := 0; ; i++ {
+		v := startNode(t, "127.0.0.1", Config{Name: "victim", HandshakeTimeout: time.Second})
+		h := startNode(t, "127.0.0.1", Config{Name: "honest"})
+		if bytes.Compare(h.id[:], v.id[:]) < 0 {
+			victim, honest = v, h
+			break
+		}
+		if i > 20 {
+			t.Fatal("no pair of ids in the order the attack needs")
+		}
+	}
+	connect(t, victim, honest) // the victim dials
+	time.Sleep(1200 * time.Millisecond) // older than a handshake
+	p := dialRaw(t, victim.Addr())
+	p.id = honest.id // the stranger claims the neighbour's id
+	b := wire.AppendPreamble(nil)
+	b, _ = wire.AppendControlFrame(b, wire.KindHello, "", &wire.Hello{Version: wire.Version, ID: p.id[:], Name: "honest", Listen: "127.0.0.1:1"})
+	p.write(b)
+	p.closedWithin(waitTimeout) // refused as a duplicate
+	time.Sleep(200 * time.Millisecond)
+	e := victim.findEdge(honest.ID())
+	if e == nil || e.remote != honest.Addr() {
+		remote := "none"
+		if e != nil {
+			remote = e.remote
+		}
+		t.Fatalf("the neighbour's edge (to %s) was replaced by the stranger's (now to %s)", honest.Addr(), remote)
+	}
+	if !honest.ConnectedTo(victim.ID()) {
+		t.Fatal("the honest neighbour lost its edge")
+	}
 }

@@ -603,7 +603,12 @@ func (n *Node) register(e *edge) (kept *edge, err error) {
 	}
 	old, dup := n.edges[e.peer]
 	if dup {
-		if old.dialerID == e.dialerID || bytes.Compare(old.dialerID[:], e.dialerID[:]) < 0 {
+		// A real duplicate is a crossed dial, decided on both sides within
+		// a handshake; a second connection claiming the id of an edge
+		// older than that is a stranger taking the peer's name, and the
+		// edge is kept.
+		if old.dialerID == e.dialerID || bytes.Compare(old.dialerID[:], e.dialerID[:]) < 0 ||
+			time.Since(old.since) > n.cfg.HandshakeTimeout {
 			n.mu.Unlock()
 			return old, errors.New(reasonDuplicate)
 		}
