@@ -855,7 +855,7 @@ func TestAttackImpersonatedNeighbourKeepsEdge(t *testing.T) {
 			t.Fatal("no pair of ids in the order the attack needs")
 		}
 	}
-	connect(t, victim, honest) // the victim dials
+	connect(t, victim, honest)          // the victim dials
 	time.Sleep(1200 * time.Millisecond) // older than a handshake
 	p := dialRaw(t, victim.Addr())
 	p.id = honest.id // the stranger claims the neighbour's id
