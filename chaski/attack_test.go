@@ -855,8 +855,11 @@ func TestAttackImpersonatedNeighbourKeepsEdge(t *testing.T) {
 			t.Fatal("no pair of ids in the order the attack needs")
 		}
 	}
-	connect(t, victim, honest)          // the victim dials
-	time.Sleep(1200 * time.Millisecond) // older than a handshake
+	connect(t, victim, honest) // the victim dials
+	eventually(t, "the edge older than a handshake", func() bool {
+		e := victim.findEdge(honest.ID())
+		return e != nil && time.Since(e.since) > 1200*time.Millisecond
+	})
 	p := dialRaw(t, victim.Addr())
 	p.id = honest.id // the stranger claims the neighbour's id
 	b := wire.AppendPreamble(nil)
