@@ -604,11 +604,13 @@ func (n *Node) register(e *edge) (kept *edge, err error) {
 	old, dup := n.edges[e.peer]
 	if dup {
 		// A real duplicate is a crossed dial, decided on both sides within
-		// a handshake; a second connection claiming the id of an edge
-		// older than that is a stranger taking the peer's name, and the
-		// edge is kept.
-		if old.dialerID == e.dialerID || bytes.Compare(old.dialerID[:], e.dialerID[:]) < 0 ||
-			time.Since(old.since) > n.cfg.HandshakeTimeout {
+		// a handshake, or a peer coming back over an edge that died on its
+		// side first; a second connection claiming the id of an edge older
+		// than a handshake that still hears from its peer is a stranger
+		// taking the peer's name, and the edge is kept.
+		established := time.Since(old.since) > n.cfg.HandshakeTimeout &&
+			time.Since(time.Unix(0, old.lastRecv.Load())) < 2*n.cfg.PingInterval
+		if old.dialerID == e.dialerID || bytes.Compare(old.dialerID[:], e.dialerID[:]) < 0 || established {
 			n.mu.Unlock()
 			return old, errors.New(reasonDuplicate)
 		}
