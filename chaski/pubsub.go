@@ -30,14 +30,16 @@ func (n *Node) Publish(ctx context.Context, topic string, data []byte) error {
 	if len(data)+overhead > n.cfg.MaxFrameBody {
 		return fmt.Errorf("%w: %d bytes (limit %d)", ErrTooLarge, len(data), n.cfg.MaxFrameBody-overhead)
 	}
+	// Sequence numbers are handed out in the order frames are queued, so
+	// "publication order" is the same for every receiver. The targets are
+	// chosen under the same lock, so that a new edge's seq mark (see
+	// sendSeqMark) is a promise kept.
+	n.pubMu.Lock()
+	defer n.pubMu.Unlock()
 	targets, ts := n.publishTargets(topic)
 	if len(targets) == 0 {
 		return fmt.Errorf("%w: %q", ErrNoSubscribers, topic)
 	}
-	// Sequence numbers are handed out in the order frames are queued, so
-	// "publication order" is the same for every receiver.
-	n.pubMu.Lock()
-	defer n.pubMu.Unlock()
 	p := wire.Publish{
 		ID:      wire.MessageID{Origin: n.id, Seq: n.seq.Add(1)},
 		Time:    n.pubClock.nowUnixNano(),
@@ -182,12 +184,13 @@ func (c *recvCache) originID(id wire.NodeID) string {
 //   - a message with our own id comes back around a cycle or is forged:
 //     either way it is not new;
 //   - hops 0 means "sent by its origin", and its origin is not this peer;
-//   - the origin is a neighbour whose own edge already carries its
-//     messages: every one of them from the first seen there on reaches us
-//     on that edge (it sends to every subscriber, in order), so a copy from
-//     elsewhere is redundant at best, and a forged one must neither be
-//     delivered as the neighbour's nor move its duplicate window. Earlier
-//     numbers (in flight through relays when the edge came up) still pass.
+//   - the origin is a neighbour: every one of its messages from the number
+//     its seq mark named (or the first seen on its edge, from a peer that
+//     sends no mark) reaches us on its own edge (it sends to every
+//     subscriber, in order), so a copy from elsewhere is redundant at best,
+//     and a forged one must neither be delivered as the neighbour's nor
+//     move its duplicate window. Earlier numbers (in flight through relays
+//     when the edge came up) still pass.
 func (n *Node) forgedOrigin(e *edge, p *wire.Publish) bool {
 	if p.ID.Origin == n.id {
 		return true
@@ -214,7 +217,32 @@ func (n *Node) forgedOrigin(e *edge, p *wire.Publish) bool {
 
 func init() {
 	routeFrames((*Node).handlePublish, wire.KindPublish)
+	routeFrames((*Node).handleSeqMark, wire.KindSeqMark)
 	routeFrames(func(n *Node, e *edge, f wire.Frame) error { return n.handleSubs(e, f.Body) }, wire.KindSubs)
+}
+
+// sendSeqMark tells a new edge's peer from which of our sequence numbers on
+// our own messages come to it on this edge (all later ones on topics it
+// subscribes do), so that from the start it can refuse anyone else's claim
+// to them (forgedOrigin). Under pubMu, so no publish falls in between.
+func (n *Node) sendSeqMark(e *edge) {
+	n.pubMu.Lock()
+	defer n.pubMu.Unlock()
+	_ = e.q.pushData(n.ctx, e.done, wire.AppendSeqMarkFrame(nil, n.seq.Load()+1), false)
+}
+
+// handleSeqMark records the peer's mark, unless one of its own messages came
+// first (that one is the earlier promise).
+func (n *Node) handleSeqMark(e *edge, f wire.Frame) error {
+	next, err := wire.ParseSeqMark(f.Body)
+	if err != nil {
+		return err
+	}
+	if !e.rc.direct {
+		e.rc.direct = true
+		e.firstDirect.Store(next + 1)
+	}
+	return nil
 }
 
 func (n *Node) handlePublish(e *edge, f wire.Frame) error {

@@ -227,3 +227,24 @@ func ParseFileTree(body []byte) (FileTree, error) {
 	t.Leaves = body[FileChunkFixedLen:]
 	return t, nil
 }
+
+// SeqMarkLen is the length of a SeqMark body: the sequence number (u64) of
+// the first of the sender's own publishes that comes on this edge; every
+// later one it publishes on a topic the receiver subscribes comes here too.
+const SeqMarkLen = 8
+
+// AppendSeqMarkFrame appends a complete SeqMark frame.
+func AppendSeqMarkFrame(b []byte, next uint64) []byte {
+	var h [HeaderLen]byte
+	PutHeader(h[:], KindSeqMark, 0, SeqMarkLen)
+	b = append(b, h[:]...)
+	return binary.BigEndian.AppendUint64(b, next)
+}
+
+// ParseSeqMark decodes a SeqMark body.
+func ParseSeqMark(body []byte) (uint64, error) {
+	if len(body) != SeqMarkLen {
+		return 0, fmt.Errorf("%w: seq mark of %d bytes", ErrMalformed, len(body))
+	}
+	return binary.BigEndian.Uint64(body), nil
+}
