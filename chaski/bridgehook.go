@@ -36,7 +36,21 @@ type Tap struct {
 type tapSet struct {
 	mu   sync.Mutex
 	list atomic.Pointer[[]*Tap]
+	// injRoute caches Inject's targets like pubRoute does Publish's.
+	injRoute atomic.Pointer[injectRouteCache]
 }
+
+type injectRouteCache struct {
+	gen     uint64
+	topic   string
+	origin  wire.NodeID
+	targets []*edge
+	stats   *topicCounters
+}
+
+// injectFrames are the scratch buffers Inject builds frames in (the queues
+// copy them).
+var injectFrames = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
 // AddTap registers t and returns a function that removes it.
 func (n *Node) AddTap(t *Tap) (remove func()) {
@@ -123,27 +137,44 @@ func (n *Node) Inject(ctx context.Context, m *Message) (bool, error) {
 		return false, nil
 	}
 	n.msgsIn.Add(1)
-	stats := n.topicStats.get(m.Topic)
-	stats.msgsIn.Add(1)
-	if targets := n.routeTargets(m.Topic, nil, &id.Origin); len(targets) > 0 {
+	gen := n.routeGen.Load()
+	rc := n.taps.injRoute.Load()
+	if rc == nil || rc.gen != gen || rc.topic != m.Topic || rc.origin != id.Origin {
+		rc = &injectRouteCache{gen: gen, topic: m.Topic, origin: id.Origin, targets: n.routeTargets(m.Topic, nil, &id.Origin),
+			stats: n.topicStats.get(m.Topic)}
+		n.taps.injRoute.Store(rc)
+	}
+	rc.stats.msgsIn.Add(1)
+	if len(rc.targets) > 0 {
 		p := wire.Publish{ID: id, Time: m.Time.UnixNano(), TTL: uint8(n.cfg.TTL), Hops: wire.PublishBridged, Name: m.From, Payload: m.Data}
-		frame, err := wire.AppendPublishFrame(nil, m.Topic, &p)
+		buf := injectFrames.Get().(*[]byte)
+		frame, err := wire.AppendPublishFrame((*buf)[:0], m.Topic, &p)
 		if err != nil {
+			injectFrames.Put(buf)
 			return false, err
 		}
-		for _, e := range targets {
-			if err := e.q.pushData(ctx, e.done, frame, false); err != nil {
+		var perr error
+		for _, e := range rc.targets {
+			if err := e.q.pushData(ctx, e.done, frame, true); err != nil {
 				if ctx.Err() != nil {
-					return true, err
+					perr = err
+					break
 				}
 				continue
 			}
 			e.msgsOut.Add(1)
 		}
+		if cap(frame) <= 64<<10 {
+			*buf = frame[:0]
+			injectFrames.Put(buf)
+		}
+		if perr != nil {
+			return true, perr
+		}
 	}
 	if n.cfg.DeliverAll || n.subscribedTo(m.Topic) {
 		m.FromID, m.Seq, m.Hops, m.Bridged = idString(id.Origin), id.Seq, 0, true
-		n.deliver(nil, m, stats)
+		n.deliver(nil, m, rc.stats)
 	}
 	return true, nil
 }

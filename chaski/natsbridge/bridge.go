@@ -62,7 +62,7 @@ const (
 	// a full queue holds the mesh back for QueuePatience, then drops (and
 	// counts) what does not fit.
 	DefaultQueue  = 8192
-	QueuePatience = 20 * time.Millisecond
+	QueuePatience = 500 * time.Millisecond
 	// DefaultHold is how many messages the bridge holds while it is
 	// disconnected from NATS (and, with a stream, until JetStream
 	// acknowledges them); older ones are dropped and counted beyond it.
@@ -187,6 +187,7 @@ type Bridge struct {
 	// stream's origin for messages read from the stream
 	plainOrigin  wire.NodeID
 	plainSeq     atomic.Uint64
+	plainIDText  string // plainOrigin as text, with the '/'
 	streamOrigin wire.NodeID
 
 	out      chan *chaski.Message
@@ -201,6 +202,8 @@ type Bridge struct {
 	fatal1   sync.Once
 
 	held      []*nats.Msg // writer goroutine only
+	scratch   nats.Msg    // writer goroutine only
+	idBuf     []byte      // writer goroutine only
 	heldBytes int
 	heldN     atomic.Int64
 
@@ -217,6 +220,7 @@ type Bridge struct {
 	dropped    atomic.Uint64
 	inDropped  atomic.Uint64
 	unacked    atomic.Int64
+	lastDrop   atomic.Int64 // unix nanos of the last drop by observe
 	closedFlag atomic.Bool
 }
 
@@ -239,6 +243,7 @@ func Start(ctx context.Context, node *chaski.Node, cfg Config) (*Bridge, error) 
 		b.topics[t] = subj
 	}
 	b.plainOrigin = deriveID("chaski-nats-plain\x00" + node.ID())
+	b.plainIDText = uuid.UUID(b.plainOrigin).String() + "/"
 	b.streamOrigin = deriveID("chaski-nats-stream\x00" + cfg.Stream)
 
 	nc, err := connect(ctx, cfg, b)
@@ -615,8 +620,11 @@ func (b *Bridge) wants(topic string) bool {
 	return ok
 }
 
-// observe is the node's tap: it queues a mesh message for NATS, waiting a
-// little when the queue is full (backpressure), then dropping it.
+// observe is the node's tap: it queues a mesh message for NATS. When the
+// queue is full it waits up to QueuePatience (backpressure: the mesh slows
+// to NATS's pace), then drops the message and counts it; for a second
+// after a drop it does not wait again, so a NATS connection that makes no
+// progress costs the mesh one patience, not one per message.
 func (b *Bridge) observe(m *chaski.Message, _ bool) {
 	if m.Bridged {
 		return // came from NATS (or another system) through a bridge of this mesh
@@ -626,12 +634,17 @@ func (b *Bridge) observe(m *chaski.Message, _ bool) {
 		return
 	default:
 	}
+	if last := b.lastDrop.Load(); last != 0 && time.Since(time.Unix(0, last)) < time.Second {
+		b.dropped.Add(1)
+		return
+	}
 	t := time.NewTimer(QueuePatience)
 	defer t.Stop()
 	select {
 	case b.out <- m:
 	case <-t.C:
 		b.dropped.Add(1)
+		b.lastDrop.Store(time.Now().UnixNano())
 	case <-b.ctx.Done():
 		b.dropped.Add(1)
 	}
@@ -651,6 +664,18 @@ func (b *Bridge) toNATS(m *chaski.Message) *nats.Msg {
 	return &nats.Msg{Subject: b.topics[m.Topic], Header: h, Data: m.Data}
 }
 
+func (b *Bridge) fillScratch(m *chaski.Message) {
+	if b.scratch.Header == nil {
+		b.scratch.Header = nats.Header{HeaderID: {""}, HeaderFrom: {""}, HeaderTime: {""}}
+	}
+	b.idBuf = strconv.AppendUint(append(append(b.idBuf[:0], m.FromID...), '/'), m.Seq, 10)
+	b.scratch.Subject = b.topics[m.Topic]
+	b.scratch.Data = m.Data
+	b.scratch.Header[HeaderID][0] = string(b.idBuf)
+	b.scratch.Header[HeaderFrom][0] = m.From
+	b.scratch.Header[HeaderTime][0] = strconv.FormatInt(m.Time.UnixNano(), 10)
+}
+
 // writer sends queued mesh messages to NATS, holding them while
 // disconnected.
 func (b *Bridge) writer() {
@@ -660,6 +685,16 @@ func (b *Bridge) writer() {
 	for {
 		select {
 		case m := <-b.out:
+			// The common case, connected without a stream, reuses one
+			// message and header map: nats.go copies them into its
+			// buffer before PublishMsg returns.
+			if b.jsPub == nil && len(b.held) == 0 && b.connected() {
+				b.fillScratch(m)
+				if err := b.nc.PublishMsg(&b.scratch); err == nil {
+					b.msgsOut.Add(1)
+					continue
+				}
+			}
 			b.send(b.toNATS(m))
 		case nm := <-b.retry:
 			b.unacked.Add(-1)
@@ -783,9 +818,10 @@ func (b *Bridge) subscribeCore(topic, subj string) error {
 			b.fromNATS(topic, m, 0)
 		}
 	}
-	claim := func(m *nats.Msg) {
+	ann := &nats.Msg{Subject: AnnounceSubject(subj), Header: nats.Header{HeaderID: {""}, HeaderFrom: {"nats"}, HeaderTime: {""}}}
+	claim := func(m *nats.Msg) { // always on this subscription's goroutine
 		if m.Header.Get(HeaderID) == "" {
-			b.claim(topic, m)
+			b.claim(topic, m, ann)
 		}
 	}
 	for _, s := range []struct {
@@ -802,13 +838,15 @@ func (b *Bridge) subscribeCore(topic, subj string) error {
 	return nil
 }
 
-// claim handles a plain NATS message this bridge won in the claim group.
-func (b *Bridge) claim(topic string, nm *nats.Msg) {
+// claim handles a plain NATS message this bridge won in the claim group;
+// ann is the announcement, reused (nats.go copies it before PublishMsg
+// returns).
+func (b *Bridge) claim(topic string, nm *nats.Msg, ann *nats.Msg) {
 	m := &chaski.Message{Topic: topic, Data: nm.Data, Via: "nats", From: "nats", Time: time.Now(),
 		ID: wire.MessageID{Origin: b.plainOrigin, Seq: b.plainSeq.Add(1)}}
-	id := uuid.UUID(m.ID.Origin).String() + "/" + strconv.FormatUint(m.ID.Seq, 10)
-	ann := &nats.Msg{Subject: AnnounceSubject(nm.Subject), Data: nm.Data, Header: nats.Header{
-		HeaderID: []string{id}, HeaderFrom: []string{m.From}, HeaderTime: []string{strconv.FormatInt(m.Time.UnixNano(), 10)}}}
+	ann.Data = nm.Data
+	ann.Header[HeaderID][0] = b.plainIDText + strconv.FormatUint(m.ID.Seq, 10)
+	ann.Header[HeaderTime][0] = strconv.FormatInt(m.Time.UnixNano(), 10)
 	b.inject(m)
 	if err := b.nc.PublishMsg(ann); err != nil {
 		b.mu.Lock()
