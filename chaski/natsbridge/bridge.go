@@ -940,3 +940,31 @@ func (b *Bridge) Close() error {
 	})
 	return nil
 }
+
+// StatusFields renders Info as the node's extra status fields (for
+// chaski.Config.StatusFields, served to `chaski status`): keys start with
+// "nats_".
+func (b *Bridge) StatusFields() map[string]string {
+	in := b.Info()
+	f := map[string]string{
+		"nats_state":    string(in.State),
+		"nats_server":   in.Server,
+		"nats_rtt":      in.RTT.Round(time.Microsecond).String(),
+		"nats_msgs_in":  strconv.FormatUint(in.MsgsIn, 10),
+		"nats_msgs_out": strconv.FormatUint(in.MsgsOut, 10),
+		"nats_pending":  strconv.Itoa(in.Pending),
+		"nats_dropped":  strconv.FormatUint(in.Dropped+in.InDropped, 10),
+		"nats_prefix":   in.Prefix,
+		"nats_topics":   strings.Join(in.Topics, ","),
+	}
+	if in.Stream != "" {
+		f["nats_stream"] = in.Stream
+	}
+	if in.KV != "" {
+		f["nats_kv"] = in.KV
+	}
+	if in.Err != "" {
+		f["nats_error"] = in.Err
+	}
+	return f
+}
