@@ -134,6 +134,8 @@ const (
 	StateUp           State = "up"
 	StateReconnecting State = "reconnecting"
 	StateClosed       State = "closed"
+	// StateError: refused for good (credentials, permissions); see Fatal.
+	StateError State = "error"
 )
 
 // Info is a snapshot of the bridge, for `chaski status` and the dashboard.
@@ -207,11 +209,12 @@ type Bridge struct {
 	heldBytes int
 	heldN     atomic.Int64
 
-	mu      sync.Mutex
-	state   State
-	since   time.Time
-	lastErr string
-	server  string
+	mu       sync.Mutex
+	state    State
+	since    time.Time
+	lastErr  string
+	fatalErr string // what stopped the bridge for good
+	server   string
 
 	rtt        atomic.Int64
 	msgsIn     atomic.Uint64
@@ -562,7 +565,12 @@ func (b *Bridge) explain(err error, subject string) error {
 }
 
 func (b *Bridge) fail(err error) {
-	b.fatal1.Do(func() { b.fatal <- err })
+	b.fatal1.Do(func() {
+		b.mu.Lock()
+		b.fatalErr = err.Error()
+		b.mu.Unlock()
+		b.fatal <- err
+	})
 }
 
 // Fatal delivers the error that stopped the bridge for good, if one does:
@@ -599,6 +607,9 @@ func (b *Bridge) Info() Info {
 	b.mu.Unlock()
 	if in.State != StateUp {
 		in.Server = ""
+	}
+	if b.fatalErr != "" {
+		in.State, in.Err = StateError, b.fatalErr
 	}
 	in.Topics = append([]string(nil), b.cfg.Topics...)
 	in.RTT = time.Duration(b.rtt.Load())

@@ -515,6 +515,9 @@ func TestErrors(t *testing.T) {
 		if !errors.Is(err, ErrPermission) || !strings.Contains(err.Error(), "chaski.chat") {
 			t.Errorf("publish denied: %v", err)
 		}
+		if in := b.Info(); in.State != StateError || !strings.Contains(in.Err, "chaski.chat") {
+			t.Errorf("info after a denied publication: %+v", in)
+		}
 	case <-time.After(waitTimeout):
 		t.Error("no fatal error for a denied publication")
 	}

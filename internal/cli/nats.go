@@ -26,6 +26,7 @@ type natsOpts struct {
 	bridge bool // node and tui: the whole bridge; store: only the bucket
 
 	running atomic.Pointer[natsbridge.Bridge]
+	failed  atomic.Pointer[string] // the dashboard's bridge that did not start
 }
 
 // addNATSFlags registers --nats and its companions on c.
@@ -89,7 +90,21 @@ func (o *natsOpts) statusFields() map[string]string {
 	if b := o.running.Load(); b != nil {
 		return b.StatusFields()
 	}
+	if e := o.failed.Load(); e != nil {
+		return map[string]string{"nats_state": "error", "nats_error": *e, "nats_server": o.urls.String(),
+			"nats_topics": o.topics.String()}
+	}
 	return nil
+}
+
+// startOrShow is start for the dashboard: a bridge that cannot start is an
+// error row in Edges (through the status fields), not the end.
+func (o *natsOpts) startOrShow(ctx context.Context, n *chaski.Node) {
+	if _, err := o.start(ctx, n); err != nil {
+		s := err.Error()
+		o.failed.Store(&s)
+		n.Config().Logger.Error("the NATS bridge did not start", "error", s)
+	}
 }
 
 // start starts the bridge on n (nil, nil without --nats).

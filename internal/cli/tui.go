@@ -91,11 +91,8 @@ func runTUI(ctx context.Context, e *env, o *nodeOpts, opts dashboardOptions) (er
 		return err
 	}
 	defer closeNode(n, &err)
-	// A bridge that cannot start ends the command before the dashboard
-	// takes the terminal, with its one sentence.
-	if _, err := o.nats.start(ctx, n.Node); err != nil {
-		return err
-	}
+	// A bridge that cannot start is an error row in Edges.
+	o.nats.startOrShow(ctx, n.Node)
 	defer o.nats.stop()
 	for _, w := range warnings {
 		n.Config().Logger.Warn(w)
