@@ -86,7 +86,10 @@ func (p *edgesPane) bridgeCells(b *bridgeRow) []cell {
 		{text: strings.TrimPrefix(server, "nats://"), style: &st.Muted},
 		{text: topics},
 		{text: rtt},
-		{text: traffic, style: &trafficStyle, span: true}, // over MEAN … TRAFFIC
+		{}, {}, // MEAN, JITTER
+		// Over LOSS and what follows: LOSS stays on screen as long as
+		// ADDRESS does (a span cell in a hidden column is not drawn).
+		{text: traffic, style: &trafficStyle, span: true},
 	}
 }
 

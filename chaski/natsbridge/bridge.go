@@ -453,7 +453,7 @@ func connect(ctx context.Context, cfg Config, b *Bridge) (*nats.Conn, error) {
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			reason := "connection lost"
 			if err != nil {
-				reason = err.Error()
+				reason += ": " + strings.TrimPrefix(err.Error(), "nats: ")
 			}
 			b.setState(StateReconnecting, reason)
 			b.emit(false, reason)
