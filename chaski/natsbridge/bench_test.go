@@ -275,7 +275,14 @@ func TestBridgeHelperProcess(t *testing.T) {
 	if url == "" {
 		t.Skip("the bridging node of BenchmarkBridge")
 	}
-	debug.SetGCPercent(400) // as the chaski command does (main.go)
+	gogc := 400 // as the chaski command does (main.go)
+	if v, err := strconv.Atoi(os.Getenv("CHASKI_BRIDGE_HELPER_GOGC")); err == nil {
+		gogc = v
+	}
+	debug.SetGCPercent(gogc)
+	if os.Getenv("CHASKI_BRIDGE_HELPER_NOLIMIT") == "" {
+		debug.SetMemoryLimit(BridgeMemoryLimit) // as the command does with --nats
+	}
 	n, err := chaski.Start(chaski.Config{Name: "bench-bridge", Listen: "127.0.0.1:0", Subscriptions: []string{"out", "in"}, ReconnectAttempts: -1})
 	if err != nil {
 		t.Fatal(err)

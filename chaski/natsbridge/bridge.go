@@ -81,6 +81,14 @@ const (
 	maxAsyncPending = 4096
 )
 
+// BridgeMemoryLimit is the soft memory limit (runtime/debug.SetMemoryLimit)
+// the chaski command sets for a bridging node when GOMEMLIMIT is not set.
+// The command runs with GOGC=400 for throughput, which lets the heap grow to
+// five times what is live; a bridge keeps more alive (NATS buffers, the
+// hold buffer) and five times that passed 64 MiB in the benchmark. Below
+// the limit nothing changes; near it the collector runs more often.
+const BridgeMemoryLimit = 48 << 20
+
 // Sentinel errors; the wrapped text is one sentence for the user.
 var (
 	ErrBadURL     = errors.New("natsbridge: bad NATS URL")

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"runtime/debug"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -111,6 +113,9 @@ func (o *natsOpts) startOrShow(ctx context.Context, n *chaski.Node) {
 func (o *natsOpts) start(ctx context.Context, n *chaski.Node) (*natsbridge.Bridge, error) {
 	if !o.enabled() {
 		return nil, nil
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(natsbridge.BridgeMemoryLimit)
 	}
 	sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
