@@ -438,6 +438,22 @@ func redact(u string) string {
 	return p.Redacted()
 }
 
+// Redacted returns the URLs as one comma-separated string with passwords
+// hidden, for showing them.
+func Redacted(urls []string) string { return redactAll(urls) }
+
+// redactAll is the URLs as one comma-separated string, passwords hidden.
+func redactAll(urls []string) string {
+	out := make([]string, len(urls))
+	for i, u := range urls {
+		if !strings.Contains(u, "://") {
+			u = "nats://" + u
+		}
+		out[i] = redact(u)
+	}
+	return strings.Join(out, ",")
+}
+
 func deriveID(s string) wire.NodeID {
 	sum := sha256.Sum256([]byte(s))
 	var id wire.NodeID
@@ -528,12 +544,12 @@ func connect(ctx context.Context, cfg Config, b *Bridge) (*nats.Conn, error) {
 				r.nc.Close()
 			}
 		}()
-		return nil, fmt.Errorf("%w: %s: %v", ErrConnect, strings.Join(cfg.URLs, ","), ctx.Err())
+		return nil, fmt.Errorf("%w: %s: %v", ErrConnect, redactAll(cfg.URLs), ctx.Err())
 	}
 }
 
 func connectErr(cfg Config, err error) error {
-	where := strings.Join(cfg.URLs, ",")
+	where := redactAll(cfg.URLs)
 	switch {
 	case errors.Is(err, nats.ErrAuthorization), errors.Is(err, nats.ErrAuthExpired), errors.Is(err, nats.ErrAuthRevoked),
 		strings.Contains(strings.ToLower(err.Error()), "authorization"):
@@ -602,7 +618,7 @@ func (b *Bridge) emit(up bool, reason string) {
 	srv := b.server
 	b.mu.Unlock()
 	if srv == "" {
-		srv = strings.Join(b.cfg.URLs, ",")
+		srv = redactAll(b.cfg.URLs)
 	}
 	b.node.Emit(&StateEvent{EventBase: chaski.EventBase{At: time.Now()}, Up: up, URL: srv, Reason: reason})
 }
@@ -610,7 +626,7 @@ func (b *Bridge) emit(up bool, reason string) {
 // Info returns the bridge's state and counters.
 func (b *Bridge) Info() Info {
 	b.mu.Lock()
-	in := Info{URLs: append([]string(nil), b.cfg.URLs...), Server: b.server, State: b.state, Since: b.since,
+	in := Info{URLs: strings.Split(redactAll(b.cfg.URLs), ","), Server: b.server, State: b.state, Since: b.since,
 		Err: b.lastErr, Prefix: b.cfg.Prefix, Stream: b.cfg.Stream, KV: b.cfg.KV}
 	b.mu.Unlock()
 	if in.State != StateUp {

@@ -498,6 +498,18 @@ func TestErrors(t *testing.T) {
 	if err := try(Config{URLs: []string{s.URL()}, Options: []nats.Option{nats.UserInfo("ok", "wrong")}}); !errors.Is(err, ErrAuth) {
 		t.Errorf("wrong password: %v", err)
 	}
+	withPW := strings.Replace(s.URL(), "nats://", "nats://ok:pw@", 1)
+	if err := try(Config{URLs: []string{strings.Replace(withPW, ":pw@", ":wrongpw@", 1)}}); !errors.Is(err, ErrAuth) || strings.Contains(err.Error(), "wrongpw") {
+		t.Errorf("wrong password in the URL: %v (the password must not be shown)", err)
+	}
+	if b, err := Start(ctx, n, Config{URLs: []string{withPW}}); err != nil {
+		t.Errorf("password in the URL: %v", err)
+	} else {
+		if in := b.Info(); strings.Contains(in.Server+strings.Join(in.URLs, ","), ":pw@") || in.Server == "" {
+			t.Errorf("info shows the password or no server: %+v", in)
+		}
+		b.Close()
+	}
 	err := try(Config{URLs: []string{s.URL()}, Options: []nats.Option{nats.UserInfo("nosub", "pw")}})
 	if !errors.Is(err, ErrPermission) || !strings.Contains(err.Error(), "chaski.chat") {
 		t.Errorf("subscribe denied: %v", err)

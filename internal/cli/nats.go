@@ -93,7 +93,7 @@ func (o *natsOpts) statusFields() map[string]string {
 		return b.StatusFields()
 	}
 	if e := o.failed.Load(); e != nil {
-		return map[string]string{"nats_state": "error", "nats_error": *e, "nats_server": o.urls.String(),
+		return map[string]string{"nats_state": "error", "nats_error": *e, "nats_server": natsbridge.Redacted(o.urls),
 			"nats_topics": o.topics.String()}
 	}
 	return nil
