@@ -48,11 +48,11 @@ func (p *edgesPane) bridgeState(b *bridgeRow) (string, lipgloss.Style) {
 	return sy.Closed + " nats " + b.state, st.EdgeClosed
 }
 
-func (p *edgesPane) bridgeCells(b *bridgeRow) []cell {
+func (p *edgesPane) bridgeCells(b *bridgeRow, t *table) []cell {
 	st := p.sh.st
 	state, sty := p.bridgeState(b)
 	if b.state == "error" {
-		return []cell{{text: state, style: &sty}, {text: "NATS"}, {text: b.err, style: &sty, span: true}}
+		return []cell{{text: state, style: &sty}, {text: "NATS"}, {text: b.err, style: &sty, span: true}} // NAME and STATE are always shown
 	}
 	rtt := "–"
 	if d, err := time.ParseDuration(b.rtt); err == nil && d > 0 {
@@ -80,17 +80,22 @@ func (p *edgesPane) bridgeCells(b *bridgeRow) []cell {
 	if b.state != "up" && b.err != "" {
 		traffic, trafficStyle = b.err, st.Muted
 	}
-	return []cell{
+	cells := []cell{
 		{text: state, style: &sty},
 		{text: "NATS"},
 		{text: strings.TrimPrefix(server, "nats://"), style: &st.Muted},
 		{text: topics},
 		{text: rtt},
-		{}, {}, // MEAN, JITTER
-		// Over LOSS and what follows: LOSS stays on screen as long as
-		// ADDRESS does (a span cell in a hidden column is not drawn).
-		{text: traffic, style: &trafficStyle, span: true},
 	}
+	// The traffic spans from the first column after LAST that is on screen
+	// (a span cell in a hidden column would not be drawn).
+	for i := len(cells); i < len(t.widths); i++ {
+		if t.widths[i] > 0 {
+			return append(cells, cell{text: traffic, style: &trafficStyle, span: true})
+		}
+		cells = append(cells, cell{})
+	}
+	return cells
 }
 
 func (p *edgesPane) bridgeDetail(b *bridgeRow) string {

@@ -32,7 +32,9 @@ func TestBridgeRowInEdges(t *testing.T) {
 		"nats_error": "the NATS server at nats://127.0.0.1:4222 refused the credentials given"}
 	f.mu.Unlock()
 	m2 := newTestModel(t, f, 200, 60)
-	wantIn(t, frame(m2), "nats error", "refused the credentials given")
+	wantIn(t, frame(m2), "nats error", "the NATS server at nats://127.0.0.1:4222")
+	keys(m2, "esc", "1", "enter") // the whole sentence in the detail
+	wantIn(t, frame(m2), "last error: the NATS server at nats://127.0.0.1:4222 refused the credentials given")
 
 	for _, sz := range sizes {
 		checkFits(t, newTestModel(t, f, sz[0], sz[1]).View(), sz[0], sz[1])

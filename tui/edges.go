@@ -306,7 +306,7 @@ func (p *edgesPane) view(w, h int, focused bool) []string {
 		r := rows[i]
 		sel := focused && i == p.sel
 		if r.bridge != nil {
-			lines = append(lines, t.row(p.bridgeCells(r.bridge), sel))
+			lines = append(lines, t.row(p.bridgeCells(r.bridge, t), sel))
 			continue
 		}
 		if d := r.dial; d != nil {
