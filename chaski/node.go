@@ -71,6 +71,7 @@ type Node struct {
 	// msgFilter drops the copies of published messages already seen
 	// (per-origin sequence windows; idFilter is the one for request ids).
 	msgFilter *seqFilter
+	taps      tapSet // bridges' observers (bridgehook.go)
 
 	reqSem  chan struct{}
 	nextReq atomic.Uint64

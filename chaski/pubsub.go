@@ -37,7 +37,8 @@ func (n *Node) Publish(ctx context.Context, topic string, data []byte) error {
 	n.pubMu.Lock()
 	defer n.pubMu.Unlock()
 	targets, ts := n.publishTargets(topic)
-	if len(targets) == 0 {
+	taps := n.tapsFor(topic) // a bridge counts as a subscriber
+	if len(targets) == 0 && len(taps) == 0 {
 		return fmt.Errorf("%w: %q", ErrNoSubscribers, topic)
 	}
 	p := wire.Publish{
@@ -80,8 +81,12 @@ func (n *Node) Publish(ctx context.Context, topic string, data []byte) error {
 		e.msgsOut.Add(1)
 		sent++
 	}
-	if sent == 0 {
+	if sent == 0 && len(taps) == 0 {
 		return firstErr
+	}
+	if len(taps) > 0 {
+		observe(taps, &Message{Topic: topic, Data: append([]byte(nil), data...), From: n.cfg.Name, FromID: n.idStr,
+			Seq: p.ID.Seq, Time: time.Unix(0, p.Time), ID: p.ID}, true)
 	}
 	n.msgsOut.Add(1)
 	ts.msgsOut.Add(1)
@@ -301,7 +306,7 @@ func (n *Node) handlePublish(e *edge, f wire.Frame) error {
 		if targets := rr.targets; len(targets) > 0 {
 			// Each target's lane gets the frame assembled in place,
 			// with TTL and hops rewritten: one copy per target.
-			fwd := relayFrame{topic: f.Topic, body: f.Body, ttl: p.TTL - 1, hops: p.Hops + 1}
+			fwd := relayFrame{topic: f.Topic, body: f.Body, ttl: p.TTL - 1, hops: (p.Hops&^wire.PublishBridged + 1) | p.Hops&wire.PublishBridged}
 			for _, t := range targets {
 				if err := n.relay(t, &fwd, rr.stats); err != nil {
 					break
@@ -330,9 +335,13 @@ func (n *Node) handlePublish(e *edge, f wire.Frame) error {
 	m.FromID = rc.originID(p.ID.Origin)
 	m.Seq = p.ID.Seq
 	m.Time = time.Unix(0, p.Time)
-	m.Hops = int(p.Hops) + 1
+	m.Hops = int(p.Hops&^wire.PublishBridged) + 1
+	m.Bridged = p.Hops&wire.PublishBridged != 0
 	m.Via = rc.via
 	m.ID = p.ID
+	if taps := n.tapsFor(f.Topic); taps != nil {
+		observe(taps, m, false)
+	}
 	n.deliver(e, m, rr.stats)
 	return nil
 }

@@ -45,6 +45,12 @@ const (
 	PublishHopsOffset = 33
 )
 
+// PublishBridged is the top bit of the hops byte: the message entered the
+// mesh through a bridge to another system (chaski/natsbridge), which other
+// bridges must not send back out. Relays keep the bit; hop counts (at most
+// MaxTTL) use the low seven bits.
+const PublishBridged = 0x80
+
 // AppendPublishFrame appends a complete KindPublish frame (header, topic,
 // body) in one allocation-free pass over b.
 func AppendPublishFrame(b []byte, topic string, p *Publish) ([]byte, error) {

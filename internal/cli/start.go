@@ -51,6 +51,8 @@ type nodeOpts struct {
 	lanOpts         lanOpts
 
 	full bool // all node flags (false: ping's subset)
+
+	nats *natsOpts // --nats and companions (node, tui, store), or nil
 }
 
 // addNodeFlags registers the node flags on c. full=false registers only the
@@ -238,6 +240,9 @@ func (o *nodeOpts) validate() error {
 	if err := checkValues(o.cmd); err != nil {
 		return err
 	}
+	if err := o.nats.validate(); err != nil {
+		return err
+	}
 	n := 0
 	for _, s := range []string{o.tlsCert, o.tlsKey, o.tlsCA} {
 		if s != "" {
@@ -382,6 +387,9 @@ func (o *nodeOpts) start(ctx context.Context, env *env, setup nodeSetup) (*runni
 		PromptFiles:     setup.promptFiles,
 		AllowFetchMove:  o.allowFetchMove,
 		FileHash:        setup.fileHash,
+	}
+	if o.nats.enabled() {
+		cfg.StatusFields = o.nats.statusFields
 	}
 	if cfg.Name == "" {
 		cfg.Name = defaultName()
