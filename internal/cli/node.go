@@ -12,7 +12,8 @@ func newNodeCmd() (*command, runner) {
 		"Run a headless node until SIGINT or SIGTERM, then shut down cleanly (exit 0).",
 		`Without --json, events (edges, pairings, messages, files) are printed as
 lines for people on stdout, warnings on stderr. With --json, the first line
-is {"event":"listening","address":"HOST:PORT","name":...} with the real port,
+is {"event":"listening","address":"HOST:PORT","name":...} with the real port
+(and "metrics" and "ssh" with the real addresses of --metrics and --ssh),
 then one line per event: edge_up, edge_down, edge_state, paired, discovery,
 peer_subscriptions, message, file_received, bridge_up, bridge_down.
 With --nats the node bridges its topics to a NATS cluster (topic T is
