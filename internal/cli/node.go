@@ -12,11 +12,16 @@ func newNodeCmd() (*command, runner) {
 		"Run a headless node until SIGINT or SIGTERM, then shut down cleanly (exit 0).",
 		`Without --json, events (edges, pairings, messages, files) are printed as
 lines for people on stdout, warnings on stderr. With --json, the first line
-is {"event":"listening","address":"HOST:PORT","name":...} with the real port,
+is {"event":"listening","address":"HOST:PORT","name":...} with the real port
+(and "metrics" and "ssh" with the real addresses of --metrics and --ssh),
 then one line per event: edge_up, edge_down, edge_state, paired, discovery,
-peer_subscriptions, message, file_received.`)
+peer_subscriptions, message, file_received, bridge_up, bridge_down.
+With --nats the node bridges its topics to a NATS cluster (topic T is
+subject <prefix>.T, both ways); a bad URL, refused credentials or a denied
+subject end it with exit status 1 (2 for a malformed URL).`)
 	o := addNodeFlags(c, true)
 	sv := addServeFlags(c, true)
+	o.nats = addNATSFlags(c, true)
 	return c, func(ctx context.Context, e *env, pos []string) error {
 		if len(pos) > 0 {
 			return usageErrorf("node takes no arguments, got %q (see 'chaski help node')", pos[0])
@@ -40,13 +45,26 @@ func runHeadless(ctx context.Context, e *env, o *nodeOpts, so *serveOpts) (err e
 			out.linef("file received on %q from %s: %s (%d bytes, %s)", f.Topic, f.From, f.Path, f.Size, f.Hash)
 		}
 	}
-	n, err := o.start(ctx, e, nodeSetup{tryStore: true, fileHandler: fileHandler, warn: warn})
+	n, err := o.start(ctx, e, nodeSetup{tryStore: true, fileHandler: fileHandler, warn: warn, deferLAN: true})
 	if err != nil {
 		return err
 	}
 	events, stopWatch := n.Watch(8192)
+	// Nearby discovery starts once the events are watched: a node nearby
+	// may connect at once, and its edge_up belongs in the output.
+	if err := n.StartLAN(); err != nil {
+		stopWatch()
+		closeNode(n, &err)
+		return err
+	}
 	sv, err := so.start(n.Node, o.resolvedDataDir())
 	if err != nil {
+		stopWatch()
+		closeNode(n, &err)
+		return err
+	}
+	if _, err := o.nats.start(ctx, n.Node); err != nil {
+		sv.stop()
 		stopWatch()
 		closeNode(n, &err)
 		return err
@@ -81,14 +99,19 @@ func runHeadless(ctx context.Context, e *env, o *nodeOpts, so *serveOpts) (err e
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
+		// Nearby discovery (and its automatic connections) start inside
+		// chaski.Start, before this watch was registered: what happened in
+		// between is reported from the node's state first, and the events
+		// that reported the same things are then not printed twice.
+		var shown startupState
+		for _, ev := range shown.snapshot(n.Node) {
+			print1(o, out, ev)
+		}
 		for ev := range events {
-			if o.json {
-				if j := eventJSON(ev); j != nil {
-					out.json(j)
-				}
-			} else if s := eventText(ev); s != "" {
-				out.linef("%s", s)
+			if shown.repeat(ev) {
+				continue
 			}
+			print1(o, out, ev)
 		}
 	}()
 	go func() {
@@ -102,8 +125,9 @@ func runHeadless(ctx context.Context, e *env, o *nodeOpts, so *serveOpts) (err e
 		}
 	}()
 	defer func() {
-		// Close the node first (that closes the event and message
-		// channels), then let the printers drain.
+		// Close the bridge and the node first (that closes the event and
+		// message channels), then let the printers drain.
+		o.nats.stop()
 		closeNode(n, &err)
 		stopWatch()
 		wg.Wait()
@@ -114,6 +138,68 @@ func runHeadless(ctx context.Context, e *env, o *nodeOpts, so *serveOpts) (err e
 	if err := n.join(ctx, o, warn); err != nil {
 		return err
 	}
-	<-ctx.Done()
+	select {
+	case <-ctx.Done():
+	case ferr := <-o.nats.fatal():
+		return natsErr(ferr)
+	}
 	return nil
+}
+
+// print1 prints one event as JSON or text.
+func print1(o *nodeOpts, out *printer, ev chaski.Event) {
+	if o.json {
+		if j := eventJSON(ev); j != nil {
+			out.json(j)
+		}
+	} else if s := eventText(ev); s != "" {
+		out.linef("%s", s)
+	}
+}
+
+// startupState remembers the edges and nearby nodes reported from the
+// node's state when its events began to be printed, so that the events
+// queued for the same edges and nodes are skipped once.
+type startupState struct {
+	edges, nearby map[string]bool
+}
+
+// snapshot returns events for the edges up and the nodes nearby now.
+func (s *startupState) snapshot(n *chaski.Node) []chaski.Event {
+	s.edges, s.nearby = map[string]bool{}, map[string]bool{}
+	var out []chaski.Event
+	for _, e := range n.Edges() {
+		if e.State != chaski.StateUp {
+			continue
+		}
+		s.edges[e.PeerID] = true
+		out = append(out, &chaski.EdgeUpEvent{Edge: e})
+	}
+	for _, p := range n.Nearby() {
+		s.nearby[p.ID] = true
+		out = append(out, &chaski.NearbyEvent{Node: p, Change: "found"})
+	}
+	return out
+}
+
+// repeat tells whether ev reports what the snapshot already did.
+func (s *startupState) repeat(ev chaski.Event) bool {
+	switch e := ev.(type) {
+	case *chaski.EdgeUpEvent:
+		seen := s.edges[e.Edge.PeerID]
+		delete(s.edges, e.Edge.PeerID)
+		return seen
+	case *chaski.EdgeDownEvent:
+		delete(s.edges, e.Edge.PeerID)
+	case *chaski.NearbyEvent:
+		switch e.Change {
+		case "found":
+			seen := s.nearby[e.Node.ID]
+			delete(s.nearby, e.Node.ID)
+			return seen
+		case "lost":
+			delete(s.nearby, e.Node.ID)
+		}
+	}
+	return false
 }
