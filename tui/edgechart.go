@@ -185,3 +185,62 @@ func (p *edgesPane) path(e *chaski.EdgeInfo) string {
 	}
 	return s
 }
+
+// latencyExport is the dashboard's view of one peer's latency for the
+// Edges pane's export (the e key): the statistics of the chart and its
+// points, lost pings and outages included. The export's edge record can
+// carry it as `"latency": p.latencyExportOf(e.PeerID)`.
+type latencyExport struct {
+	PeerID  string            `json:"peer_id"`
+	Name    string            `json:"name"`
+	Stats   latStats          `json:"stats"`
+	Points  []latPointExport  `json:"points"` // oldest first, the last 10 minutes
+	Outages []latOutageExport `json:"outages,omitempty"`
+}
+
+type latPointExport struct {
+	At   time.Time     `json:"at"`
+	RTT  time.Duration `json:"rtt_ns,omitempty"`
+	Lost bool          `json:"lost,omitempty"`
+}
+
+type latOutageExport struct {
+	From time.Time  `json:"from"`
+	To   *time.Time `json:"to,omitempty"` // absent while the peer is down
+}
+
+// latencyExportOf returns plain values (no pointers into the pane's
+// state) for peerID, nil when the dashboard has no samples of it.
+func (p *edgesPane) latencyExportOf(peerID string) *latencyExport {
+	s := p.lat.series[peerID]
+	if s == nil {
+		return nil
+	}
+	out := &latencyExport{PeerID: s.peerID, Name: s.name, Stats: s.stats(), Points: make([]latPointExport, 0, len(s.pts))}
+	for _, pt := range s.pts {
+		out.Points = append(out.Points, latPointExport{At: pt.at, RTT: pt.rtt, Lost: pt.lost})
+	}
+	for _, o := range s.outages {
+		x := latOutageExport{From: o.from}
+		if !o.to.IsZero() {
+			to := o.to
+			x.To = &to
+		}
+		out.Outages = append(out.Outages, x)
+	}
+	return out
+}
+
+// latencyExports is every peer's latencyExport, for an export of all edges.
+func (p *edgesPane) latencyExports() []*latencyExport {
+	ids := make([]string, 0, len(p.lat.series))
+	for id := range p.lat.series {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	out := make([]*latencyExport, 0, len(ids))
+	for _, id := range ids {
+		out = append(out, p.latencyExportOf(id))
+	}
+	return out
+}

@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -191,4 +192,30 @@ func TestChartCompactAndZoomed(t *testing.T) {
 	v = frameAt(m, c)
 	checkFits(t, v, 80, 24)
 	wantIn(t, v, "RTT · bravo")
+}
+
+// The export of a peer's latency has the chart's statistics, its points
+// (lost ones marked) and its outages, as JSON.
+func TestLatencyExport(t *testing.T) {
+	m, f, c := chartModel(t, 200, 60)
+	c.add(time.Second)
+	send(m, events(lat(c, "bravo", 100*time.Microsecond, false)))
+	c.add(time.Second)
+	send(m, events(lat(c, "bravo", 0, true)))
+	c.add(time.Second)
+	send(m, events(&chaski.EdgeDownEvent{EventBase: chaski.EventBase{At: c.t}, Edge: f.edges[0], Reconnect: true}))
+	x := m.m.edges.latencyExportOf("p-bravo")
+	raw, err := json.Marshal(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(raw)
+	for _, want := range []string{`"peer_id":"p-bravo"`, `"samples":1`, `"sent":2`, `"lost":1`, `"loss":0.5`, `"rtt_ns":100000`, `"lost":true`, `"outages":[{"from"`} {
+		if !strings.Contains(s, want) {
+			t.Errorf("export lacks %s: %s", want, s)
+		}
+	}
+	if len(m.m.edges.latencyExports()) != 1 {
+		t.Error("latencyExports")
+	}
 }
