@@ -8,6 +8,7 @@ import (
 
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
 
 	"github.com/chaski-dev/chaski/chaski"
 )
@@ -138,8 +139,16 @@ func (p *edgesPane) drawChart(sel *chaski.EdgeInfo, w, h int) []string {
 		badge = " " + st.Warn.Reverse(true).Render(" frozen "+strconv.Itoa(int(sh.now().Sub(c.frozenAt)/time.Second))+" s ") + " "
 	}
 	keys := "  +/- zoom · space freeze · ? keys"
-	out := []string{trunc(st.Accent.Render(head)+badge+st.Muted.Render(keys), w), trunc(info, w)}
-	return append(out, renderChart(st, lines, now, span, w, h-2, c.ascii)...)
+	out := []string{trunc(st.Accent.Render(head)+badge+st.Muted.Render(keys), w)}
+	// The figures wrap onto a second line on a narrow pane (at 80 columns
+	// loss would be cut) when the plot keeps four rows.
+	if lipgloss.Width(info) > w && h-3 >= chartMin-2+1 {
+		wrapped := strings.Split(wrapWords(info, w), "\n")
+		out = append(out, trunc(wrapped[0], w), trunc(strings.Join(wrapped[1:], " "), w))
+	} else {
+		out = append(out, trunc(info, w))
+	}
+	return append(out, renderChart(st, lines, now, span, w, h-len(out), c.ascii)...)
 }
 
 // statsLine is trippy's columns for one edge, and the path.

@@ -191,7 +191,7 @@ func TestChartCompactAndZoomed(t *testing.T) {
 	keys(m, "z")
 	v = frameAt(m, c)
 	checkFits(t, v, 80, 24)
-	wantIn(t, v, "RTT · bravo")
+	wantIn(t, v, "RTT · bravo", "loss 0% (0/5)") // the figures wrap rather than lose loss
 }
 
 // The export of a peer's latency has the chart's statistics, its points
