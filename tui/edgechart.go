@@ -143,8 +143,17 @@ func (p *edgesPane) drawChart(sel *chaski.EdgeInfo, w, h int) []string {
 	// The figures wrap onto a second line on a narrow pane (at 80 columns
 	// loss would be cut) when the plot keeps four rows.
 	if lipgloss.Width(info) > w && h-3 >= chartMin-2+1 {
-		wrapped := strings.Split(wrapWords(info, w), "\n")
-		out = append(out, trunc(wrapped[0], w), trunc(strings.Join(wrapped[1:], " "), w))
+		// Break between figures, never inside one ("loss 0%").
+		first, rest := "", ""
+		for _, f := range strings.Split(info, "  ") {
+			switch {
+			case rest == "" && lipgloss.Width(first+"  "+f) <= w:
+				first = strings.TrimPrefix(first+"  "+f, "  ")
+			default:
+				rest = strings.TrimPrefix(rest+"  "+f, "  ")
+			}
+		}
+		out = append(out, trunc(first, w), trunc(rest, w))
 	} else {
 		out = append(out, trunc(info, w))
 	}
@@ -153,7 +162,6 @@ func (p *edgesPane) drawChart(sel *chaski.EdgeInfo, w, h int) []string {
 
 // statsLine is trippy's columns for one edge, and the path.
 func (p *edgesPane) statsLine(s latStats, e *chaski.EdgeInfo) string {
-	st := p.sh.st
 	loss := "–"
 	if s.Sent > 0 {
 		loss = fmtLoss(s.Loss, s.Sent) + " (" + strconv.Itoa(s.Lost) + "/" + strconv.Itoa(s.Sent) + ")"
@@ -162,7 +170,7 @@ func (p *edgesPane) statsLine(s latStats, e *chaski.EdgeInfo) string {
 		"last " + fmtRTT(s.Last), "mean " + fmtRTT(s.Mean), "min " + fmtRTT(s.Min), "max " + fmtRTT(s.Max),
 		"p95 " + fmtRTT(s.P95), "σ " + fmtRTT(s.StdDev), "jitter " + fmtRTT(s.Jitter), "loss " + loss,
 	}
-	return st.Row.Render(strings.Join(parts, "  "))
+	return strings.Join(parts, "  ")
 }
 
 // path says how this node reaches the peer. Every edge is a direct TCP
