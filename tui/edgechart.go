@@ -128,7 +128,7 @@ func (p *edgesPane) drawChart(sel *chaski.EdgeInfo, w, h int) []string {
 		if s.isDown() {
 			head += " · down since " + fmtAge(now.Sub(s.outages[len(s.outages)-1].from)) + " ago"
 		}
-		info = p.statsLine(s.stats(), sel)
+		info = p.statsLine(s.stats())
 	}
 	head += " · last " + fmtSpan(span)
 	if c.ascii {
@@ -161,7 +161,7 @@ func (p *edgesPane) drawChart(sel *chaski.EdgeInfo, w, h int) []string {
 }
 
 // statsLine is trippy's columns for one edge, and the path.
-func (p *edgesPane) statsLine(s latStats, e *chaski.EdgeInfo) string {
+func (p *edgesPane) statsLine(s latStats) string {
 	loss := "–"
 	if s.Sent > 0 {
 		loss = fmtLoss(s.Loss, s.Sent) + " (" + strconv.Itoa(s.Lost) + "/" + strconv.Itoa(s.Sent) + ")"
