@@ -50,13 +50,14 @@ func commandHelp() string {
 	return b.String()
 }
 
-// nickStyle is a sender's colour: a hash of the name into the theme's peer
-// palette, so that a nick has the same colour in every run and on every
-// dashboard.
-func (p *topicsPane) nickStyle(name string) lipgloss.Style {
+// nickStyle is a sender's colour: the peer's colour of every pane (see
+// shared.peerStyle: a hash of the name, stable across runs).
+func (p *topicsPane) nickStyle(name string) lipgloss.Style { return p.sh.peerStyle(name) }
+
+func nameHash(name string) uint32 {
 	h := fnv.New32a()
 	h.Write([]byte(name))
-	return p.sh.st.Peer(int(h.Sum32() % 1024))
+	return h.Sum32()
 }
 
 // completion is the state of repeated Tab presses.

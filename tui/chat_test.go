@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -117,15 +118,43 @@ func TestChatCommands(t *testing.T) {
 	wantNot(t, frame(m), "alpha waves")
 }
 
-// A nick has the same colour in every run: it is a hash of the name.
+// A nick has the same colour in every run and every pane: a hash of the
+// name, whatever order peers appear in (while their hashes differ); two
+// names whose hashes collide still get distinct colours.
 func TestNickColourStable(t *testing.T) {
 	m1, _ := chatModel(t)
 	m2, _ := chatModel(t)
-	m2.m.sh.peerStyle("zulu") // another order of appearance
-	for _, n := range []string{"bravo", "charlie", "delta"} {
-		if m1.m.chat.nickStyle(n).GetForeground() != m2.m.chat.nickStyle(n).GetForeground() {
-			t.Errorf("%s changes colour between runs", n)
+	n := len(m1.m.sh.st.Peers)
+	if n < 2 {
+		t.Skip("palette without peer colours")
+	}
+	// Names with distinct hash slots, and one that collides with the first.
+	var names []string
+	slots := map[uint32]string{}
+	var collide string
+	for i := 0; len(names) < 3 || collide == ""; i++ {
+		name := "peer" + strconv.Itoa(i)
+		slot := nameHash(name) % uint32(n)
+		if _, ok := slots[slot]; !ok && len(names) < 3 {
+			slots[slot] = name
+			names = append(names, name)
+		} else if slots[slot] == names[0] && collide == "" {
+			collide = name
 		}
+	}
+	for _, nm := range names {
+		m1.m.sh.peerStyle(nm)
+	}
+	for i := len(names) - 1; i >= 0; i-- {
+		m2.m.sh.peerStyle(names[i]) // another order of appearance
+	}
+	for _, nm := range names {
+		if m1.m.chat.nickStyle(nm).GetForeground() != m2.m.sh.peerStyle(nm).GetForeground() {
+			t.Errorf("%s changes colour between runs", nm)
+		}
+	}
+	if m1.m.sh.peerStyle(collide).GetForeground() == m1.m.sh.peerStyle(names[0]).GetForeground() {
+		t.Errorf("%s and %s share a colour", collide, names[0])
 	}
 }
 
