@@ -136,10 +136,10 @@ func (p *edgesPane) drawChart(sel *chaski.EdgeInfo, w, h int) []string {
 	}
 	badge := ""
 	if !c.frozenAt.IsZero() {
-		badge = " " + st.Warn.Reverse(true).Render(" frozen "+strconv.Itoa(int(sh.now().Sub(c.frozenAt)/time.Second))+" s ") + " "
+		badge = st.Warn.Reverse(true).Render(" frozen "+strconv.Itoa(int(sh.now().Sub(c.frozenAt)/time.Second))+" s ") + " "
 	}
 	keys := "  +/- zoom · space freeze · ? keys"
-	out := []string{trunc(st.Accent.Render(head)+badge+st.Muted.Render(keys), w)}
+	out := []string{trunc(badge+st.Accent.Render(head)+st.Muted.Render(keys), w)} // the badge first: a long title must not hide it
 	// The figures wrap onto a second line on a narrow pane (at 80 columns
 	// loss would be cut) when the plot keeps four rows.
 	if lipgloss.Width(info) > w && h-3 >= chartMin-2+1 {
