@@ -35,11 +35,14 @@ const (
 	recvQueueSlots  = 64
 	// freeSpaceMargin is left free in the download directory.
 	freeSpaceMargin = 64 << 20
-	maxFileNameLen  = 255
-	maxMetaEntries  = 64
-	maxMetaBytes    = 64 << 10
-	partialPrefix   = ".chaski-partial-"
-	partialMaxAge   = 7 * 24 * time.Hour
+	// unknownSizeReserve is the free space an offer of unknown size (-1)
+	// needs beyond the margin (at most the maximum file size).
+	unknownSizeReserve = 1 << 30
+	maxFileNameLen     = 255
+	maxMetaEntries     = 64
+	maxMetaBytes       = 64 << 10
+	partialPrefix      = ".chaski-partial-"
+	partialMaxAge      = 7 * 24 * time.Hour
 
 	defaultIdleTimeout   = 60 * time.Second // receiver: no chunk for this long fails the transfer
 	defaultPromptTimeout = 2 * time.Minute  // receiver: an offer waiting for AcceptTransfer

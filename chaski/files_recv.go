@@ -454,9 +454,14 @@ func (x *inXfer) prepare() (*pwriter, string) {
 	_ = os.Remove(w.path)
 	_ = os.Remove(w.sidecar)
 	_ = os.Remove(w.path + leavesSuffix)
-	if x.size > 0 {
-		if free := freeSpace(dir); free >= 0 && x.size > free-freeSpaceMargin {
-			return nil, fmt.Sprintf("%s: %d bytes needed, %d available", reasonNoSpace, x.size, max(free-freeSpaceMargin, 0))
+	// A file of unknown size (-1) needs room too: it is charged what an
+	// unknown size may take before its writes fail (unknownSizeReserve).
+	if need := x.size; need != 0 {
+		if need < 0 {
+			need = min(unknownSizeReserve, n.cfg.MaxFileSize)
+		}
+		if free := diskFree(dir); free >= 0 && need > free-freeSpaceMargin {
+			return nil, fmt.Sprintf("%s: %d bytes needed, %d available", reasonNoSpace, need, max(free-freeSpaceMargin, 0))
 		}
 	}
 	f, err := createNew(w.path)
@@ -854,7 +859,9 @@ func (x *inXfer) ended(w *pwriter) {
 	if w != nil {
 		done = w.off
 		w.close()
-		if x.stopKind != stopLost && x.stopKind != stopBadData {
+		if (x.stopKind != stopLost && x.stopKind != stopBadData) || w.off == 0 {
+			// Nothing held is nothing to resume: an offer that never sent
+			// data leaves no empty partial and sidecar behind.
 			w.removePartial()
 		} else {
 			// Refresh the sidecar's time so that the partial counts as recent.
