@@ -955,3 +955,46 @@ func TestAttackUnknownSizeNeedsFreeSpace(t *testing.T) {
 		return
 	}
 }
+
+// Offers that are accepted and never send data cannot hold every transfer
+// slot: before the fix 32 of them (8 per edge, from 4 edges) refused every
+// honest send for the 60-second idle timeout. Now at most half the slots
+// wait for data, and past a short grace the longest idle makes room.
+func TestAttackIdleOffersLeaveRoom(t *testing.T) {
+	dir := t.TempDir()
+	r := fileReceiver(t, Config{AcceptFiles: true, DownloadDir: dir})
+	accepted := 0
+	for k := 0; k < 5; k++ {
+		p := dialRaw(t, r.Addr())
+		p.handshake()
+		for i := 0; i < maxIncomingPerEdge; i++ {
+			var id [16]byte
+			_, _ = rand.Read(id[:])
+			b, _ := wire.AppendControlFrame(nil, wire.KindFileOffer, fileTopic, &wire.FileOffer{Transfer: id[:], Name: fmt.Sprintf("idle%d-%d.bin", k, i), Size: 1 << 20})
+			p.write(b)
+		}
+		_ = p.conn.SetReadDeadline(time.Now().Add(waitTimeout))
+		fr := wire.NewReader(p.br, 0)
+		for answers := 0; answers < maxIncomingPerEdge; {
+			f, err := fr.ReadFrame()
+			if err != nil {
+				t.Fatalf("offers not answered: %v", err)
+			}
+			if f.Kind == wire.KindFileAck {
+				answers++
+				var ack wire.FileAck
+				if wire.Unmarshal(f.Body, &ack) == nil && ack.Accept {
+					accepted++
+				}
+			}
+		}
+	}
+	a := fileSender(t, Config{}, r)
+	// Once the idle offers have had their grace, an honest offer takes
+	// the slot of one of them.
+	time.Sleep(idleGrace + 100*time.Millisecond)
+	if _, err := push(t, a, "honest.txt", []byte("hello"), nil); err != nil {
+		t.Fatalf("an honest send while %d idle offers hold slots: %v", accepted, err)
+	}
+	t.Logf("%d idle offers accepted; the honest send went through", accepted)
+}

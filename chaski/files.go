@@ -24,10 +24,16 @@ import (
 
 // Limits and defaults of file transfers.
 const (
-	maxIncomingPerEdge = 8   // concurrent incoming transfers (pending included) per edge
-	maxIncomingPerNode = 32  // and per node
-	keepFinished       = 200 // finished transfers remembered by Transfers
-	progressEvery      = 100 * time.Millisecond
+	maxIncomingPerEdge = 8  // concurrent incoming transfers (pending included) per edge
+	maxIncomingPerNode = 32 // and per node
+	// maxIdleIncoming bounds the transfers that have not sent a byte yet
+	// (offers waiting for the user, accepted ones waiting for data); at
+	// that bound, or with every slot taken, a new offer takes the slot of
+	// the one idle the longest once that one has had idleGrace to start.
+	maxIdleIncoming = maxIncomingPerNode / 2
+	idleGrace       = 2 * time.Second
+	keepFinished    = 200 // finished transfers remembered by Transfers
+	progressEvery   = 100 * time.Millisecond
 	// recvBufferBytes bounds the chunk bytes queued between an edge's reader
 	// and a transfer's writer goroutine (at least one chunk is always let
 	// through).
