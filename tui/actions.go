@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -38,6 +39,7 @@ type (
 	}
 	dropResultMsg struct {
 		id    int
+		path  string // the file sent, absolute
 		infos []chaski.TransferInfo
 		err   error
 	}
@@ -195,20 +197,43 @@ func (m *model) storePut(k, v string, ttl time.Duration) tea.Cmd {
 	return m.call("store "+k, "stored "+k+" ("+exp+")", func() error { return b.StorePut(k, []byte(v), ttl) })
 }
 
+// fetchWither is a Backend that says which peer answered a fetch
+// (*chaski.Node does).
+type fetchWither interface {
+	FetchWith(ctx context.Context, key string, opts chaski.FetchOptions) (chaski.FetchResult, error)
+}
+
 func (m *model) fetch(k string) tea.Cmd {
-	if k == "" {
+	if k == "" || m.denied("fetch into the store") {
 		return nil
 	}
 	b, ctx := m.sh.b, m.ctx
 	return func() tea.Msg {
 		cctx, cancel := withTimeout(ctx, fetchTimeout)
 		defer cancel()
-		v, err := b.Fetch(cctx, k)
+		var r chaski.FetchResult
+		var err error
+		if fw, ok := b.(fetchWither); ok {
+			r, err = fw.FetchWith(cctx, k, chaski.FetchOptions{})
+		} else {
+			r.Value, err = b.Fetch(cctx, k)
+		}
 		if err != nil {
 			return resultMsg{notice: "fetch " + k, err: err}
 		}
-		return resultMsg{notice: fmt.Sprintf("fetched %s (%s)", k, fmtBytes(int64(len(v)))),
-			openTitle: k, openBody: v, refresh: true}
+		from := ""
+		switch {
+		case r.Local:
+			from = " — already in the local store"
+		case r.From != "":
+			from = " from " + r.From
+		}
+		title := k
+		if r.From != "" {
+			title = k + " · fetched from " + r.From
+		}
+		return resultMsg{notice: fmt.Sprintf("fetched %s (%s)%s", k, fmtBytes(int64(len(r.Value))), from),
+			openTitle: title, openBody: r.Value, refresh: true}
 	}
 }
 
@@ -219,44 +244,77 @@ func (m *model) dropFiles(files []string) tea.Cmd {
 	if m.denied("send files") {
 		return nil
 	}
-	sh := m.sh
 	topic := m.chat.sendTopic()
 	if topic == "" {
-		sh.setNotice(true, "no topic to send %d file(s) to: subscribe first (/sub TOPIC)", len(files))
+		m.sh.setNotice(true, "no topic to send %d file(s) to: subscribe first (/sub TOPIC)", len(files))
 		return nil
 	}
+	return m.dropFilesTo(topic, files)
+}
+
+// dropFilesTo is dropFiles to a given topic (a retry goes where the first
+// attempt went).
+func (m *model) dropFilesTo(topic string, files []string) tea.Cmd {
+	if m.denied("send files") {
+		return nil
+	}
+	sh := m.sh
 	cmds := make([]tea.Cmd, 0, len(files))
 	for _, f := range files {
 		m.dropSeq++
-		d := &drop{id: m.dropSeq, name: filepath.Base(f), topic: topic, at: sh.now(), state: "offering"}
+		if abs, err := filepath.Abs(f); err == nil {
+			f = abs
+		}
+		d := &drop{id: m.dropSeq, name: filepath.Base(f), topic: topic, at: sh.now(), state: "offering", path: f}
 		sh.drops = append(sh.drops, d)
 		path, id, b := f, d.id, sh.b
 		// The transfer outlives this viewer's session: it is the node's.
 		ctx := withoutCancel(m.ctx)
 		cmds = append(cmds, func() tea.Msg {
+			st, err := os.Stat(path)
+			if err != nil {
+				return dropResultMsg{id: id, err: pathProblem(path, err)}
+			}
+			if st.IsDir() {
+				return dropResultMsg{id: id, err: errDirectory}
+			}
+			if !st.Mode().IsRegular() {
+				return dropResultMsg{id: id, err: fmt.Errorf("%s is not a regular file", filepath.Base(path))}
+			}
 			fh, err := os.Open(path)
 			if err != nil {
 				return dropResultMsg{id: id, err: err}
 			}
 			defer fh.Close()
-			st, err := fh.Stat()
-			if err != nil {
-				return dropResultMsg{id: id, err: err}
-			}
-			if !st.Mode().IsRegular() {
-				return dropResultMsg{id: id, err: fmt.Errorf("%s is not a regular file (directories are not supported yet)", filepath.Base(path))}
-			}
 			infos, err := b.PushFile(ctx, topic, fh, filepath.Base(path), st.Size(), nil)
-			return dropResultMsg{id: id, infos: infos, err: err}
+			return dropResultMsg{id: id, path: path, infos: infos, err: err}
 		})
 	}
 	sh.setNotice(false, "offering %s to #%s", fileList(files), topic)
 	return tea.Batch(cmds...)
 }
 
+// errDirectory is the answer to a dropped directory until the library
+// sends directories.
+var errDirectory = errors.New("directories are not supported yet: drop the files inside it")
+
+// pathProblem says plainly why a dropped path cannot be sent.
+func pathProblem(path string, err error) error {
+	if errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("%s does not exist", path)
+	}
+	if errors.Is(err, os.ErrPermission) {
+		return fmt.Errorf("%s cannot be read (permission denied)", path)
+	}
+	return err
+}
+
 func (m *model) onDropResult(r dropResultMsg) {
 	sh := m.sh
 	for _, t := range r.infos {
+		if r.path != "" {
+			sh.xhist.sources[t.ID] = r.path
+		}
 		sh.upsertTransfer(t)
 	}
 	for i, d := range sh.drops {

@@ -162,3 +162,23 @@ func pastedFiles(s string) []string {
 	}
 	return nil
 }
+
+// droppedPaths returns the paths of a paste that reads as a drop although
+// not every path is a regular file (a directory, a file that does not
+// exist): every token an absolute path, at most a handful, one line each.
+// Anything else is text.
+func droppedPaths(s string) []string {
+	if strings.TrimSpace(s) == "" || len(s) > 64<<10 {
+		return nil
+	}
+	ps := ParsePastedPaths(s)
+	if len(ps) == 0 || len(ps) > 64 {
+		return nil
+	}
+	for _, p := range ps {
+		if !filepath.IsAbs(p) || strings.ContainsAny(p, "\n\r") {
+			return nil
+		}
+	}
+	return ps
+}

@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -109,7 +110,7 @@ func (p *transfersPane) want() int { return max(1, len(p.sh.drops)+len(p.sh.tran
 
 func (p *transfersPane) shortHelp() []key.Binding {
 	k := p.sh.keys
-	return []key.Binding{k.Accept, k.Decline, k.CancelTransfer, k.Open, k.DropFiles}
+	return []key.Binding{k.Accept, k.Decline, k.CancelTransfer, k.Retry, k.ClearOne, k.OpenFolder, k.Open, k.DropFiles}
 }
 
 func (p *transfersPane) key(msg tea.KeyMsg) (tea.Cmd, bool) {
@@ -135,34 +136,142 @@ func (p *transfersPane) key(msg tea.KeyMsg) (tea.Cmd, bool) {
 			return m.call("cancel "+name, "cancelled "+name, func() error { return b.CancelTransfer(id) })
 		})
 		return nil, true
-	case key.Matches(msg, k.CancelTransfer) && ok && r.drop != nil && r.drop.state == "failed":
-		for i, d := range sh.drops {
-			if d == r.drop {
-				sh.drops = append(sh.drops[:i], sh.drops[i+1:]...)
-				break
+	case (key.Matches(msg, k.CancelTransfer) || key.Matches(msg, k.ClearOne)) && ok && r.drop != nil && r.drop.state == "failed":
+		sh.removeDrop(r.drop)
+		return nil, true
+	case key.Matches(msg, k.ClearOne) && ok && r.t != nil:
+		if !r.t.State.Finished() {
+			sh.setNotice(true, "%s is still running: x cancels it first", r.t.Name)
+			return nil, true
+		}
+		if m.denied("clear transfers") {
+			return nil, true
+		}
+		sh.clearTransfer(r.t.ID)
+		sh.setNotice(false, "cleared %s from the list", r.t.Name)
+		return nil, true
+	case key.Matches(msg, k.ClearDone):
+		if m.denied("clear transfers") {
+			return nil, true
+		}
+		n := 0
+		for _, x := range rows {
+			if x.t != nil && x.t.State.Finished() {
+				sh.clearTransfer(x.t.ID)
+				n++
+			} else if x.drop != nil && x.drop.state == "failed" {
+				sh.removeDrop(x.drop)
+				n++
 			}
 		}
+		sh.setNotice(false, "cleared %d finished row(s)", n)
+		return nil, true
+	case key.Matches(msg, k.Retry) && ok:
+		return p.retry(r), true
+	case key.Matches(msg, k.OpenFolder) && ok:
+		p.open(r)
 		return nil, true
 	case key.Matches(msg, k.Open) && ok:
 		if r.t != nil {
-			m.openDetail("transfer "+r.t.Name, []byte(transferDetail(r.t)))
+			m.openDetail("transfer "+r.t.Name, []byte(p.detail(r.t)))
 		} else {
-			m.openDetail("drop "+r.drop.name, []byte("file: "+r.drop.name+"\ntopic: "+r.drop.topic+"\nstate: "+r.drop.state+"\nreason: "+r.drop.err))
+			m.openDetail("drop "+r.drop.name, []byte("file: "+r.drop.name+"\nfrom: "+r.drop.path+"\ntopic: "+r.drop.topic+"\nstate: "+r.drop.state+"\nreason: "+r.drop.err))
 		}
 		return nil, true
 	}
 	return nil, false
 }
 
-func transferDetail(t *chaski.TransferInfo) string {
+// retry sends a failed outgoing file again, to the same topic, from the
+// path it was read from (a resend resumes where the receiver stopped).
+func (p *transfersPane) retry(r xferRow) tea.Cmd {
+	m, sh := p.m, p.sh
+	var path, topic, name string
+	switch {
+	case r.drop != nil && r.drop.state == "failed":
+		path, topic, name = r.drop.path, r.drop.topic, r.drop.name
+	case r.t != nil && (r.t.State == chaski.TransferFailed || r.t.State == chaski.TransferCancelled):
+		if !r.t.Outgoing {
+			sh.setNotice(true, "only the sender can retry %s: ask %s to send it again (it resumes from what arrived)", r.t.Name, r.t.Peer)
+			return nil
+		}
+		path, topic, name = sh.xhist.sources[r.t.ID], r.t.Topic, r.t.Name
+	default:
+		sh.setNotice(true, "nothing to retry: r retries a failed or cancelled send")
+		return nil
+	}
+	if path == "" {
+		sh.setNotice(true, "cannot retry %s: this dashboard did not send it, so it does not know where the file is", name)
+		return nil
+	}
+	if m.denied("send files") {
+		return nil
+	}
+	if r.drop != nil {
+		sh.removeDrop(r.drop)
+	}
+	return m.dropFilesTo(topic, []string{path})
+}
+
+// open shows the folder of a finished transfer (where a received file was
+// saved, where a sent one was read from) and copies it to the clipboard
+// with OSC 52, which most terminals honour (tmux with set-clipboard on).
+func (p *transfersPane) open(r xferRow) {
+	sh := p.sh
+	path := ""
+	switch {
+	case r.t != nil && !r.t.Outgoing:
+		path = r.t.Path
+	case r.t != nil:
+		path = sh.xhist.sources[r.t.ID]
+	case r.drop != nil:
+		path = r.drop.path
+	}
+	if path == "" {
+		sh.setNotice(true, "no folder to open: the file has not been saved (yet)")
+		return
+	}
+	dir := filepath.Dir(path)
+	p.m.copyToClipboard(dir)
+	sh.setNotice(false, "folder %s (copied to the clipboard)", dir)
+}
+
+func (s *shared) removeDrop(d *drop) {
+	for i, x := range s.drops {
+		if x == d {
+			s.drops = append(s.drops[:i], s.drops[i+1:]...)
+			return
+		}
+	}
+}
+
+func (p *transfersPane) detail(t *chaski.TransferInfo) string {
+	s := transferDetail(t, p.sh.now())
+	if src := p.sh.xhist.sources[t.ID]; src != "" {
+		s += "\nsent from: " + src
+	}
+	if p.sh.xhist.loaded[t.ID] {
+		s += "\n(from an earlier run, kept in the store)"
+	}
+	return s
+}
+
+func transferDetail(t *chaski.TransferInfo, now time.Time) string {
 	dir := "incoming from "
 	if t.Outgoing {
 		dir = "outgoing to "
 	}
+	algo, sum := xferHash(t)
+	if sum == "" {
+		algo, sum = "hash", "(not known yet)"
+	}
 	lines := []string{
 		"file: " + t.Name, dir + t.Peer, "topic: " + t.Topic, "state: " + t.State.String(),
-		"bytes: " + fmtBytes(t.Done) + " of " + fmtBytes(t.Size), "sha256: " + t.SHA256,
+		"bytes: " + fmtBytes(t.Done) + " of " + fmtBytes(t.Size), algo + ": " + sum,
 		"offered: " + t.Started.Format(time.RFC3339),
+	}
+	if e := transferElapsed(t, now); e > 0 {
+		lines = append(lines, "elapsed: "+fmtAge(e), "rate: "+fmtBytes(int64(transferRate(t, now)))+"/s")
 	}
 	if !t.FirstByte.IsZero() {
 		lines = append(lines, "first byte: "+t.FirstByte.Format(time.RFC3339))
@@ -197,6 +306,26 @@ func transferRate(t *chaski.TransferInfo, now time.Time) float64 {
 	return float64(t.Done-t.Resumed) / d
 }
 
+// transferElapsed is the time data has been moving: from the first byte
+// (or the offer, for a transfer that never started) to the end or now.
+func transferElapsed(t *chaski.TransferInfo, now time.Time) time.Duration {
+	from := t.FirstByte
+	if from.IsZero() {
+		if t.State == chaski.TransferPending || t.State == chaski.TransferOffered {
+			return 0
+		}
+		from = t.Started
+	}
+	if from.IsZero() {
+		return 0
+	}
+	end := now
+	if !t.Ended.IsZero() {
+		end = t.Ended
+	}
+	return max(0, end.Sub(from))
+}
+
 // declined tells a refusal by a person from other failures.
 func declined(t *chaski.TransferInfo) bool { return strings.Contains(t.Err, "declined") }
 
@@ -222,8 +351,8 @@ func (p *transfersPane) state(t *chaski.TransferInfo) (string, lipgloss.Style) {
 		return sy.Pending + " verifying sha256", st.Accent
 	case chaski.TransferDone:
 		s := sy.OK + " done"
-		if t.SHA256 != "" {
-			s += " sha256 " + short(t.SHA256, 12)
+		if algo, sum := xferHash(t); sum != "" {
+			s += " " + algo + " " + short(sum, 12)
 		}
 		if !t.Outgoing && t.Path != "" {
 			s += " · saved to " + t.Path
@@ -278,6 +407,7 @@ func (p *transfersPane) view(w, h int, focused bool) []string {
 		{title: "BYTES", min: 11, max: 19, prio: 3, right: true},
 		{title: "RATE", min: 9, max: 11, prio: 2, right: true},
 		{title: "ETA", min: 5, max: 8, prio: 5, right: true},
+		{title: "TIME", min: 6, max: 7, prio: 6, right: true},
 		{title: "STATE", min: 16, max: 90},
 	}, w)
 	lines := []string{t.header()}
@@ -293,8 +423,9 @@ func (p *transfersPane) view(w, h int, focused bool) []string {
 				state, sty = st.Symbols.Fail+" failed: "+d.err, st.Error
 			}
 			lines = append(lines, t.row([]cell{
-				{text: st.Symbols.Out}, {text: d.name}, {text: "–"}, {text: ""}, {text: "–"}, {text: "–"}, {text: "–"},
-				{text: state, style: &sty},
+				// The reason takes the room of the columns a drop has no
+				// figures for.
+				{text: st.Symbols.Out}, {text: d.name}, {text: "–"}, {text: state, style: &sty, span: true},
 			}, sel))
 			continue
 		}
@@ -325,7 +456,14 @@ func (p *transfersPane) view(w, h int, focused bool) []string {
 		case chaski.TransferDone:
 			rate = fmtBytes(int64(transferRate(tr, now))) + "/s"
 		}
+		elapsed := "–"
+		if e := transferElapsed(tr, now); e > 0 {
+			elapsed = fmtAge(e)
+		}
 		state, sty := p.state(tr)
+		if sh.xhist.loaded[tr.ID] {
+			state += " · earlier"
+		}
 		peer := tr.Peer
 		if peer == "" {
 			peer = "–"
@@ -339,6 +477,7 @@ func (p *transfersPane) view(w, h int, focused bool) []string {
 			{text: fmtBytes(max(0, tr.Done)) + "/" + total},
 			{text: rate},
 			{text: eta},
+			{text: elapsed},
 			{text: state, style: &sty},
 		}, sel))
 	}
