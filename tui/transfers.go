@@ -140,11 +140,11 @@ func (p *transfersPane) key(msg tea.KeyMsg) (tea.Cmd, bool) {
 		sh.removeDrop(r.drop)
 		return nil, true
 	case key.Matches(msg, k.ClearOne) && ok && r.t != nil:
-		if !r.t.State.Finished() {
-			sh.setNotice(true, "%s is still running: x cancels it first", r.t.Name)
+		if m.denied("clear transfers") {
 			return nil, true
 		}
-		if m.denied("clear transfers") {
+		if !r.t.State.Finished() {
+			sh.setNotice(true, "%s is still running: x cancels it first", r.t.Name)
 			return nil, true
 		}
 		sh.clearTransfer(r.t.ID)
@@ -186,6 +186,9 @@ func (p *transfersPane) key(msg tea.KeyMsg) (tea.Cmd, bool) {
 // path it was read from (a resend resumes where the receiver stopped).
 func (p *transfersPane) retry(r xferRow) tea.Cmd {
 	m, sh := p.m, p.sh
+	if m.denied("retry sends") {
+		return nil
+	}
 	var path, topic, name string
 	switch {
 	case r.drop != nil && r.drop.state == "failed":
@@ -202,9 +205,6 @@ func (p *transfersPane) retry(r xferRow) tea.Cmd {
 	}
 	if path == "" {
 		sh.setNotice(true, "cannot retry %s: this dashboard did not send it, so it does not know where the file is", name)
-		return nil
-	}
-	if m.denied("send files") {
 		return nil
 	}
 	if r.drop != nil {
@@ -350,7 +350,7 @@ func (p *transfersPane) state(t *chaski.TransferInfo) (string, lipgloss.Style) {
 	case chaski.TransferVerifying:
 		return sy.Pending + " verifying sha256", st.Accent
 	case chaski.TransferDone:
-		s := sy.OK + " done"
+		s := sy.OK + " done" + p.earlier(t)
 		if algo, sum := xferHash(t); sum != "" {
 			s += " " + algo + " " + short(sum, 12)
 		}
@@ -366,13 +366,13 @@ func (p *transfersPane) state(t *chaski.TransferInfo) (string, lipgloss.Style) {
 			return sy.Fail + " declined", st.Muted
 		}
 		if t.State == chaski.TransferCancelled {
-			return sy.Fail + " cancelled", st.Muted
+			return sy.Fail + " cancelled" + p.earlier(t), st.Muted
 		}
 		reason := strings.TrimPrefix(t.Err, "chaski: ")
 		if reason == "" {
 			reason = "unknown error"
 		}
-		return sy.Fail + " failed: " + reason, st.Error
+		return sy.Fail + " failed" + p.earlier(t) + ": " + reason, st.Error
 	case chaski.TransferPending:
 		if p.sh.opts.AcceptFilesPrompt {
 			return sy.Pending + " accept? y/n", st.Warn
@@ -380,6 +380,14 @@ func (p *transfersPane) state(t *chaski.TransferInfo) (string, lipgloss.Style) {
 		return sy.Pending + " pending", st.Warn
 	}
 	return t.State.String(), st.Row
+}
+
+// earlier marks a row that came from the store (an earlier run).
+func (p *transfersPane) earlier(t *chaski.TransferInfo) string {
+	if p.sh.xhist.loaded[t.ID] {
+		return " (earlier run)"
+	}
+	return ""
 }
 
 func short(s string, n int) string {
@@ -412,9 +420,19 @@ func (p *transfersPane) view(w, h int, focused bool) []string {
 	}, w)
 	lines := []string{t.header()}
 	p.sel = clamp(p.sel, 0, len(rows)-1)
-	p.off = window(p.sel, p.off, h-1, len(rows))
+	// The selected row's hash and folder get a line of their own at the
+	// bottom when there is room: a row is too narrow for a path.
+	foot := ""
+	if h >= 4 {
+		foot = p.footer(rows[p.sel], w)
+	}
+	listH := h
+	if foot != "" {
+		listH = h - 1
+	}
+	p.off = window(p.sel, p.off, listH-1, len(rows))
 	now := sh.now()
-	for i := p.off; i < len(rows) && len(lines) < h; i++ {
+	for i := p.off; i < len(rows) && len(lines) < listH; i++ {
 		r := rows[i]
 		sel := focused && i == p.sel
 		if d := r.drop; d != nil {
@@ -461,9 +479,6 @@ func (p *transfersPane) view(w, h int, focused bool) []string {
 			elapsed = fmtAge(e)
 		}
 		state, sty := p.state(tr)
-		if sh.xhist.loaded[tr.ID] {
-			state += " · earlier"
-		}
 		peer := tr.Peer
 		if peer == "" {
 			peer = "–"
@@ -481,7 +496,53 @@ func (p *transfersPane) view(w, h int, focused bool) []string {
 			{text: state, style: &sty},
 		}, sel))
 	}
+	if foot != "" {
+		return append(fill(lines, listH), foot)
+	}
 	return fill(lines, h)
+}
+
+// footer describes the selected transfer in full: hash, where it was saved
+// or read from, and the keys that act on it.
+func (p *transfersPane) footer(r xferRow, w int) string {
+	st := p.sh.st
+	var parts []string
+	switch {
+	case r.t != nil:
+		t := r.t
+		parts = append(parts, t.Name)
+		if algo, sum := xferHash(t); sum != "" {
+			parts = append(parts, algo+" "+short(sum, 12))
+		}
+		if t.Err != "" {
+			parts = append(parts, t.State.String()+": "+strings.TrimPrefix(t.Err, "chaski: "))
+		}
+		if !t.Outgoing && t.Path != "" {
+			parts = append(parts, "saved to "+t.Path)
+		} else if src := p.sh.xhist.sources[t.ID]; src != "" {
+			parts = append(parts, "from "+src)
+		}
+		if t.State.Finished() {
+			keys := "enter details · o copy folder · c clear"
+			if t.Outgoing && t.State != chaski.TransferDone {
+				keys += " · r retry"
+			}
+			parts = append(parts, keys)
+		}
+	case r.drop != nil:
+		parts = append(parts, r.drop.name)
+		if r.drop.err != "" {
+			parts = append(parts, "failed: "+r.drop.err)
+		}
+		parts = append(parts, "from "+r.drop.path)
+		if r.drop.state == "failed" {
+			parts = append(parts, "r retry · c clear")
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return st.Muted.Render(trunc(sanitize("▸ "+strings.Join(parts, " · ")), w))
 }
 
 func (p *transfersPane) progressBar(pct float64, w int, plain bool) string {
