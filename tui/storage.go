@@ -230,7 +230,7 @@ func (p *storePane) view(w, h int, focused bool) []string {
 		}
 		origin, oStyle := entryOrigin(e), st.Muted
 		if e.FromID != "" {
-			origin, oStyle = st.Symbols.In+" "+origin, sh.peerStyle(e.From)
+			origin, oStyle = "← "+origin, sh.peerStyle(e.From)
 		}
 		upd := "–"
 		if !e.Updated.IsZero() {

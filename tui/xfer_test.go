@@ -279,3 +279,21 @@ func TestReadOnlyDeniesPaneActions(t *testing.T) {
 		t.Errorf("read-only deleted %v", f.deleted)
 	}
 }
+
+// A teatest flow: the Transfers pane as a user drives it — the hash in
+// the row, the full hash on Enter, c clears the row.
+func TestFlowTransfersHashAndClear(t *testing.T) {
+	f := newFake()
+	f.transfers = doneTransfers()[:1]
+	tm := startFlow(t, f, 160, 40, Options{})
+	waitText(t, tm, "chaski-test", "TYPING")
+	tm.Send(tea.KeyMsg{Type: tea.KeyEsc})
+	tm.Type("4z")
+	waitText(t, tm, "zoomed", "done sha256 0123456789ab", "saved to /home/u/Downloads/notes.txt")
+	tm.Send(tea.KeyMsg{Type: tea.KeyEnter})
+	waitText(t, tm, "sha256: 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef")
+	tm.Send(tea.KeyMsg{Type: tea.KeyEsc})
+	tm.Type("c")
+	waitText(t, tm, "cleared notes.txt from the list", "no transfers")
+	quitFlow(t, tm)
+}
