@@ -415,10 +415,14 @@ func TestSSHReadOnlyCannotPublish(t *testing.T) {
 		"delete":    v.StoreDelete("k"),
 		"put":       v.StorePut("k", nil, 0),
 		"subscribe": v.Subscribe("other"),
+		"save state": v.SaveState("chaski.tui.transfers", []byte("[]")),
 	} {
 		if !errors.Is(err, ErrReadOnly) {
 			t.Errorf("%s: %v", name, err)
 		}
+	}
+	if _, err := v.FetchWith(ctx, "k", chaski.FetchOptions{}); !errors.Is(err, ErrReadOnly) {
+		t.Errorf("fetch with: %v", err)
 	}
 	if _, err := (viewer{Node: f.node}).PushFile(ctx, "chat", strings.NewReader("x"), "passwd", 1, nil); !errors.Is(err, ErrNoFilesOverSSH) {
 		t.Errorf("push file: %v", err)
