@@ -410,11 +410,11 @@ func TestSSHReadOnlyCannotPublish(t *testing.T) {
 	v := viewer{Node: f.node, readOnly: true}
 	ctx := context.Background()
 	for name, err := range map[string]error{
-		"publish":   v.Publish(ctx, "chat", []byte("x")),
-		"close":     v.CloseEdge(f.peer.ID()),
-		"delete":    v.StoreDelete("k"),
-		"put":       v.StorePut("k", nil, 0),
-		"subscribe": v.Subscribe("other"),
+		"publish":    v.Publish(ctx, "chat", []byte("x")),
+		"close":      v.CloseEdge(f.peer.ID()),
+		"delete":     v.StoreDelete("k"),
+		"put":        v.StorePut("k", nil, 0),
+		"subscribe":  v.Subscribe("other"),
 		"save state": v.SaveState("chaski.tui.transfers", []byte("[]")),
 	} {
 		if !errors.Is(err, ErrReadOnly) {
