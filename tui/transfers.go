@@ -271,7 +271,7 @@ func transferDetail(t *chaski.TransferInfo, now time.Time) string {
 		"offered: " + t.Started.Format(time.RFC3339),
 	}
 	if e := transferElapsed(t, now); e > 0 {
-		lines = append(lines, "elapsed: "+fmtAge(e), "rate: "+fmtBytes(int64(transferRate(t, now)))+"/s")
+		lines = append(lines, "elapsed: "+fmtElapsed(e), "rate: "+fmtBytes(int64(transferRate(t, now)))+"/s")
 	}
 	if !t.FirstByte.IsZero() {
 		lines = append(lines, "first byte: "+t.FirstByte.Format(time.RFC3339))
@@ -324,6 +324,15 @@ func transferElapsed(t *chaski.TransferInfo, now time.Time) time.Duration {
 		end = t.Ended
 	}
 	return max(0, end.Sub(from))
+}
+
+// fmtElapsed is fmtAge with tenths under ten seconds: a loopback send
+// takes a fraction of one.
+func fmtElapsed(d time.Duration) string {
+	if d < 10*time.Second {
+		return strconv.FormatFloat(d.Seconds(), 'f', 1, 64) + "s"
+	}
+	return fmtAge(d)
 }
 
 // declined tells a refusal by a person from other failures.
@@ -412,11 +421,11 @@ func (p *transfersPane) view(w, h int, focused bool) []string {
 		{title: "NAME", min: 10, max: 24},
 		{title: "PEER", min: 6, max: 14, prio: 2},
 		{title: "PROGRESS", min: 8, max: 30, prio: 4},
-		{title: "BYTES", min: 11, max: 19, prio: 3, right: true},
+		{title: "BYTES", min: 15, max: 19, prio: 3, right: true},
 		{title: "RATE", min: 9, max: 11, prio: 2, right: true},
 		{title: "ETA", min: 5, max: 8, prio: 5, right: true},
 		{title: "TIME", min: 6, max: 7, prio: 6, right: true},
-		{title: "STATE", min: 16, max: 90},
+		{title: "STATE", min: 16, max: 70},
 	}, w)
 	lines := []string{t.header()}
 	p.sel = clamp(p.sel, 0, len(rows)-1)
@@ -476,7 +485,7 @@ func (p *transfersPane) view(w, h int, focused bool) []string {
 		}
 		elapsed := "–"
 		if e := transferElapsed(tr, now); e > 0 {
-			elapsed = fmtAge(e)
+			elapsed = fmtElapsed(e)
 		}
 		state, sty := p.state(tr)
 		peer := tr.Peer

@@ -82,7 +82,7 @@ func TestTransferRowsShowHashAndSavedPath(t *testing.T) {
 		keys(m, "esc", "4", "z")
 		s := frame(m)
 		wantIn(t, s, "notes.txt", "✓ done sha256 0123456789ab",
-			"movie.mkv", "sha256 fedcba987654", "receiving 25%", "TIME", "25s", "10s")
+			"movie.mkv", "sha256 fedcba987654", "receiving 25%", "TIME", "25s", "10s", "20s")
 		wantNot(t, s, "0123456789abcdef0123") // only 12 digits in the row
 		// The active row: 25 MiB in 25 s is 1 MiB/s, 75 MiB to go: 1:15.
 		wantIn(t, s, "1.0 MiB/s", "1:15")
@@ -96,6 +96,7 @@ func TestTransferRowsShowHashAndSavedPath(t *testing.T) {
 			t.Fatalf("%v: Enter opened no detail view:\n%s", sz, s)
 		}
 		wantIn(t, s, "sha256: 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", "saved to: /home/u/Downloads/notes.txt", "elapsed: 10s")
+		keys(m, "esc")
 	}
 }
 
@@ -296,4 +297,12 @@ func TestFlowTransfersHashAndClear(t *testing.T) {
 	tm.Type("c")
 	waitText(t, tm, "cleared notes.txt from the list", "no transfers")
 	quitFlow(t, tm)
+}
+
+func TestFmtElapsed(t *testing.T) {
+	for d, want := range map[time.Duration]string{300 * time.Millisecond: "0.3s", 9500 * time.Millisecond: "9.5s", 75 * time.Second: "1m15s"} {
+		if got := fmtElapsed(d); got != want {
+			t.Errorf("fmtElapsed(%v) = %q, want %q", d, got, want)
+		}
+	}
 }
