@@ -329,6 +329,9 @@ func transferElapsed(t *chaski.TransferInfo, now time.Time) time.Duration {
 // fmtElapsed is fmtAge with tenths under ten seconds: a loopback send
 // takes a fraction of one.
 func fmtElapsed(d time.Duration) string {
+	if d < 100*time.Millisecond {
+		return "<0.1s"
+	}
 	if d < 10*time.Second {
 		return strconv.FormatFloat(d.Seconds(), 'f', 1, 64) + "s"
 	}

@@ -300,7 +300,7 @@ func TestFlowTransfersHashAndClear(t *testing.T) {
 }
 
 func TestFmtElapsed(t *testing.T) {
-	for d, want := range map[time.Duration]string{300 * time.Millisecond: "0.3s", 9500 * time.Millisecond: "9.5s", 75 * time.Second: "1m15s"} {
+	for d, want := range map[time.Duration]string{3 * time.Millisecond: "<0.1s", 300 * time.Millisecond: "0.3s", 9500 * time.Millisecond: "9.5s", 75 * time.Second: "1m15s"} {
 		if got := fmtElapsed(d); got != want {
 			t.Errorf("fmtElapsed(%v) = %q, want %q", d, got, want)
 		}
