@@ -29,8 +29,8 @@ type keyMap struct {
 	CancelTransfer, DropFiles, Retry, ClearOne, ClearDone, OpenFolder key.Binding
 	// Storage.
 	StorePut, StoreDelete, StoreFetch, Open, StoreEdit key.Binding
-	// Every pane: its data as JSON in the data dir.
-	Export key.Binding
+	// Every pane: its data as JSON in the data dir (ExportAlt also while typing).
+	Export, ExportAlt key.Binding
 	// Modal questions.
 	Yes, No key.Binding
 
@@ -100,6 +100,7 @@ func newKeyMap() *keyMap {
 		Open:        b([]string{"enter"}, "enter", "details"),
 		StoreEdit:   b([]string{"E"}, "E", "edit value"),
 		Export:      b([]string{"e"}, "e", "export pane as JSON"),
+		ExportAlt:   b([]string{"alt+e"}, "M-e", "export pane (also while typing)"),
 
 		Yes: b([]string{"y", "Y"}, "y", "yes"),
 		No:  b([]string{"n", "N", "esc"}, "n", "no"),
@@ -120,7 +121,7 @@ func newKeyMap() *keyMap {
 		"accept": &k.Accept, "decline": &k.Decline, "accept_always": &k.AcceptAlt, "decline_always": &k.DeclineAlt,
 		// Transfers, Storage and export (issue 14).
 		"retry_transfer": &k.Retry, "clear_transfer": &k.ClearOne, "clear_finished": &k.ClearDone,
-		"open_folder": &k.OpenFolder, "store_edit": &k.StoreEdit, "export": &k.Export,
+		"open_folder": &k.OpenFolder, "store_edit": &k.StoreEdit, "export": &k.Export, "export_always": &k.ExportAlt,
 	}
 	return k
 }
@@ -180,7 +181,7 @@ func (k *keyMap) helpGroups() [][]key.Binding {
 	}
 	return [][]key.Binding{
 		{h("GLOBAL (commands)"), k.Panes, k.NextPane, k.PrevPane, k.Zoom, k.Filter, k.Export, k.Up, k.Down, k.PgUp, k.PgDown, k.Top, k.Bottom, k.Back, k.Help, k.Quit},
-		{h("ALWAYS (also typing)"), k.PanesAlt, k.NextPane, k.ZoomAlt, k.Suspend, k.AcceptAlt, k.DeclineAlt, k.Accept, k.Decline},
+		{h("ALWAYS (also typing)"), k.PanesAlt, k.NextPane, k.ZoomAlt, k.ExportAlt, k.Suspend, k.AcceptAlt, k.DeclineAlt, k.Accept, k.Decline},
 		{h("EDGES"), k.Connect, k.CloseEdge, k.Ping, k.PingPad},
 		{h("TOPICS"), k.Type, k.Send, k.Blur, k.NextTopic, k.PrevTopic, k.History, k.Commands, k.Commands2},
 		{h("DISCOVERY"), k.Discover, k.DiscoverOne},

@@ -542,6 +542,8 @@ func (m *model) onAlwaysKey(msg tea.KeyMsg) (tea.Cmd, bool) {
 	case key.Matches(msg, k.ZoomAlt):
 		m.zoomed = !m.zoomed
 		return nil, true
+	case key.Matches(msg, k.ExportAlt):
+		return m.export(), true
 	case key.Matches(msg, k.AcceptAlt):
 		return m.answerOffer(true), true
 	case key.Matches(msg, k.DeclineAlt):

@@ -165,8 +165,9 @@ func pastedFiles(s string) []string {
 
 // droppedPaths returns the paths of a paste that reads as a drop although
 // not every path is a regular file (a directory, a file that does not
-// exist): every token an absolute path, at most a handful, one line each.
-// Anything else is text.
+// exist): every token an absolute path below the root that exists or
+// whose folder exists. Anything else is text: "/help" or "/api/v1/users"
+// pasted into the chat stay text.
 func droppedPaths(s string) []string {
 	if strings.TrimSpace(s) == "" || len(s) > 64<<10 {
 		return nil
@@ -177,6 +178,16 @@ func droppedPaths(s string) []string {
 	}
 	for _, p := range ps {
 		if !filepath.IsAbs(p) || strings.ContainsAny(p, "\n\r") {
+			return nil
+		}
+		dir := filepath.Dir(filepath.Clean(p))
+		if dir == filepath.Dir(dir) {
+			return nil // directly under the root: more likely a command than a file
+		}
+		if _, err := os.Stat(p); err == nil {
+			continue
+		}
+		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 			return nil
 		}
 	}

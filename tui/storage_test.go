@@ -198,6 +198,18 @@ func TestExportWritesPaneJSON(t *testing.T) {
 	for _, p := range []string{"1", "2", "3", "6", "6"} {
 		runAll(m, keys(m, "esc", p, "esc", "e")) // Esc: the chat's input takes e as text
 	}
+	// While typing in the chat, M-e exports it (e is text there).
+	runAll(m, keys(m, "esc", "2"))
+	if !m.m.chat.typing() {
+		t.Fatal("the chat is not typing")
+	}
+	runAll(m, []tea.Cmd{send(m, tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune{'e'}, Alt: true})})
+	if fs, _ := filepath.Glob(filepath.Join(dir, "export-topics-*.json")); len(fs) != 2 {
+		t.Errorf("M-e while typing: topic exports %v", fs)
+	}
+	if v := m.m.chat.input.Value(); v != "" {
+		t.Errorf("M-e typed %q", v)
+	}
 	for _, name := range []string{"edges", "topics", "discovery", "log"} {
 		if fs, _ := filepath.Glob(filepath.Join(dir, "export-"+name+"-*.json")); len(fs) == 0 {
 			t.Errorf("no export of %s", name)

@@ -231,20 +231,24 @@ func TestDroppedDirectoryAndMissingPath(t *testing.T) {
 	f := newFake()
 	m := newTestModel(t, f, 160, 40)
 	dir := t.TempDir()
+	gone := filepath.Join(dir, "gone.txt") // its folder exists: a file moved away
 	run(m, send(m, tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(dir), Paste: true}))
-	run(m, send(m, tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("/no/such/file.txt"), Paste: true}))
+	run(m, send(m, tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(gone), Paste: true}))
 	s := frame(m)
-	wantIn(t, s, "directories are not supported yet", "/no/such/file.txt does not exist")
+	wantIn(t, s, "directories are not supported yet", gone+" does not exist")
 	if v := m.m.chat.input.Value(); v != "" {
 		t.Errorf("input holds %q after the drops", v)
 	}
 	if _, sent := f.snapshot(); len(sent) != 0 {
 		t.Errorf("sent %v", sent)
 	}
-	// Ordinary text is still text.
-	send(m, tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("see /etc/hosts please"), Paste: true})
-	if v := m.m.chat.input.Value(); v != "see /etc/hosts please" {
-		t.Errorf("text paste became %q", v)
+	// Ordinary text is still text, and so are commands and URL paths.
+	for _, text := range []string{"see /etc/hosts please", "/help", "/api/v1/users"} {
+		m.m.chat.input.SetValue("")
+		send(m, tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(text), Paste: true})
+		if v := m.m.chat.input.Value(); v != text {
+			t.Errorf("text paste %q became %q", text, v)
+		}
 	}
 }
 
