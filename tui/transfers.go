@@ -523,6 +523,17 @@ func (p *transfersPane) footer(r xferRow, w int) string {
 	case r.t != nil:
 		t := r.t
 		parts = append(parts, t.Name)
+		if !t.State.Finished() {
+			// A narrow pane drops the figures' columns: say them here.
+			state, _ := p.state(t)
+			if rate := transferRate(t, p.sh.now()); t.State == chaski.TransferActive && rate > 0 {
+				state += " · " + fmtBytes(int64(rate)) + "/s"
+				if t.Size > 0 {
+					state += " · ETA " + fmtETA(time.Duration(float64(t.Size-t.Done)/rate*float64(time.Second)))
+				}
+			}
+			parts = append(parts, state)
+		}
 		if algo, sum := xferHash(t); sum != "" {
 			parts = append(parts, algo+" "+short(sum, 12))
 		}

@@ -85,7 +85,7 @@ func TestTransferRowsShowHashAndSavedPath(t *testing.T) {
 			"movie.mkv", "sha256 fedcba987654", "receiving 25%", "TIME", "25s", "10s", "20s")
 		wantNot(t, s, "0123456789abcdef0123") // only 12 digits in the row
 		// The active row: 25 MiB in 25 s is 1 MiB/s, 75 MiB to go: 1:15.
-		wantIn(t, s, "1.0 MiB/s", "1:15")
+		wantIn(t, s, "1.0 MiB/s", "1:15", "▸ big.iso · receiving 25% · 1.0 MiB/s · ETA 1:15")
 		// Selected, the received file's line at the bottom says where it
 		// was saved; Enter shows the full hash.
 		keys(m, "j")
