@@ -237,3 +237,18 @@ func TestFlowStorageAndExport(t *testing.T) {
 	waitText(t, tm, "exported storage to "+dir)
 	quitFlow(t, tm)
 }
+
+// The filter matches keys, origins and text values.
+func TestStorageFilter(t *testing.T) {
+	m := newTestModel(t, storeFake(), 160, 40)
+	keys(m, "esc", "5", "/", "bravo", "enter")
+	s := frame(m)
+	wantIn(t, s, "config")
+	wantNot(t, s, "greeting", "blob")
+	keys(m, "/")
+	send(m, tea.KeyMsg{Type: tea.KeyCtrlU})
+	keys(m, "world", "enter")
+	s = frame(m)
+	wantIn(t, s, "greeting")
+	wantNot(t, s, "config")
+}
