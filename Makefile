@@ -67,15 +67,18 @@ profile: build
 	@for f in prof/*/*.allocs.pprof; do $(GO) tool pprof -sample_index=alloc_space -top -nodecount=15 $(BIN) $$f > $${f%.pprof}.txt 2>/dev/null; done
 	@echo "profiles and their top functions: prof/*/ (go tool pprof -http=: $(BIN) prof/messages/sub.cpu.pprof)"
 
-## tools: benchmark-only tools (nats-server) into the git-ignored .tools/
+## tools: benchmark-only tools (nats-server, the nats CLI) into the git-ignored .tools/
 NATS_VERSION ?= v2.15.2
-tools: .tools/nats-server
+NATSCLI_VERSION ?= v0.5.0
+tools: .tools/nats-server .tools/nats
 .tools/nats-server:
 	GOBIN=$(CURDIR)/.tools $(GO) install github.com/nats-io/nats-server/v2@$(NATS_VERSION)
+.tools/nats:
+	GOBIN=$(CURDIR)/.tools $(GO) install github.com/nats-io/natscli/nats@$(NATSCLI_VERSION)
 
 ## fuzz: every fuzz target for FUZZTIME each (seed corpora also run in `make test`)
 fuzz:
-	@set -e; for pkg in ./chaski/wire ./chaski/pki ./chaski/nearby ./tui; do \
+	@set -e; for pkg in ./chaski ./chaski/wire ./chaski/pki ./chaski/nearby ./tui; do \
 	  for target in $$($(GO) test -list 'Fuzz.*' $$pkg | grep '^Fuzz'); do \
 	    echo "== $$pkg $$target"; \
 	    $(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) $$pkg; \

@@ -9,6 +9,10 @@
 #   FILE_DIR=DIR    where the 1 GiB file of files mode is written and
 #                   received (default /dev/shm when it exists: the node is
 #                   measured, not the disk)
+#   DISK_DIR=DIR    a directory on a disk for the file-to-disk row (default:
+#                   a directory under OUT, i.e. under $TMPDIR or /tmp; the
+#                   row is left out when it is on tmpfs)
+#   CMD_COUNT=N     messages of the command-level pub/sub rows (default 1M)
 #   OUT=DIR         keep the JSON results there (default: a temp dir)
 #   CHASKI=PATH     a chaski binary to measure instead of building bin/chaski
 #
@@ -27,6 +31,10 @@ fi
 OUT=${OUT:-$(mktemp -d "${TMPDIR:-/tmp}/chaski-compare.XXXXXX")}
 mkdir -p "$OUT"
 BIN=$ROOT/bin
+DISK_DIR=${DISK_DIR:-$OUT/disk}
+mkdir -p "$DISK_DIR"
+CMD_COUNT=${CMD_COUNT:-1000000}
+NATS_CLI=${NATS_CLI:-$ROOT/.tools/nats}
 
 pids=()
 cleanup() {
@@ -48,8 +56,8 @@ if [ -z "${CHASKI:-}" ]; then
 	CHASKI=$BIN/chaski
 fi
 (cd bench && $GO build -o "$BIN/rawtcp" ./rawtcp && $GO build -o "$BIN/natsbench" ./natsbench && $GO build -o "$BIN/bench-report" ./report)
-if [ ! -x "$NATS_SERVER" ]; then
-	say "installing nats-server into .tools/"
+if [ ! -x "$NATS_SERVER" ] || [ ! -x "$NATS_CLI" ]; then
+	say "installing nats-server and the nats CLI into .tools/"
 	make tools >&2
 fi
 
@@ -79,6 +87,93 @@ idle_rss() {
 	echo "{\"rss_mib\": $(awk -v k="$kb" 'BEGIN {printf "%.1f", k/1024}')}"
 }
 
+now_ns() { date +%s%N; }
+
+# free_port prints a port nobody listens on (the kernel's choice).
+free_port() { "$BIN/rawtcp" -freeport; }
+
+# wait_line waits until the log $1 holds the text $2.
+wait_line() {
+	for _ in $(seq 400); do
+		if grep -q "$2" "$1" 2>/dev/null; then return 0; fi
+		sleep 0.025
+	done
+	echo "no line with '$2' in $1" >&2
+	return 1
+}
+wait_listening() { wait_line "$1" "listening"; }
+
+# cmd_pubsub NAME [root]: the pub and sub commands as a user runs them,
+# wall clock from starting the subscriber to its exit after CMD_COUNT
+# messages (start-up included), printing to /dev/null.
+cmd_pubsub() {
+	local name=$1 via=${2:-} port rport= sub
+	port=$(free_port)
+	local connect=()
+	if [ "$via" = root ]; then
+		rport=$(free_port)
+		"$CHASKI" node --root --listen "127.0.0.1:$rport" --data-dir "$OUT/root-data" >"$OUT/$name.root.log" 2>&1 &
+		local root=$!
+		pids+=($root)
+		wait_listening "$OUT/$name.root.log"
+		connect=(--connect "127.0.0.1:$rport")
+	fi
+	local t0 t1
+	t0=$(now_ns)
+	"$CHASKI" sub --listen "127.0.0.1:$port" "${connect[@]}" --count "$CMD_COUNT" --timeout 300s bench >/dev/null 2>"$OUT/$name.sub.log" &
+	sub=$!
+	pids+=($sub)
+	if [ "$via" = root ]; then
+		# The root must know the subscriber before the publisher starts.
+		wait_line "$OUT/$name.root.log" "subscribes to bench"
+		"$CHASKI" pub --connect "127.0.0.1:$rport" --count "$CMD_COUNT" --size 100 bench 2>"$OUT/$name.pub.log"
+	else
+		wait_listening "$OUT/$name.sub.log"
+		"$CHASKI" pub --connect "127.0.0.1:$port" --count "$CMD_COUNT" --size 100 bench 2>"$OUT/$name.pub.log"
+	fi
+	wait "$sub"
+	t1=$(now_ns)
+	if [ -n "$rport" ]; then kill "$root" 2>/dev/null || true; wait "$root" 2>/dev/null || true; fi
+	awk -v n="$CMD_COUNT" -v d=$((t1 - t0)) 'BEGIN {printf "{\"msgs_per_sec\": %.0f, \"seconds\": %.3f}\n", n/(d/1e9), d/1e9}'
+}
+
+# nats_pubsub: the nats CLI's bench pub and sub pair, timed the same way.
+nats_pubsub() {
+	local t0 t1 sub
+	t0=$(now_ns)
+	"$NATS_CLI" --server "$NATS_URL" bench sub bench --msgs "$CMD_COUNT" --size 100 --no-progress >"$OUT/natscli.sub.log" 2>&1 &
+	sub=$!
+	pids+=($sub)
+	sleep 0.3 # the CLI prints nothing once subscribed
+	"$NATS_CLI" --server "$NATS_URL" bench pub bench --msgs "$CMD_COUNT" --size 100 --no-progress >"$OUT/natscli.pub.log" 2>&1
+	wait "$sub"
+	t1=$(now_ns)
+	awk -v n="$CMD_COUNT" -v d=$((t1 - t0)) 'BEGIN {printf "{\"msgs_per_sec\": %.0f, \"seconds\": %.3f}\n", n/(d/1e9), d/1e9}'
+}
+
+# cmd_ping: `chaski ping -i 5ms` against a headless node, as a user runs it.
+cmd_ping() {
+	local port node
+	port=$(free_port)
+	"$CHASKI" node --listen "127.0.0.1:$port" --data-dir "$OUT/ping-data" >"$OUT/pingnode.log" 2>&1 &
+	node=$!
+	pids+=($node)
+	wait_listening "$OUT/pingnode.log"
+	"$CHASKI" ping --json -c 440 -i 5ms "127.0.0.1:$port" >"$OUT/pingcmd.lines"
+	kill "$node" 2>/dev/null || true
+	wait "$node" 2>/dev/null || true
+	"$BIN/bench-report" -pings "$OUT/pingcmd.lines" -skip 40
+}
+
+# dd_disk: dd writing 1 GiB into DISK_DIR, flushed like a received file.
+dd_disk() {
+	local s
+	s=$(dd if=/dev/zero of="$DISK_DIR/dd.bin" bs=1M count=1024 conv=fsync 2>&1 | awk '/copied/ {for (i=1;i<=NF;i++) if ($i ~ /^s,?$/) print $(i-1)}')
+	rm -f "$DISK_DIR/dd.bin"
+	awk -v s="$s" 'BEGIN {printf "{\"mb_per_sec\": %.1f, \"seconds\": %s}\n", 1073741824/s/1e6, s}'
+}
+on_tmpfs() { [ "$(stat -f -c %T "$1" 2>/dev/null)" = tmpfs ]; }
+
 for r in $(seq "$RUNS"); do
 	say "round $r of $RUNS: raw TCP (4 GiB bulk, 20k pings)"
 	"$BIN/rawtcp" >"$OUT/raw.$r.json"
@@ -107,8 +202,20 @@ for r in $(seq "$RUNS"); do
 		taskset -c 0 "$BIN/rawtcp" -bytes 1 >"$OUT/raw1cpu.$r.json"
 		taskset -c 0 "$CHASKI" bench --quiet --json --mode ping >"$OUT/ping1cpu.$r.json"
 	fi
+	say "round $r of $RUNS: command-level ping at 5 ms (raw TCP client, chaski ping -i 5ms)"
+	"$BIN/rawtcp" -bytes 1 -pings 400 -interval 5ms >"$OUT/rawint.$r.json"
+	cmd_ping >"$OUT/pingcmd.$r.json"
+	say "round $r of $RUNS: command-level pub/sub ($CMD_COUNT × 100 B): nats bench pair, chaski direct, chaski via root"
+	nats_pubsub >"$OUT/natscmd.$r.json"
+	cmd_pubsub cmddirect >"$OUT/cmddirect.$r.json"
+	cmd_pubsub cmdroot root >"$OUT/cmdroot.$r.json"
 	say "round $r of $RUNS: chaski files (1 GiB in $FILE_DIR)"
 	"$CHASKI" bench --quiet --json --mode files --file-size 1GiB --dir "$FILE_DIR" >"$OUT/files.$r.json"
+	if ! on_tmpfs "$DISK_DIR"; then
+		say "round $r of $RUNS: dd and chaski files (1 GiB into $DISK_DIR)"
+		dd_disk >"$OUT/dd.$r.json"
+		"$CHASKI" bench --quiet --json --mode files --file-size 1GiB --dir "$DISK_DIR" >"$OUT/filesdisk.$r.json"
+	fi
 	say "round $r of $RUNS: idle node"
 	idle_rss >"$OUT/idle.$r.json"
 done

@@ -117,6 +117,10 @@ type Config struct {
 	DownloadDir   string
 	MaxFileSize   int64 // default 4 GiB
 	FileChunkSize int   // default 256 KiB
+	// FileHash is the hash that verifies the files this node sends:
+	// HashBLAKE3 (default: every chunk is checked as it arrives, see
+	// docs/PROTOCOL.md §9) or HashSHA256 (checked once, at the end).
+	FileHash string
 	// PromptFiles makes offers wait for AcceptTransfer instead of being
 	// refused when AcceptFiles is off (the dashboard asks the user).
 	PromptFiles bool
@@ -203,6 +207,13 @@ func (c *Config) setDefaults() error {
 	}
 	if c.MaxFileSize <= 0 {
 		c.MaxFileSize = 4 << 30
+	}
+	switch c.FileHash {
+	case "":
+		c.FileHash = HashBLAKE3
+	case HashBLAKE3, HashSHA256:
+	default:
+		return fmt.Errorf("%w: Config.FileHash %q (want blake3 or sha256)", ErrUnknownHash, c.FileHash)
 	}
 	defi(&c.FileChunkSize, 256<<10)
 	if c.DownloadDir == "" {

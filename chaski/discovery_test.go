@@ -2,6 +2,7 @@ package chaski
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 )
@@ -247,23 +248,29 @@ func TestConnectWithDiscovery(t *testing.T) {
 // must pair with n1 for beta (two hops away, through n2, which does not
 // subscribe to beta), and be the first only of gamma, which nobody has.
 func TestDiscoveryFindsUnpairedSubscriber(t *testing.T) {
-	n := createNodes(t, "127.0.0.1", "alpha,beta", "alpha", "beta,gamma")
-	connect(t, n[1], n[0])
-	discover(t, n[1], OnPairNone, noAnswer) // alpha: shared with n1 at once
-	connect(t, n[2], n[1])
-	discover(t, n[2], OnPairNone, answer)
-	requireConnected(t, [2]*Node{n[2], n[0]})
+	// Three nodes as the command line starts them: none is paired at start.
+	start := func(name, subs string) *Node {
+		return startNode(t, "127.0.0.1", Config{Name: name, Subscriptions: strings.Split(subs, ","), TTL: 15})
+	}
+	n1, n2, n3 := start("n1", "alpha,beta"), start("n2", "alpha"), start("n3", "beta,gamma")
+	connect(t, n2, n1)
+	discover(t, n2, OnPairNone, noAnswer) // alpha: shared with n1 at once
+	connect(t, n3, n2)
+	// Half the timeout asks paired nodes only, the other half every
+	// subscriber; generous for a loaded machine.
+	discover(t, n3, OnPairNone, 6*time.Second)
+	requireConnected(t, [2]*Node{n3, n1})
 	got := map[string]PairingInfo{}
-	for _, p := range n[2].Pairings() {
+	for _, p := range n3.Pairings() {
 		got[p.Topic] = p
 	}
-	if b := got["beta"]; !b.Paired || b.First || b.Peer != n[0].Name() || b.Running {
-		t.Fatalf("n3 beta: %+v (want paired with %s, not first)", b, n[0].Name())
+	if b := got["beta"]; !b.Paired || b.First || b.Peer != "n1" || b.Running {
+		t.Fatalf("n3 beta: %+v (want paired with n1, not first)", b)
 	}
 	if g := got["gamma"]; !g.Paired || !g.First {
 		t.Fatalf("n3 gamma: %+v (want first of topic)", g)
 	}
-	if !n[0].PairedFor("beta") {
-		t.Fatal("n1 not paired for beta after n3 dialled... or was dialled")
+	if !n1.PairedFor("beta") {
+		t.Fatal("n1 not paired for beta")
 	}
 }

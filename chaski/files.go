@@ -1,6 +1,7 @@
 package chaski
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -86,6 +87,7 @@ type fileState struct {
 	mu       sync.Mutex
 	out      map[xferID]*outLeg
 	groups   map[string]*sendGroup
+	dirs     map[string]context.CancelCauseFunc // directory sends started by SendFile
 	in       map[xferID]*inXfer
 	partials map[string]bool // partial files in use by an incoming transfer
 	finished []TransferInfo  // ring of the last keepFinished finished transfers
@@ -95,6 +97,7 @@ type fileState struct {
 func (f *fileState) init() {
 	f.out = make(map[xferID]*outLeg)
 	f.groups = make(map[string]*sendGroup)
+	f.dirs = make(map[string]context.CancelCauseFunc)
 	f.in = make(map[xferID]*inXfer)
 	f.partials = make(map[string]bool)
 	f.idleTimeout.Store(int64(defaultIdleTimeout))
@@ -149,6 +152,33 @@ func validFileName(name string) bool {
 	}
 	for _, r := range name {
 		if unicode.IsControl(r) {
+			return false
+		}
+	}
+	return true
+}
+
+// Limits of the relative paths of a directory send.
+const (
+	maxRelPathLen   = 1024
+	maxRelPathDepth = 32
+)
+
+// validRelPath reports whether p may name a file under the download
+// directory: one to 32 slash-separated components, each a valid file name
+// (so no "", ".", "..", backslash, NUL or control character), at most
+// 1024 bytes. A plain name is a path of one component; an absolute path
+// has an empty first component and is refused.
+func validRelPath(p string) bool {
+	if len(p) > maxRelPathLen {
+		return false
+	}
+	parts := strings.Split(p, "/")
+	if len(parts) > maxRelPathDepth {
+		return false
+	}
+	for _, c := range parts {
+		if !validFileName(c) {
 			return false
 		}
 	}
@@ -334,6 +364,7 @@ func (n *Node) CancelTransfer(id string) error {
 	var key xferID
 	f.mu.Lock()
 	g := f.groups[id]
+	dir := f.dirs[id]
 	var leg *outLeg
 	var in *inXfer
 	if b, err := hex.DecodeString(id); err == nil && len(b) == len(key) {
@@ -343,6 +374,8 @@ func (n *Node) CancelTransfer(id string) error {
 	}
 	f.mu.Unlock()
 	switch {
+	case dir != nil:
+		dir(errCancelledLocal)
 	case g != nil:
 		for _, l := range g.legs {
 			l.cancel(errCancelledLocal)
@@ -385,7 +418,7 @@ var (
 )
 
 func init() {
-	routeFrames((*Node).handleFileFrame, wire.KindFileOffer, wire.KindFileChunk, wire.KindFileEnd, wire.KindFileAck, wire.KindFileAbort)
+	routeFrames((*Node).handleFileFrame, wire.KindFileOffer, wire.KindFileChunk, wire.KindFileEnd, wire.KindFileAck, wire.KindFileAbort, wire.KindFileTree)
 }
 
 // handleFileFrame dispatches the file frames of an edge (reader goroutine).
@@ -403,6 +436,12 @@ func (n *Node) handleFileFrame(e *edge, f wire.Frame) error {
 			return err
 		}
 		n.handleChunk(e, &c, f.Body)
+	case wire.KindFileTree:
+		t, err := wire.ParseFileTree(f.Body)
+		if err != nil {
+			return err
+		}
+		n.handleTree(e, &t)
 	case wire.KindFileEnd:
 		var end wire.FileEnd
 		if err := wire.Unmarshal(f.Body, &end); err != nil {

@@ -25,12 +25,14 @@ func cpuTime() time.Duration {
 // that bounds the rate on a 2-core machine, and is less disturbed by other
 // load than the rate).
 func BenchmarkFileTransferCPU(b *testing.B) {
-	for _, chunk := range []int{256 << 10, 1 << 20} {
-		b.Run(fmt.Sprintf("chunk=%dKiB", chunk>>10), func(b *testing.B) { benchFileCPU(b, chunk) })
+	for _, algo := range []string{HashBLAKE3, HashSHA256} {
+		for _, chunk := range []int{256 << 10, 1 << 20} {
+			b.Run(fmt.Sprintf("hash=%s/chunk=%dKiB", algo, chunk>>10), func(b *testing.B) { benchFileCPU(b, algo, chunk) })
+		}
 	}
 }
 
-func benchFileCPU(b *testing.B, chunk int) {
+func benchFileCPU(b *testing.B, algo string, chunk int) {
 	dir := b.TempDir()
 	if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
 		d, err := os.MkdirTemp("/dev/shm", "chaski-bench-")
@@ -40,7 +42,7 @@ func benchFileCPU(b *testing.B, chunk int) {
 		}
 	}
 	r := fileReceiver(b, Config{AcceptFiles: true, DownloadDir: dir})
-	a := fileSender(b, Config{FileChunkSize: chunk}, r)
+	a := fileSender(b, Config{FileChunkSize: chunk, FileHash: algo}, r)
 	data := randomBytes(b, 256<<20)
 	b.SetBytes(int64(len(data)))
 	b.ResetTimer()

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"maps"
 	"os"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -44,6 +45,16 @@ type inXfer struct {
 	active   atomic.Bool   // the accept answer was sent: chunks are legal
 	next     int64         // next expected offset (reader goroutine only)
 
+	algo     string        // HashBLAKE3 or HashSHA256
+	group    int64         // BLAKE3 group size (0 with SHA-256)
+	root     []byte        // verified streaming: the offered BLAKE3 hash
+	treeWant int64         // leaves the sender must send before data
+	treeGot  int64         // leaves received (reader goroutine only)
+	held     []byte        // leaves of the resumed prefix (transfer goroutine)
+	tree     []byte        // leaves received so far (transfer goroutine)
+	checker  *groupChecker // set once the tree matched the root
+	b3       *b3Hasher     // BLAKE3 without a root: hashed as it comes
+
 	done     chan struct{}
 	stopOnce sync.Once
 	stopKind stopKind
@@ -52,8 +63,9 @@ type inXfer struct {
 
 type inItem struct {
 	data []byte
-	buf  []byte // the frame body data was cut from, recycled once hashed
+	buf  []byte // the frame body data was cut from, recycled once written
 	end  *wire.FileEnd
+	tree []byte // leaves of a FileTree frame
 }
 
 type stopKind uint8
@@ -63,6 +75,7 @@ const (
 	stopCancelLocal                      // CancelTransfer on this side
 	stopCancelRemote                     // FileAbort from the sender
 	stopFail                             // protocol violation, limit, timeout
+	stopBadData                          // a chunk failed its check: the verified prefix is kept
 )
 
 // stop asks the transfer's goroutine to end (first reason wins).
@@ -86,7 +99,7 @@ func (n *Node) handleOffer(e *edge, topic string, o *wire.FileOffer) {
 		return // cannot even be answered
 	}
 	switch {
-	case !validFileName(o.Name):
+	case !validRelPath(o.Name):
 		n.refuseOffer(e, o.Transfer, o.Name, reasonInvalidName)
 		return
 	case o.Size < -1 || !validMeta(o.Meta) || !wire.ValidName(topic, wire.MaxTopicLen):
@@ -114,12 +127,16 @@ func (n *Node) handleOffer(e *edge, topic string, o *wire.FileOffer) {
 	}
 	x := &inXfer{id: id, e: e, topic: topic, name: o.Name, size: o.Size, meta: maps.Clone(o.Meta),
 		items: make(chan inItem, recvQueueSlots), space: make(chan struct{}, 1), done: make(chan struct{})}
+	if reason := x.negotiate(o); reason != "" {
+		n.refuseOffer(e, o.Transfer, o.Name, reason)
+		return
+	}
 	x.n = n
 	x.retire = x.forgetLocked
 	x.pkey = partialKey(e.peerStr, o.Name, o.Size)
 	info := e.info()
 	x.info = TransferInfo{ID: id.String(), Name: o.Name, Topic: topic, Peer: info.Name, PeerID: info.PeerID,
-		Size: o.Size, State: TransferOffered, Meta: x.meta, Started: time.Now()}
+		Size: o.Size, State: TransferOffered, Meta: x.meta, Started: time.Now(), HashAlgo: x.algo}
 	if prompt {
 		x.decide = make(chan bool, 1)
 		x.info.State = TransferPending
@@ -173,6 +190,14 @@ func (n *Node) handleChunk(e *edge, c *wire.FileChunk, body []byte) {
 		x.stop(stopFail, fmt.Sprintf("protocol error: chunk at offset %d, expected %d", c.Offset, x.next))
 		return
 	}
+	if x.group > 0 && x.next%x.group != 0 {
+		x.stop(stopFail, "protocol error: chunk after the end of a partial group")
+		return
+	}
+	if x.treeGot < x.treeWant {
+		x.stop(stopFail, "protocol error: data before the hash tree")
+		return
+	}
 	end := x.next + int64(len(c.Data))
 	if end > n.cfg.MaxFileSize {
 		x.stop(stopFail, fmt.Sprintf("%s: more than %d bytes", reasonTooLarge, n.cfg.MaxFileSize))
@@ -184,6 +209,38 @@ func (n *Node) handleChunk(e *edge, c *wire.FileChunk, body []byte) {
 	}
 	x.next = end
 	x.push(inItem{data: c.Data, buf: body})
+}
+
+// handleTree checks the place of a FileTree frame (reader goroutine) and
+// queues its leaves; the transfer's goroutine checks them against the root.
+func (n *Node) handleTree(e *edge, t *wire.FileTree) {
+	x := n.files.incoming(e, xferID(t.Transfer))
+	if x == nil {
+		return
+	}
+	if !x.active.Load() {
+		x.stop(stopFail, "protocol error: hash tree before the offer was accepted")
+		return
+	}
+	if why := x.placeTree(t); why != "" {
+		x.stop(stopFail, why)
+		return
+	}
+	x.push(inItem{tree: t.Leaves})
+}
+
+// placeTree checks that t continues the leaves received so far and counts
+// them (reader goroutine); it returns a protocol error or "".
+func (x *inXfer) placeTree(t *wire.FileTree) string {
+	k := int64(len(t.Leaves) / cvLen)
+	switch {
+	case x.root == nil:
+		return "protocol error: hash tree for a transfer without a BLAKE3 root"
+	case t.First != uint64(x.treeGot) || k > x.treeWant-x.treeGot || k == 0:
+		return fmt.Sprintf("protocol error: hash tree leaves %d+%d, expected %d of %d", t.First, k, x.treeGot, x.treeWant)
+	}
+	x.treeGot += k
+	return ""
 }
 
 func (n *Node) handleEnd(e *edge, end *wire.FileEnd) {
@@ -264,7 +321,7 @@ func (x *inXfer) run() {
 		x.refuse(reason)
 		return
 	}
-	defer w.f.Close()
+	defer w.close()
 	x.next = w.off
 	x.update(func(t *TransferInfo) {
 		t.State, t.Resumed, t.Done = TransferActive, w.off, w.off
@@ -307,11 +364,12 @@ func (x *inXfer) refuse(reason string) {
 // pwriter is the open partial file of an accepted transfer.
 type pwriter struct {
 	f       *os.File
-	path    string // the partial file
+	leaves  *os.File // BLAKE3: the leaves of the groups written (nil with SHA-256)
+	path    string   // the partial file
 	sidecar string
-	dir     string // absolute download directory
-	off     int64  // bytes in the file
-	h       hash.Hash
+	dir     string    // absolute download directory
+	off     int64     // bytes in the file
+	h       hash.Hash // SHA-256 of the bytes so far (nil with BLAKE3)
 }
 
 // partialKey names the partial file of (sender, name, size).
@@ -325,12 +383,53 @@ type sidecar struct {
 	Name    string    `json:"name"`
 	Size    int64     `json:"size"`
 	Updated time.Time `json:"updated"`
+	Hash    string    `json:"hash,omitempty"`  // "blake3", or "sha256" when empty
+	Group   int64     `json:"group,omitempty"` // BLAKE3 group size
+	Root    string    `json:"root,omitempty"`  // hex BLAKE3 root, with verified streaming
+}
+
+// leavesSuffix names the file beside a partial that holds the BLAKE3 leaves
+// of the groups written: 32 bytes per group, appended after the group's
+// data, so that a resume (even after a crash) knows which groups were
+// checked without hashing them again.
+const leavesSuffix = ".b3"
+
+// negotiate reads the hash fields of an offer; it returns a refusal reason
+// or "".
+func (x *inXfer) negotiate(o *wire.FileOffer) string {
+	switch o.Hash {
+	case "", HashSHA256:
+		x.algo = HashSHA256
+		return ""
+	case HashBLAKE3:
+	default:
+		return "unsupported hash: " + truncate(strings.ToValidUTF8(o.Hash, "?"), 40)
+	}
+	x.algo = HashBLAKE3
+	if !validGroup(o.Group) {
+		return "invalid offer: BLAKE3 group size"
+	}
+	x.group = o.Group
+	if len(o.Root) == 0 {
+		return "" // hashed as it comes, checked at the end
+	}
+	if len(o.Root) != 32 || o.Size < 0 {
+		return "invalid offer: BLAKE3 root"
+	}
+	x.root = bytes.Clone(o.Root)
+	if g := groupCount(o.Size, o.Group); g > 1 {
+		if g > maxTreeBytes/cvLen {
+			return fmt.Sprintf("hash tree too large: %d groups of %d bytes (at most %d)", g, o.Group, maxTreeBytes/cvLen)
+		}
+		x.treeWant = g
+	}
+	return ""
 }
 
 // prepare checks the download directory and free space, and opens the
 // partial file: an existing one of the same (sender, name, size) is
-// resumed after hashing its content; otherwise a new one is created with
-// O_EXCL and mode 0600.
+// resumed (see resume); otherwise a new one is created with O_EXCL and
+// mode 0600.
 func (x *inXfer) prepare() (*pwriter, string) {
 	n := x.n
 	dir, err := filepath.Abs(n.cfg.DownloadDir)
@@ -342,75 +441,166 @@ func (x *inXfer) prepare() (*pwriter, string) {
 		return nil, "download directory unavailable"
 	}
 	cleanStalePartials(dir)
-	w := &pwriter{dir: dir, path: filepath.Join(dir, partialPrefix+x.pkey), h: sha256.New()}
+	w := &pwriter{dir: dir, path: filepath.Join(dir, partialPrefix+x.pkey)}
 	w.sidecar = w.path + ".json"
-	if f, ok := openPartial(w.path, w.sidecar, x.e.peerStr, x.name, x.size); ok {
-		w.f = f
-		st, err := f.Stat()
-		if err == nil && (x.size < 0 || st.Size() <= x.size) && st.Size() <= n.cfg.MaxFileSize {
-			w.off = st.Size()
-			_, err = io.CopyN(w.h, f, w.off)
-			if err == nil {
-				_, err = f.Seek(w.off, io.SeekStart)
-			}
-			if err == nil {
-				return w, ""
-			}
+	if f, sc, ok := openPartial(w.path, w.sidecar, x.e.peerStr, x.name, x.size); ok {
+		if x.resume(w, f, sc) {
+			return w, ""
 		}
 		f.Close()
-		w.h.Reset()
-		w.off = 0
+		x.held, x.b3 = nil, nil
+		*w = pwriter{dir: w.dir, path: w.path, sidecar: w.sidecar}
 	}
 	_ = os.Remove(w.path)
 	_ = os.Remove(w.sidecar)
+	_ = os.Remove(w.path + leavesSuffix)
 	if x.size > 0 {
 		if free := freeSpace(dir); free >= 0 && x.size > free-freeSpaceMargin {
 			return nil, fmt.Sprintf("%s: %d bytes needed, %d available", reasonNoSpace, x.size, max(free-freeSpaceMargin, 0))
 		}
 	}
-	f, err := os.OpenFile(w.path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|oNoFollow, 0o600)
+	f, err := createNew(w.path)
 	if err != nil {
 		n.logf(slog.LevelWarn, "cannot create partial file", "path", w.path, "err", err.Error())
 		return nil, "cannot create the file"
 	}
 	w.f = f
-	sc, _ := json.Marshal(sidecar{Sender: x.e.peerStr, Name: x.name, Size: x.size, Updated: time.Now()})
-	if err := writeNew(w.sidecar, sc); err != nil {
-		f.Close()
+	if x.algo == HashBLAKE3 {
+		if w.leaves, err = createNew(w.path + leavesSuffix); err != nil {
+			f.Close()
+			_ = os.Remove(w.path)
+			return nil, "cannot create the file"
+		}
+	} else {
+		w.h = sha256.New()
+	}
+	sc := sidecar{Sender: x.e.peerStr, Name: x.name, Size: x.size, Updated: time.Now(), Hash: x.algo, Group: x.group}
+	if x.root != nil {
+		sc.Root = hex.EncodeToString(x.root)
+	}
+	raw, _ := json.Marshal(sc)
+	if err := writeNew(w.sidecar, raw); err != nil {
+		w.close()
 		_ = os.Remove(w.path)
+		_ = os.Remove(w.path + leavesSuffix)
 		return nil, "cannot create the file"
 	}
 	return w, ""
 }
 
+func createNew(path string) (*os.File, error) {
+	return os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|oNoFollow, 0o600)
+}
+
+func (w *pwriter) close() {
+	w.f.Close()
+	if w.leaves != nil {
+		w.leaves.Close()
+	}
+}
+
+// resume takes over the partial file f of this (sender, name, size).
+//
+// With SHA-256 the bytes held are hashed again (the hash must go on from
+// them). With BLAKE3 nothing is hashed: the leaves file lists the groups
+// written, each checked when it arrived; the file and the leaves are cut
+// back to the whole groups both hold (a crash may have left a group
+// written without its leaf). A partial of another hash, group size or
+// root (the source changed) is not resumed, nor one of fewer than two
+// groups (whose leaf cannot be combined into the root).
+func (x *inXfer) resume(w *pwriter, f *os.File, sc *sidecar) bool {
+	st, err := f.Stat()
+	if err != nil || (x.size >= 0 && st.Size() > x.size) || st.Size() > x.n.cfg.MaxFileSize {
+		return false
+	}
+	if x.algo == HashSHA256 {
+		w.h = sha256.New()
+		if _, err := io.CopyN(w.h, f, st.Size()); err != nil {
+			return false
+		}
+		if _, err := f.Seek(st.Size(), io.SeekStart); err != nil {
+			return false
+		}
+		w.f, w.off = f, st.Size()
+		return true
+	}
+	if sc.Hash != HashBLAKE3 || sc.Group != x.group || (x.root != nil && sc.Root != "" && sc.Root != hex.EncodeToString(x.root)) {
+		return false
+	}
+	lf, err := os.OpenFile(w.path+leavesSuffix, os.O_RDWR|oNoFollow, 0)
+	if err != nil {
+		return false
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			lf.Close()
+		}
+	}()
+	lst, err := lf.Stat()
+	if err != nil || !lst.Mode().IsRegular() {
+		return false
+	}
+	g := x.group
+	held := min(st.Size(), lst.Size()/cvLen*g)
+	if held%g != 0 && (held != x.size || x.root == nil) {
+		held -= held % g // only a verified file ends in a partial group
+	}
+	groups := (held + g - 1) / g
+	if groups < 2 || groups*cvLen > maxTreeBytes {
+		return false
+	}
+	leaves := make([]byte, groups*cvLen)
+	if _, err := lf.ReadAt(leaves, 0); err != nil {
+		return false
+	}
+	if f.Truncate(held) != nil || lf.Truncate(groups*cvLen) != nil {
+		return false
+	}
+	if _, err := f.Seek(held, io.SeekStart); err != nil {
+		return false
+	}
+	if _, err := lf.Seek(groups*cvLen, io.SeekStart); err != nil {
+		return false
+	}
+	x.held = leaves
+	if x.root == nil {
+		x.b3 = newB3Hasher(int(g))
+		x.b3.groups, x.b3.leaves = uint64(groups), leaves
+	}
+	w.f, w.leaves, w.off = f, lf, held
+	ok = true
+	return true
+}
+
 // openPartial opens an existing partial file whose sidecar matches.
-func openPartial(path, scPath, sender, name string, size int64) (*os.File, bool) {
+func openPartial(path, scPath, sender, name string, size int64) (*os.File, *sidecar, bool) {
 	scf, err := os.OpenFile(scPath, os.O_RDONLY|oNoFollow, 0)
 	if err != nil {
-		return nil, false
+		return nil, nil, false
 	}
 	raw, err := io.ReadAll(io.LimitReader(scf, 64<<10))
 	scf.Close()
 	if err != nil {
-		return nil, false
+		return nil, nil, false
 	}
 	var sc sidecar
 	if json.Unmarshal(raw, &sc) != nil || sc.Sender != sender || sc.Name != name || sc.Size != size {
-		return nil, false
+		return nil, nil, false
 	}
 	f, err := os.OpenFile(path, os.O_RDWR|oNoFollow, 0)
 	if err != nil {
-		return nil, false
+		return nil, nil, false
 	}
 	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
 		f.Close()
-		return nil, false
+		return nil, nil, false
 	}
-	return f, true
+	return f, &sc, true
 }
 
 func writeNew(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|oNoFollow, 0o600)
+	f, err := createNew(path)
 	if err != nil {
 		return err
 	}
@@ -438,63 +628,194 @@ func cleanStalePartials(dir string) {
 	}
 }
 
-// write consumes the queued chunks until the end frame, a stop or the idle
-// timeout. SHA-256 runs in a goroutine of its own beside the file writes;
-// a chunk's bytes count against recvBufferBytes until both are done with it.
+// diskWriter writes checked chunks (and their leaves) to the partial file
+// in a goroutine of its own, so that hashing the next chunk overlaps the
+// file write of this one. A chunk's bytes count against recvBufferBytes
+// until written.
+type diskWriter struct {
+	x       *inXfer
+	w       *pwriter
+	hook    *func(off int64, p []byte) error
+	ch      chan diskItem
+	done    chan struct{}
+	bad     atomic.Bool
+	stopped bool  // producer only
+	written int64 // bytes in the file; read after stop
+	err     error // the first write error; read after stop
+}
+
+type diskItem struct{ data, buf, leaves []byte }
+
+func startDiskWriter(x *inXfer, w *pwriter) *diskWriter {
+	d := &diskWriter{x: x, w: w, hook: x.n.files.writeHook.Load(), ch: make(chan diskItem, recvQueueSlots),
+		done: make(chan struct{}), written: w.off}
+	go d.loop()
+	return d
+}
+
+func (d *diskWriter) loop() {
+	defer close(d.done)
+	for it := range d.ch {
+		if d.err == nil {
+			var err error
+			if d.hook != nil {
+				err = (*d.hook)(d.written, it.data)
+			}
+			if err == nil {
+				_, err = d.w.f.Write(it.data)
+			}
+			if err == nil && d.w.leaves != nil && len(it.leaves) > 0 {
+				_, err = d.w.leaves.Write(it.leaves)
+			}
+			if err != nil {
+				d.err = err
+				d.bad.Store(true)
+			} else {
+				d.written += int64(len(it.data))
+			}
+		}
+		d.x.release(len(it.data), it.buf)
+	}
+}
+
+// stop waits for the queued writes and ends the goroutine (idempotent,
+// producer only); afterwards written and err may be read.
+func (d *diskWriter) stop() {
+	if !d.stopped {
+		d.stopped = true
+		close(d.ch)
+	}
+	<-d.done
+	d.w.off = d.written
+}
+
+// write checks the queued chunks and hands them to the disk writer until
+// the end frame, a stop or the idle timeout. With verified streaming a chunk
+// that does not match its leaf is rejected before a byte of it is written.
 func (x *inXfer) write(w *pwriter) {
 	n := x.n
 	idle := loadDur(&n.files.idleTimeout)
 	timer := time.NewTimer(idle)
 	defer timer.Stop()
-	hook := n.files.writeHook.Load()
-	hs := startHash(w.h, recvQueueSlots, x.release)
-	defer hs.finish()
+	dw := startDiskWriter(x, w)
+	defer dw.stop()
+	if x.root != nil && x.treeWant == 0 {
+		x.checker = &groupChecker{group: x.group, size: x.size, root: [32]byte(x.root), scratch: new(scratchPiece)}
+	}
+	if x.algo == HashBLAKE3 && x.root == nil && x.b3 == nil {
+		x.b3 = newB3Hasher(int(x.group))
+	}
+	off := w.off // bytes checked and queued
 	for {
 		select {
 		case it := <-x.items:
-			if it.end != nil {
-				x.verify(w, it.end, hs.sum())
-				return
-			}
-			var err error
-			if hook != nil {
-				err = (*hook)(w.off, it.data)
-			}
-			if err == nil {
-				_, err = w.f.Write(it.data)
-			}
-			if err != nil {
-				n.logf(slog.LevelWarn, "file write failed", "file", x.name, "err", err.Error())
-				x.stop(stopFail, "write failed on the receiver: "+describeWriteErr(err))
-				hs.finish()
+			if dw.bad.Load() {
+				dw.stop()
+				n.logf(slog.LevelWarn, "file write failed", "file", x.name, "err", dw.err.Error())
+				x.stop(stopFail, "write failed on the receiver: "+describeWriteErr(dw.err))
 				x.ended(w)
 				return
 			}
-			hs.addOwned(it.data, it.buf) // released by the hasher
-			w.off += int64(len(it.data))
-			x.progress(w.off)
+			switch {
+			case it.tree != nil:
+				if why := x.addTree(it.tree); why != "" {
+					x.stop(stopFail, why)
+					dw.stop()
+					x.ended(w)
+					return
+				}
+			case it.end != nil:
+				dw.stop()
+				if dw.err != nil {
+					x.stop(stopFail, "write failed on the receiver: "+describeWriteErr(dw.err))
+					x.ended(w)
+					return
+				}
+				x.verify(w, it.end)
+				return
+			default:
+				leaves, why := x.check(w, off, it.data)
+				if why != "" {
+					x.release(len(it.data), it.buf)
+					x.stop(stopBadData, why)
+					dw.stop()
+					x.ended(w)
+					return
+				}
+				dw.ch <- diskItem{data: it.data, buf: it.buf, leaves: leaves}
+				off += int64(len(it.data))
+				x.progress(off)
+			}
 			timer.Reset(idle)
 		case <-timer.C:
 			x.stop(stopFail, fmt.Sprintf("no data for %v", idle))
+			dw.stop()
 			x.ended(w)
 			return
 		case <-x.done:
+			dw.stop()
 			x.ended(w)
 			return
 		case <-x.e.done:
 			x.stop(stopLost, "")
+			dw.stop()
 			x.ended(w)
 			return
 		case <-n.ctx.Done():
 			x.stop(stopLost, "")
+			dw.stop()
 			x.ended(w)
 			return
 		}
 	}
 }
 
-// release returns n hashed and written bytes to the receive buffer and wakes
-// a reader waiting for room.
+type scratchPiece = [16 * 1024]byte
+
+// addTree takes leaves of the hash tree; once all are in it checks them
+// against the offered root and against the leaves of a resumed prefix. It
+// returns a failure reason or "".
+func (x *inXfer) addTree(leaves []byte) string {
+	x.tree = append(x.tree, leaves...)
+	if int64(len(x.tree)/cvLen) < x.treeWant {
+		return ""
+	}
+	if treeRoot(x.tree) != [32]byte(x.root) {
+		return "hash tree refused: its leaves do not combine into the offered BLAKE3 hash"
+	}
+	if !bytes.Equal(x.held, x.tree[:len(x.held)]) {
+		return "the partial file held differs from the source; it is deleted"
+	}
+	x.checker = &groupChecker{group: x.group, size: x.size, root: [32]byte(x.root), leaves: x.tree, scratch: new(scratchPiece)}
+	return ""
+}
+
+// check hashes a chunk at off; with verified streaming it compares each of
+// its groups with its leaf. It returns the chunk's leaves (BLAKE3) or a
+// reason to reject it.
+func (x *inXfer) check(w *pwriter, off int64, data []byte) ([]byte, string) {
+	switch {
+	case x.algo == HashSHA256:
+		w.h.Write(data)
+		return nil, ""
+	case x.root == nil:
+		before := len(x.b3.leaves)
+		x.b3.Write(data)
+		return x.b3.leaves[before:], ""
+	case x.checker == nil:
+		return nil, "protocol error: data before the hash tree"
+	}
+	leaves, idx, err := x.checker.check(nil, off, data)
+	if err != nil {
+		from := idx * x.group
+		to := min(from+x.group, off+int64(len(data))) - 1
+		return nil, fmt.Sprintf("chunk %d (bytes %d-%d) rejected: it %v", idx, from, to, err)
+	}
+	return leaves, ""
+}
+
+// release returns n written bytes to the receive buffer and wakes a reader
+// waiting for room.
 func (x *inXfer) release(n int, buf []byte) {
 	x.n.chunkBodies.put(buf)
 	x.buffered.Add(-int64(n))
@@ -516,18 +837,25 @@ func describeWriteErr(err error) string {
 	return s
 }
 
+// removePartial deletes a partial file and what lies beside it.
+func (w *pwriter) removePartial() {
+	_ = os.Remove(w.path)
+	_ = os.Remove(w.sidecar)
+	_ = os.Remove(w.path + leavesSuffix)
+}
+
 // ended finishes a stopped transfer: the partial file is kept when the edge
-// was lost (a retry resumes), deleted otherwise, and the sender is told
-// unless it is the one that stopped.
+// was lost (a retry resumes) or a chunk failed its check (the checked prefix
+// is kept), deleted otherwise, and the sender is told unless it is the one
+// that stopped.
 func (x *inXfer) ended(w *pwriter) {
 	n := x.n
 	done := int64(0)
 	if w != nil {
 		done = w.off
-		w.f.Close()
-		if x.stopKind != stopLost {
-			_ = os.Remove(w.path)
-			_ = os.Remove(w.sidecar)
+		w.close()
+		if x.stopKind != stopLost && x.stopKind != stopBadData {
+			w.removePartial()
 		} else {
 			// Refresh the sidecar's time so that the partial counts as recent.
 			now := time.Now()
@@ -558,11 +886,22 @@ func (x *inXfer) ended(w *pwriter) {
 	n.logf(slog.LevelInfo, "file transfer ended", "file", x.name, "peer", x.info.Peer, "bytes", done, "reason", x.snapshot().Err)
 }
 
-// verify checks size and SHA-256 at FileEnd, then fsyncs and moves the
-// file into place under a name that overwrites nothing.
-func (x *inXfer) verify(w *pwriter, end *wire.FileEnd, sum []byte) {
+// verify checks size and hash at FileEnd, then fsyncs and moves the file
+// into place under a name that overwrites nothing.
+func (x *inXfer) verify(w *pwriter, end *wire.FileEnd) {
 	n := x.n
 	x.update(func(t *TransferInfo) { t.State, t.Done = TransferVerifying, w.off })
+	var sum, claimed []byte
+	what := "BLAKE3 hash"
+	switch {
+	case x.algo == HashSHA256:
+		sum, claimed, what = w.h.Sum(nil), end.SHA256, "SHA-256"
+	case x.root != nil:
+		sum, claimed = x.root, end.Hash
+	default:
+		r := x.b3.root()
+		sum, claimed = r[:], end.Hash
+	}
 	sumHex := hex.EncodeToString(sum)
 	var reason string
 	switch {
@@ -570,8 +909,10 @@ func (x *inXfer) verify(w *pwriter, end *wire.FileEnd, sum []byte) {
 		reason = fmt.Sprintf("size mismatch: received %d bytes, sender says %d", w.off, end.Size)
 	case x.size >= 0 && end.Size != x.size:
 		reason = fmt.Sprintf("size mismatch: offered %d bytes, sent %d", x.size, end.Size)
-	case !bytes.Equal(sum, end.SHA256):
-		reason = "SHA-256 mismatch"
+	case x.root != nil && x.checker == nil:
+		reason = "protocol error: end before the hash tree"
+	case !bytes.Equal(sum, claimed):
+		reason = what + " mismatch"
 	}
 	var final string
 	if reason == "" {
@@ -591,25 +932,44 @@ func (x *inXfer) verify(w *pwriter, end *wire.FileEnd, sum []byte) {
 	} else {
 		w.f.Close()
 	}
+	if w.leaves != nil {
+		w.leaves.Close()
+	}
+	ack := &wire.FileAck{Transfer: x.id[:], Final: true}
+	if x.algo == HashSHA256 {
+		ack.SHA256 = sum
+	} else {
+		ack.Hash = sum
+	}
 	if reason != "" {
-		_ = os.Remove(w.path)
-		_ = os.Remove(w.sidecar)
+		w.removePartial()
 		x.finish(TransferFailed, reason)
-		n.sendFileCtrl(x.e, wire.KindFileAck, "", &wire.FileAck{Transfer: x.id[:], Final: true, OK: false, SHA256: sum, Reason: reason})
+		ack.Reason = reason
+		n.sendFileCtrl(x.e, wire.KindFileAck, "", ack)
 		n.logf(slog.LevelWarn, "received file rejected", "file", x.name, "peer", x.info.Peer, "reason", reason)
 		return
 	}
 	_ = os.Remove(w.sidecar)
+	_ = os.Remove(w.path + leavesSuffix)
+	hashStr := x.algo + ":" + sumHex
+	shaHex := ""
+	if x.algo == HashSHA256 {
+		shaHex = sumHex
+	}
 	x.mu.Lock()
-	x.info.SHA256, x.info.Path, x.info.Size = sumHex, final, w.off
+	x.info.SHA256, x.info.Hash, x.info.Path, x.info.Size = shaHex, hashStr, final, w.off
 	x.mu.Unlock()
 	x.finish(TransferDone, "")
-	n.sendFileCtrl(x.e, wire.KindFileAck, "", &wire.FileAck{Transfer: x.id[:], Final: true, OK: true, SHA256: sum, Path: filepath.Base(final)})
-	n.logf(slog.LevelInfo, "file received", "file", x.name, "path", final, "size", w.off, "peer", x.info.Peer, "sha256", sumHex)
+	ack.OK, ack.Path = true, filepath.Base(final)
+	if rel, err := filepath.Rel(w.dir, final); err == nil {
+		ack.Path = filepath.ToSlash(rel) // the relative path, never the receiver's absolute one
+	}
+	n.sendFileCtrl(x.e, wire.KindFileAck, "", ack)
+	n.logf(slog.LevelInfo, "file received", "file", x.name, "path", final, "size", w.off, "peer", x.info.Peer, "hash", hashStr)
 	if h := n.cfg.FileHandler; h != nil {
 		info := x.snapshot()
 		fr := FileReceived{TransferID: info.ID, Topic: x.topic, Name: x.name, Path: final, Size: w.off,
-			SHA256: sumHex, From: info.Peer, FromID: info.PeerID, Meta: maps.Clone(x.meta)}
+			SHA256: shaHex, HashAlgo: x.algo, Hash: hashStr, From: info.Peer, FromID: info.PeerID, Meta: maps.Clone(x.meta)}
 		func() {
 			defer func() {
 				if r := recover(); r != nil {
@@ -621,31 +981,46 @@ func (x *inXfer) verify(w *pwriter, end *wire.FileEnd, sum []byte) {
 	}
 }
 
-// placeFile moves the verified partial file to dir/name, or to "name (1).ext",
-// "name (2).ext", … when that exists: a hard link fails instead of
-// replacing an existing file, so nothing is ever overwritten. On file
-// systems without hard links it falls back to an existence check and a
-// rename.
+// placeFile moves the verified partial file (a name in dir) to dir/name,
+// where name may be a relative path (a directory send: missing folders are
+// created), or to "name (1).ext", "name (2).ext", … when that exists: a
+// hard link fails instead of replacing an existing file, so nothing is ever
+// overwritten. Everything goes through an os.Root of dir, so neither ".."
+// nor a symbolic link planted in the download directory can lead outside
+// it. On file systems without hard links it falls back to an existence
+// check and a rename.
 func placeFile(partial, dir, name string) (string, error) {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return "", err
+	}
+	defer root.Close()
+	pname := filepath.Base(partial)
+	sub, base := path.Split(name)
+	if sub != "" {
+		if err := root.MkdirAll(sub, 0o755); err != nil {
+			return "", err
+		}
+	}
 	for i := 0; i < 10000; i++ {
-		cand := filepath.Join(dir, numbered(name, i))
-		err := os.Link(partial, cand)
+		cand := sub + numbered(base, i)
+		err := root.Link(pname, cand)
 		if err == nil {
-			_ = os.Remove(partial)
-			return cand, nil
+			_ = root.Remove(pname)
+			return filepath.Join(dir, filepath.FromSlash(cand)), nil
 		}
 		if errors.Is(err, fs.ErrExist) {
 			continue
 		}
-		if _, serr := os.Lstat(cand); serr == nil {
+		if _, serr := root.Lstat(cand); serr == nil {
 			continue
 		} else if !errors.Is(serr, fs.ErrNotExist) {
 			return "", serr
 		}
-		if err := os.Rename(partial, cand); err != nil {
+		if err := root.Rename(pname, cand); err != nil {
 			return "", err
 		}
-		return cand, nil
+		return filepath.Join(dir, filepath.FromSlash(cand)), nil
 	}
 	return "", errors.New("too many files with the same name")
 }

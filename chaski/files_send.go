@@ -13,6 +13,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -27,6 +28,9 @@ type sendGroup struct {
 	size  int64
 	r     io.Reader
 	legs  []*outLeg
+	algo  string  // HashBLAKE3 or HashSHA256
+	tree  *b3Tree // verified streaming: computed before the offer
+	group int     // BLAKE3 group size (chunks carry one group each)
 }
 
 // outLeg is the transfer of a group to one receiver.
@@ -58,12 +62,20 @@ var (
 // SendFile sends the file at path to every connected subscriber of topic
 // that accepts files, in a node goroutine, and returns the transfer id at
 // once (follow it with Transfers or TransferEvents; cancel it with
-// CancelTransfer). ctx bounds only the set-up: the transfer itself lives
-// until it ends, is cancelled or the node closes. With several receivers
-// the id names the whole send; each receiver's transfer has its own id.
+// CancelTransfer). ctx bounds only the set-up (for verified streaming it
+// includes hashing the file once): the transfer itself lives until it ends,
+// is cancelled or the node closes. With several receivers the id names the
+// whole send; each receiver's transfer has its own id.
+//
+// A directory is sent as SendDir sends it, in the background: each of its
+// files shows in Transfers under its relative path, and the id returned
+// cancels the rest of the directory.
 func (n *Node) SendFile(ctx context.Context, topic, path string, meta map[string]string) (string, error) {
 	if n.closing.Load() {
 		return "", ErrClosed
+	}
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		return n.sendDirAsync(topic, path, meta)
 	}
 	f, err := os.Open(path)
 	if err != nil {
@@ -82,7 +94,16 @@ func (n *Node) SendFile(ctx context.Context, topic, path string, meta map[string
 		f.Close()
 		return "", err
 	}
-	g, err := n.startSend(topic, f, filepath.Base(path), st.Size(), meta)
+	if err := n.checkSend(topic, filepath.Base(path), st.Size(), meta); err != nil {
+		f.Close()
+		return "", err
+	}
+	h, err := n.sendHash(ctx, f, st.Size())
+	if err != nil {
+		f.Close()
+		return "", fmt.Errorf("chaski: send file: %w", err)
+	}
+	g, err := n.startSend(topic, f, filepath.Base(path), st.Size(), meta, h)
 	if err != nil {
 		f.Close()
 		return "", err
@@ -104,30 +125,94 @@ func (n *Node) SendFile(ctx context.Context, topic, path string, meta map[string
 // (the slowest receiver sets the pace); size may be -1 when unknown. A peer
 // whose hello said it accepts no files is offered the file too (it may have
 // started accepting since) but counts as a receiver only if it accepts.
+//
+// With Config.FileHash BLAKE3 (the default) and an r that is an
+// io.ReaderAt of known size (a file, a bytes.Reader), r is first hashed
+// through ReadAt so that receivers check every chunk as it arrives; any
+// other reader is hashed as it is sent and checked at the end.
 func (n *Node) PushFile(ctx context.Context, topic string, r io.Reader, name string, size int64, meta map[string]string) ([]TransferInfo, error) {
-	g, err := n.startSend(topic, r, name, size, meta)
+	if err := n.checkSend(topic, name, size, meta); err != nil {
+		return nil, err
+	}
+	h, err := n.sendHash(ctx, r, size)
+	if err != nil {
+		return nil, fmt.Errorf("chaski: send %q: %w", name, err)
+	}
+	g, err := n.startSend(topic, r, name, size, meta, h)
 	if err != nil {
 		return nil, err
 	}
 	return n.runSend(ctx, g)
 }
 
-// startSend validates a send, chooses the receivers and sends them offers.
-func (n *Node) startSend(topic string, r io.Reader, name string, size int64, meta map[string]string) (*sendGroup, error) {
+// sendHashing is how a send is verified.
+type sendHashing struct {
+	algo string
+	tree *b3Tree // nil unless verified streaming
+}
+
+// sendHash chooses the hash of a send and, for verified streaming, computes
+// the tree of the source (read through ReadAt from its current position,
+// which is left where it was).
+func (n *Node) sendHash(ctx context.Context, r io.Reader, size int64) (sendHashing, error) {
+	h := sendHashing{algo: n.cfg.FileHash}
+	ra, ok := r.(io.ReaderAt)
+	if h.algo != HashBLAKE3 || !ok || size < 0 {
+		return h, nil
+	}
+	var pos int64
+	if sk, ok := r.(io.Seeker); ok {
+		p, err := sk.Seek(0, io.SeekCurrent)
+		if err != nil {
+			return h, err
+		}
+		pos = p
+	}
+	tree, err := hashTreeAt(ctx, ra, pos, size, groupFor(n.cfg.FileChunkSize), runtime.GOMAXPROCS(0))
+	if err != nil {
+		return h, err
+	}
+	h.tree = tree
+	return h, nil
+}
+
+// ctxReader stops a long read (hashing a large file) when ctx is done.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+// checkSend validates the arguments of a send.
+func (n *Node) checkSend(topic, name string, size int64, meta map[string]string) error {
 	if n.closing.Load() {
-		return nil, ErrClosed
+		return ErrClosed
 	}
 	if !wire.ValidName(topic, wire.MaxTopicLen) {
-		return nil, fmt.Errorf("%w: %q", ErrInvalidTopic, topic)
+		return fmt.Errorf("%w: %q", ErrInvalidTopic, topic)
 	}
-	if !validFileName(name) {
-		return nil, fmt.Errorf("chaski: invalid file name %q", name)
+	if !validRelPath(name) {
+		return fmt.Errorf("chaski: invalid file name %q", name)
 	}
 	if size < -1 {
-		return nil, fmt.Errorf("chaski: invalid file size %d", size)
+		return fmt.Errorf("chaski: invalid file size %d", size)
 	}
 	if !validMeta(meta) {
-		return nil, fmt.Errorf("chaski: file metadata too large (at most %d entries, %d bytes)", maxMetaEntries, maxMetaBytes)
+		return fmt.Errorf("chaski: file metadata too large (at most %d entries, %d bytes)", maxMetaEntries, maxMetaBytes)
+	}
+	return nil
+}
+
+// startSend chooses the receivers and sends them offers.
+func (n *Node) startSend(topic string, r io.Reader, name string, size int64, meta map[string]string, h sendHashing) (*sendGroup, error) {
+	if err := n.checkSend(topic, name, size, meta); err != nil {
+		return nil, err
 	}
 	meta = maps.Clone(meta)
 	var targets []*edge
@@ -139,7 +224,10 @@ func (n *Node) startSend(topic string, r io.Reader, name string, size int64, met
 	if len(targets) == 0 {
 		return nil, fmt.Errorf("%w: %q", ErrNoSubscribers, topic)
 	}
-	g := &sendGroup{topic: topic, name: name, size: size, r: r}
+	g := &sendGroup{topic: topic, name: name, size: size, r: r, algo: h.algo, tree: h.tree}
+	if g.algo == HashBLAKE3 {
+		g.group = groupFor(n.cfg.FileChunkSize)
+	}
 	started := time.Now()
 	for _, e := range targets {
 		l := &outLeg{id: newXferID(), e: e, acks: make(chan *wire.FileAck, 4)}
@@ -149,7 +237,7 @@ func (n *Node) startSend(topic string, r io.Reader, name string, size int64, met
 		l.probe = !info.AcceptsFiles
 		l.quiet = l.probe
 		l.info = TransferInfo{ID: l.id.String(), Name: name, Topic: topic, Peer: info.Name, PeerID: info.PeerID,
-			Outgoing: true, Size: size, State: TransferOffered, Meta: meta, Started: started}
+			Outgoing: true, Size: size, State: TransferOffered, Meta: meta, Started: started, HashAlgo: g.algo}
 		g.legs = append(g.legs, l)
 	}
 	if len(g.legs) == 1 {
@@ -168,7 +256,13 @@ func (n *Node) startSend(topic string, r io.Reader, name string, size int64, met
 		l.mu.Lock()
 		l.emitLocked()
 		l.mu.Unlock()
-		offer := &wire.FileOffer{Transfer: l.id[:], Name: name, Size: size, Meta: meta}
+		offer := &wire.FileOffer{Transfer: l.id[:], Name: name, Size: size, Meta: meta, Hash: g.algo}
+		if g.algo == HashBLAKE3 {
+			offer.Group = int64(g.group)
+		}
+		if g.tree != nil {
+			offer.Root = g.tree.root[:]
+		}
 		if !n.sendFileCtrl(l.e, wire.KindFileOffer, topic, offer) {
 			l.cancel(ErrEdgeLost)
 		}
@@ -285,7 +379,7 @@ func (n *Node) awaitAccept(g *sendGroup, l *outLeg, octx context.Context) bool {
 				n.failLeg(l, fmt.Errorf("%w: %s: %s", ErrRefused, l.info.Peer, reason))
 				return false
 			}
-			if a.Offset < 0 || (g.size >= 0 && a.Offset > g.size) {
+			if a.Offset < 0 || (g.size >= 0 && a.Offset > g.size) || (g.group > 0 && a.Offset%int64(g.group) != 0 && a.Offset != g.size) {
 				n.sendFileCtrl(l.e, wire.KindFileAbort, "", &wire.FileAbort{Transfer: l.id[:], Reason: "invalid resume offset"})
 				n.failLeg(l, fmt.Errorf("%w: %s asked to resume at invalid offset %d", ErrRemote, l.info.Peer, a.Offset))
 				return false
@@ -327,15 +421,48 @@ func (n *Node) awaitAccept(g *sendGroup, l *outLeg, octx context.Context) bool {
 // with them, so a steady transfer allocates nothing per chunk.
 func (n *Node) pump(g *sendGroup, legs []*outLeg) []byte {
 	chunk := n.cfg.FileChunkSize
+	if g.group > 0 {
+		chunk = g.group // a chunk is one group: each is checked on arrival
+	}
 	const pre = wire.HeaderLen + wire.FileChunkFixedLen
 	// The hasher may lag by up to ≈ 2 MiB of chunks (at least 2).
 	depth := max(2, (2<<20)/chunk)
-	hs := startHash(sha256.New(), depth, nil)
-	defer hs.finish()
+	var hs *bgHash
+	switch {
+	case g.tree != nil:
+		// Verified streaming: the tree was computed before the offer, so
+		// nothing is hashed here; the receivers check every chunk.
+		for _, l := range legs {
+			if err := sendTree(l, g.tree); err != nil {
+				l.cancel(err)
+			}
+		}
+	case g.algo == HashBLAKE3:
+		hs = startHash(newB3Hasher(g.group), depth, nil)
+	default:
+		hs = startHash(sha256.New(), depth, nil)
+	}
+	if hs != nil {
+		defer hs.finish()
+	}
 	// Enough buffers for a full data lane, the hasher's backlog, the chunk
 	// being written and the one being read.
 	ring := newFrameRing(pre+chunk, min(maxRingBuffers, n.cfg.SendQueueBytes/(pre+chunk)+depth+4), hs)
 	var off int64
+	if sk, ok := g.r.(io.Seeker); ok && g.tree != nil {
+		// Verified streaming needs no hash of the prefix every receiver
+		// already holds: skip it.
+		skip := g.size
+		for _, l := range legs {
+			skip = min(skip, l.offset)
+		}
+		if skip > 0 {
+			if _, err := sk.Seek(skip, io.SeekCurrent); err != nil {
+				return failAllNow(legs, n, fmt.Errorf("chaski: reading %s: %w", g.name, err))
+			}
+			off = skip
+		}
+	}
 	live := func() []*outLeg {
 		out := legs[:0:0]
 		for _, l := range legs {
@@ -347,13 +474,7 @@ func (n *Node) pump(g *sendGroup, legs []*outLeg) []byte {
 		}
 		return out
 	}
-	failAll := func(err error) []byte {
-		for _, l := range legs {
-			l.cancel(err)
-			n.failLeg(l, err)
-		}
-		return nil
-	}
+	failAll := func(err error) []byte { return failAllNow(legs, n, err) }
 	for {
 		if legs = live(); len(legs) == 0 {
 			return nil
@@ -365,7 +486,9 @@ func (n *Node) pump(g *sendGroup, legs []*outLeg) []byte {
 			if g.size >= 0 && off+int64(k) > g.size {
 				return failAll(fmt.Errorf("%w: more than %d bytes", errSourceSize, g.size))
 			}
-			fb.hashSeq = hs.add(buf[pre : pre+k])
+			if hs != nil {
+				fb.hashSeq = hs.add(buf[pre : pre+k])
+			}
 			end := off + int64(k)
 			for _, l := range legs {
 				if end <= l.offset || l.ctx.Err() != nil {
@@ -413,14 +536,25 @@ func (n *Node) pump(g *sendGroup, legs []*outLeg) []byte {
 	if g.size >= 0 && off != g.size {
 		return failAll(fmt.Errorf("%w: %d bytes instead of %d", errSourceSize, off, g.size))
 	}
-	sum := hs.sum()
+	var sum []byte
+	if hs != nil {
+		sum = hs.sum()
+	} else {
+		sum = g.tree.root[:]
+	}
 	sumHex := hex.EncodeToString(sum)
 	for _, l := range live() {
 		if l.offset > off {
 			l.cancel(fmt.Errorf("%w: %s asked to resume at %d of %d bytes", ErrRemote, l.info.Peer, l.offset, off))
 			continue
 		}
-		fr, err := wire.AppendControlFrame(nil, wire.KindFileEnd, "", &wire.FileEnd{Transfer: l.id[:], Size: off, SHA256: sum})
+		end := &wire.FileEnd{Transfer: l.id[:], Size: off}
+		if g.algo == HashSHA256 {
+			end.SHA256 = sum
+		} else {
+			end.Hash = sum
+		}
+		fr, err := wire.AppendControlFrame(nil, wire.KindFileEnd, "", end)
 		if err == nil {
 			// The data lane keeps FileEnd behind the last chunk.
 			err = l.e.sendData(l.ctx, fr)
@@ -430,13 +564,25 @@ func (n *Node) pump(g *sendGroup, legs []*outLeg) []byte {
 			continue
 		}
 		l.update(func(t *TransferInfo) {
-			t.State, t.Done, t.SHA256 = TransferVerifying, off, sumHex
+			t.State, t.Done, t.Hash = TransferVerifying, off, g.algo+":"+sumHex
+			if g.algo == HashSHA256 {
+				t.SHA256 = sumHex
+			}
 			if t.Size < 0 {
 				t.Size = off
 			}
 		})
 	}
 	return sum
+}
+
+// failAllNow fails every leg with err.
+func failAllNow(legs []*outLeg, n *Node, err error) []byte {
+	for _, l := range legs {
+		l.cancel(err)
+		n.failLeg(l, err)
+	}
+	return nil
 }
 
 // maxRingBuffers bounds the chunk buffers a pump keeps for reuse.
@@ -517,9 +663,13 @@ func (n *Node) awaitVerdict(l *outLeg, sum []byte, fctx context.Context) {
 				n.failLeg(l, fmt.Errorf("%w: %s rejected the file: %s", ErrRemote, l.info.Peer, reason))
 				return
 			}
-			if !bytes.Equal(a.SHA256, sum) {
+			held, what := a.Hash, "BLAKE3 hash"
+			if l.info.HashAlgo == HashSHA256 {
+				held, what = a.SHA256, "SHA-256"
+			}
+			if !bytes.Equal(held, sum) {
 				l.cancel(errors.New("rejected"))
-				n.failLeg(l, fmt.Errorf("%w: %s confirmed a different SHA-256", ErrRemote, l.info.Peer))
+				n.failLeg(l, fmt.Errorf("%w: %s confirmed a different %s", ErrRemote, l.info.Peer, what))
 				return
 			}
 			l.finish(TransferDone, "")
@@ -600,4 +750,23 @@ func (n *Node) handleAck(e *edge, a *wire.FileAck) {
 	case l.acks <- a:
 	default: // a peer repeating itself; the leg reads at most two
 	}
+}
+
+// treePiece is the number of leaves per FileTree frame (64 KiB).
+const treePiece = 2048
+
+// sendTree queues the leaves of the tree on l's data lane, ahead of the
+// chunks (a file of one group has none).
+func sendTree(l *outLeg, t *b3Tree) error {
+	for i := 0; i < len(t.leaves); i += treePiece * cvLen {
+		end := min(len(t.leaves), i+treePiece*cvLen)
+		fr, err := wire.AppendFileTreeFrame(nil, &wire.FileTree{Transfer: l.id, First: uint64(i / cvLen), Leaves: t.leaves[i:end]})
+		if err == nil {
+			err = l.e.sendData(l.ctx, fr)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"lukechampine.com/blake3"
+
 	"github.com/chaski-dev/chaski/chaski/wire"
 )
 
@@ -100,7 +102,7 @@ func dirFiles(t testing.TB, dir string) []string {
 func partials(t testing.TB, dir string) []string {
 	var out []string
 	for _, f := range dirFiles(t, dir) {
-		if strings.HasPrefix(f, partialPrefix) && !strings.HasSuffix(f, ".json") {
+		if strings.HasPrefix(f, partialPrefix) && !strings.HasSuffix(f, ".json") && !strings.HasSuffix(f, leavesSuffix) {
 			out = append(out, f)
 		}
 	}
@@ -135,23 +137,61 @@ func (h *handlerLog) get() []FileReceived {
 
 // Port of the original's file test, which could not fail: every size arrives
 // byte-identical with a verified SHA-256 and the handler fires once per file.
+// b3 is the hex BLAKE3 hash of b.
+func b3(b []byte) string {
+	s := blake3.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+// hashes returns what TransferInfo.SHA256 and .Hash hold after a transfer
+// of data verified with algo.
+func hashes(algo string, data []byte) (sha256Hex, hash string) {
+	if algo == HashSHA256 {
+		return sha(data), "sha256:" + sha(data)
+	}
+	return "", "blake3:" + b3(data)
+}
+
+// streamOnly hides a reader's ReaderAt: PushFile cannot hash it up front.
+type streamOnly struct{ io.Reader }
+
+// Every size arrives byte-identical, verified with each hash (BLAKE3 with
+// the tree sent up front, BLAKE3 of a stream checked at the end, SHA-256),
+// and the handler fires once per file.
 func TestFileTransferSizes(t *testing.T) {
+	for _, mode := range []struct {
+		name, algo string
+		stream     bool
+	}{{"blake3", HashBLAKE3, false}, {"blake3-stream", HashBLAKE3, true}, {"sha256", HashSHA256, false}} {
+		t.Run(mode.name, func(t *testing.T) { testFileTransferSizes(t, mode.algo, mode.stream) })
+	}
+}
+
+func testFileTransferSizes(t *testing.T, algo string, stream bool) {
 	dir := t.TempDir()
 	var log handlerLog
 	b := fileReceiver(t, Config{AcceptFiles: true, DownloadDir: dir, FileHandler: log.add})
-	a := fileSender(t, Config{}, b)
-	sizes := []int{1 << 10, 10 << 10, 100 << 10, 1 << 20, 10 << 20}
+	a := fileSender(t, Config{FileHash: algo}, b)
+	sizes := []int{0, 1 << 10, 10 << 10, 256<<10 + 1, 768 << 10, 1 << 20, 10 << 20}
 	want := map[string][]byte{}
 	for _, size := range sizes {
 		name := fmt.Sprintf("file-%d.bin", size)
 		data := randomBytes(t, size)
 		want[name] = data
 		meta := map[string]string{"size": fmt.Sprint(size), "kind": "test"}
-		infos, err := push(t, a, name, data, meta)
+		var r io.Reader = bytes.NewReader(data)
+		if stream {
+			r = streamOnly{r}
+		}
+		ctx, cancel := pushCtx(t)
+		infos, err := a.PushFile(ctx, fileTopic, r, name, int64(len(data)), meta)
+		cancel()
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		if len(infos) != 1 || infos[0].State != TransferDone || infos[0].Done != int64(size) || infos[0].SHA256 != sha(data) || !infos[0].Outgoing {
+		wantSHA, wantHash := hashes(algo, data)
+		if len(infos) != 1 || infos[0].State != TransferDone || infos[0].Done != int64(size) || infos[0].SHA256 != wantSHA ||
+			infos[0].Hash != wantHash || infos[0].HashAlgo != algo || !infos[0].Outgoing {
 			t.Fatalf("%s: sender info %+v", name, infos)
 		}
 		got, err := os.ReadFile(filepath.Join(dir, name))
@@ -179,7 +219,8 @@ func TestFileTransferSizes(t *testing.T) {
 			t.Fatalf("handler got unknown file %q", c.Name)
 		}
 		delete(want, c.Name)
-		if c.SHA256 != sha(data) || c.Size != int64(len(data)) || c.Meta["size"] != fmt.Sprint(len(data)) || c.Meta["kind"] != "test" ||
+		wantSHA, wantHash := hashes(algo, data)
+		if c.SHA256 != wantSHA || c.Hash != wantHash || c.HashAlgo != algo || c.Size != int64(len(data)) || c.Meta["size"] != fmt.Sprint(len(data)) || c.Meta["kind"] != "test" ||
 			c.FromID != a.ID() || c.From != a.Name() || c.Topic != fileTopic || c.Path != filepath.Join(dir, c.Name) {
 			t.Fatalf("handler call %+v", c)
 		}
@@ -232,6 +273,8 @@ func TestFileRefusedWhenNotAccepting(t *testing.T) {
 	if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), reasonNotAccepted) {
 		t.Fatalf("got %v, want a refusal: %s", err, reasonNotAccepted)
 	}
+	// The handler runs after the verdict is sent: wait for it.
+	eventually(t, "the handler of the accepted file", func() bool { return len(log.get()) >= 1 })
 	if got := len(log.get()); got != 1 {
 		t.Fatalf("handler called %d times", got)
 	}
@@ -371,7 +414,10 @@ func TestFileHostileNames(t *testing.T) {
 	b := fileReceiver(t, Config{AcceptFiles: true, DownloadDir: dir})
 	p := dialFileRaw(t, b)
 	names := map[string]string{
-		"dotdot-x": "../x", "absolute": "/etc/passwd", "slash": "a/b", "dotdot": "..", "dot": ".", "empty": "",
+		"dotdot-x": "../x", "absolute": "/etc/passwd", "dotdot": "..", "dot": ".", "empty": "",
+		"inner-dotdot": "a/../b", "trailing-dotdot": "a/..", "double-slash": "a//b", "trailing-slash": "a/",
+		"inner-dot": "a/./b", "inner-partial": "a/" + partialPrefix + "x", "deep": strings.Repeat("d/", 32) + "f",
+		"long-path": strings.Repeat(strings.Repeat("p", 200)+"/", 6) + "f", "backslash-dotdot": `a\..\b`,
 		"nul": "x\x00y", "newline": "a\nb", "long": strings.Repeat("n", 300), "backslash": `a\b`,
 		"escape": "a\x1b[31mb", "c1": "a\u0085b", "badutf8": "a\xffb", "partial": partialPrefix + "x",
 	}
@@ -746,7 +792,7 @@ func TestFileSenderLostThenResume(t *testing.T) {
 		t.Fatalf("dir holds %v", fs)
 	}
 	tr, _ := findTransfer(b, func(tr TransferInfo) bool { return !tr.Outgoing && tr.State == TransferDone })
-	if tr.Resumed != infos[0].Resumed || tr.SHA256 != sha(data) {
+	if tr.Resumed != infos[0].Resumed || tr.Hash != "blake3:"+b3(data) || tr.SHA256 != "" {
 		t.Fatalf("receiver info %+v", tr)
 	}
 	eventually(t, "handler", func() bool { return len(log.get()) == 1 })
@@ -757,7 +803,7 @@ func TestFileSenderLostThenResume(t *testing.T) {
 func TestFileResumeWrongPrefix(t *testing.T) {
 	dir := t.TempDir()
 	b := fileReceiver(t, Config{AcceptFiles: true, DownloadDir: dir})
-	a := fileSender(t, Config{}, b)
+	a := fileSender(t, Config{FileHash: HashSHA256}, b)
 	data := randomBytes(t, 200<<10)
 	key := partialKey(a.ID(), "p.bin", int64(len(data)))
 	path := filepath.Join(dir, partialPrefix+key)

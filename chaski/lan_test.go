@@ -187,3 +187,19 @@ func TestBrowseNearby(t *testing.T) {
 		t.Fatal("browsing announced or connected")
 	}
 }
+
+// The same on [::1]: the rendezvous file carries the IPv6 address.
+func TestLANLoopbackIPv6(t *testing.T) {
+	dir := t.TempDir()
+	a := lanNode(t, "a6", dir, Config{Listen: "[::1]:0", Subscriptions: []string{"chat"}})
+	b := lanNode(t, "b6", dir, Config{Listen: "[::1]:0", Subscriptions: []string{"chat"}})
+	eventually(t, "a6 and b6 connected over [::1]", func() bool { return connected(a, b) })
+	p, _ := nearbyByName(a, "b6")
+	if p.Address != b.Addr() || !strings.HasPrefix(p.Address, "[::1]:") {
+		t.Fatalf("a6 lists b6 at %q, b6 listens on %s", p.Address, b.Addr())
+	}
+	publish(t, b, "chat", "over v6")
+	if m := recv(t, a); string(m.Data) != "over v6" {
+		t.Fatalf("got %q", m.Data)
+	}
+}

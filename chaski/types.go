@@ -201,7 +201,9 @@ type TransferInfo struct {
 	Rate     float64
 	ETA      time.Duration
 	State    TransferState
-	SHA256   string // hex, once known
+	SHA256   string // hex, once known, when the transfer is verified with SHA-256
+	HashAlgo string // HashBLAKE3 or HashSHA256: what verifies the transfer
+	Hash     string // "blake3:HEX" or "sha256:HEX", once known
 	Path     string // where the file was written (incoming)
 	Err      string
 	Meta     map[string]string
@@ -241,7 +243,9 @@ type FileReceived struct {
 	Name       string // the base name the sender gave
 	Path       string // absolute path of the written file
 	Size       int64
-	SHA256     string // hex
+	SHA256     string // hex, when the transfer was verified with SHA-256
+	HashAlgo   string // HashBLAKE3 or HashSHA256
+	Hash       string // "blake3:HEX" or "sha256:HEX"
 	From       string // sender's name
 	FromID     string
 	Meta       map[string]string

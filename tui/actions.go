@@ -40,6 +40,7 @@ type (
 	dropResultMsg struct {
 		id    int
 		path  string // the file sent, absolute
+		dir   bool   // path is a directory the node now sends
 		infos []chaski.TransferInfo
 		err   error
 	}
@@ -133,6 +134,7 @@ func (m *model) onDialRetry(r dialRetryMsg) tea.Cmd {
 		return nil
 	}
 	m.viewDirty = true
+	m.stale(paneEdges)
 	return m.dialNow(d)
 }
 
@@ -259,6 +261,10 @@ func (m *model) dropFilesTo(topic string, files []string) tea.Cmd {
 		return nil
 	}
 	sh := m.sh
+	if sh.opts.NoLocalFiles {
+		sh.setNotice(true, "files cannot be sent from this dashboard (a path would name a file on the server)")
+		return nil
+	}
 	cmds := make([]tea.Cmd, 0, len(files))
 	for _, f := range files {
 		m.dropSeq++
@@ -276,7 +282,16 @@ func (m *model) dropFilesTo(topic string, files []string) tea.Cmd {
 				return dropResultMsg{id: id, err: pathProblem(path, err)}
 			}
 			if st.IsDir() {
-				return dropResultMsg{id: id, err: errDirectory}
+				ds, ok := b.(dirSender)
+				if !ok {
+					return dropResultMsg{id: id, err: errDirectory}
+				}
+				// The node sends the tree in the background; each file
+				// shows as a transfer under its path in the folder.
+				if _, err := ds.SendFile(ctx, topic, path, nil); err != nil {
+					return dropResultMsg{id: id, err: err}
+				}
+				return dropResultMsg{id: id, path: path, dir: true}
 			}
 			if !st.Mode().IsRegular() {
 				return dropResultMsg{id: id, err: fmt.Errorf("%s is not a regular file", filepath.Base(path))}
@@ -294,9 +309,15 @@ func (m *model) dropFilesTo(topic string, files []string) tea.Cmd {
 	return tea.Batch(cmds...)
 }
 
-// errDirectory is the answer to a dropped directory until the library
-// sends directories.
-var errDirectory = errors.New("directories are not supported yet: drop the files inside it")
+// errDirectory is the answer to a dropped directory when the backend
+// cannot send one.
+var errDirectory = errors.New("directories are not supported by this node: drop the files inside it")
+
+// dirSender is a Backend that sends a whole directory (*chaski.Node's
+// SendFile does, in the background, each file a transfer of its own).
+type dirSender interface {
+	SendFile(ctx context.Context, topic, path string, meta map[string]string) (string, error)
+}
 
 // pathProblem says plainly why a dropped path cannot be sent.
 func pathProblem(path string, err error) error {
@@ -311,6 +332,10 @@ func pathProblem(path string, err error) error {
 
 func (m *model) onDropResult(r dropResultMsg) {
 	sh := m.sh
+	if r.dir && r.err == nil {
+		sh.xhist.dirs = append(sh.xhist.dirs, r.path)
+		sh.setNotice(false, "sending the folder %s to its receivers: each file shows as a transfer", filepath.Base(r.path))
+	}
 	for _, t := range r.infos {
 		if r.path != "" {
 			sh.xhist.sources[t.ID] = r.path

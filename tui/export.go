@@ -201,7 +201,7 @@ func (p *transfersPane) exportData() any {
 		}
 		out = append(out, transferExport{
 			xferRecord: xferRecord{ID: t.ID, Name: t.Name, Topic: t.Topic, Peer: t.Peer, PeerID: t.PeerID, Outgoing: t.Outgoing,
-				Size: t.Size, Done: t.Done, State: t.State.String(), Hash: hash, Path: t.Path, Source: sh.xhist.sources[t.ID],
+				Size: t.Size, Done: t.Done, State: t.State.String(), Hash: hash, Path: t.Path, Source: sh.sourceOf(t),
 				Err: t.Err, Started: t.Started, FirstByte: t.FirstByte, Ended: t.Ended},
 			Rate: transferRate(t, now), Elapsed: transferElapsed(t, now).Seconds(), Earlier: sh.xhist.loaded[t.ID],
 		})

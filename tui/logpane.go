@@ -34,6 +34,9 @@ func (p *logPane) id() paneID { return paneLog }
 
 func (p *logPane) add(at time.Time, level int, format string, args ...any) {
 	p.lines.Push(logEntry{at: at, level: level, text: sanitize(fmt.Sprintf(format, args...))})
+	if p.m != nil {
+		p.m.stale(paneLog) // notices are logged from anywhere
+	}
 }
 
 func (p *logPane) onEvent(ev chaski.Event) {

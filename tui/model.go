@@ -19,18 +19,23 @@ import (
 
 // Options configures the dashboard.
 type Options struct {
-	Theme             string              // theme name (see theme.Names); "" = default
-	Keys              map[string][]string // action → keys, from a config file (see KeyActions); shown in "?" help
-	Renderer          *lipgloss.Renderer  // draws the styles (an SSH session's own); nil = lipgloss's default
-	ReadOnly          bool                // a viewer that may not publish, send, delete or close edges
-	Mouse             bool                // capture the mouse (wheel scrolling); off by default
-	Title             string              // shown at the left of the header; "" = "chaski"
-	AcceptFilesPrompt bool                // ask the user about incoming file offers
-	LogLines          int                 // lines kept in the log pane; 0 = 1000
-	Connect           []string            // addresses to connect to at start, retried until up
-	StoreNote         string              // why the node has no store, and the fix (shown in Storage)
-	DataDir           string              // where e writes exports; "" = the store's directory
-	Now               func() time.Time    // clock; nil = time.Now
+	Theme    string              // theme name (see theme.Names); "" = default
+	Keys     map[string][]string // action → keys, from a config file (see KeyActions); shown in "?" help
+	Renderer *lipgloss.Renderer  // draws the styles (an SSH session's own); nil = lipgloss's default
+	ReadOnly bool                // a viewer that may not publish, send, delete or close edges
+	// NoLocalFiles: the dashboard runs on another machine than its viewer
+	// (SSH), so paths name the server's files: no path is looked at
+	// (pastes are text, /send and drops are refused), lest a viewer read
+	// or probe them.
+	NoLocalFiles      bool
+	Mouse             bool             // capture the mouse (wheel scrolling); off by default
+	Title             string           // shown at the left of the header; "" = "chaski"
+	AcceptFilesPrompt bool             // ask the user about incoming file offers
+	LogLines          int              // lines kept in the log pane; 0 = 1000
+	Connect           []string         // addresses to connect to at start, retried until up
+	StoreNote         string           // why the node has no store, and the fix (shown in Storage)
+	DataDir           string           // where e writes exports; "" = the store's directory
+	Now               func() time.Time // clock; nil = time.Now
 }
 
 const (
@@ -121,6 +126,7 @@ type model struct {
 	clip         string // an OSC 52 sequence for the next frame (copy to clipboard)
 
 	frames     map[frameKey]frameStrings
+	cache      [numPanes]paneCache
 	dropSeq    int
 	lastSecond int64
 	dataDirty  bool
@@ -344,8 +350,57 @@ func (m *model) scheduleSnapshot() tea.Cmd {
 	return tea.Tick(refreshInterval, func(time.Time) tea.Msg { return m.snapshot(withStore) })
 }
 
+// paneCache keeps a pane's last drawing: in a flood of messages only the
+// chat changes, and the other panes need not be drawn again each frame.
+type paneCache struct {
+	w, h    int
+	focused bool
+	ok      bool
+	lines   []string
+}
+
+// stale marks panes to be drawn again at the next frame.
+func (m *model) stale(ps ...paneID) {
+	for _, p := range ps {
+		m.cache[p].ok = false
+	}
+}
+
+func (m *model) staleAll() {
+	for p := range m.cache {
+		m.cache[p].ok = false
+	}
+}
+
+// staleFor decides which panes msg may change: messages only the chat,
+// latency samples only Edges, log lines only the Log; anything else may
+// change what any pane shows.
+func (m *model) staleFor(msg tea.Msg) {
+	switch msg := msg.(type) {
+	case messagesMsg, publishedMsg:
+		m.stale(paneTopics)
+	case eventsMsg:
+		for _, ev := range msg.evs {
+			switch ev.(type) {
+			case *chaski.LatencyEvent:
+				m.stale(paneEdges)
+			case *chaski.LogEvent:
+				m.stale(paneLog)
+			default:
+				m.staleAll()
+				return
+			}
+		}
+	case frameMsg, dialRetryMsg:
+		// onFrame and onDialRetry say what they change.
+	default:
+		m.staleAll()
+	}
+}
+
 func (m *model) update(msg tea.Msg) tea.Cmd {
 	sh := m.sh
+	m.staleFor(msg)
 	switch msg := msg.(type) {
 	case eventsMsg:
 		for _, ev := range msg.evs {
@@ -429,10 +484,11 @@ func (m *model) onFrame() {
 		m.viewDirty = true
 		m.dataDirty = false
 	}
-	// Uptime, ages and retry countdowns move once a second.
+	// Uptime, ages, TTLs and retry countdowns move once a second.
 	if sec := now.Unix(); sec != m.lastSecond {
 		m.lastSecond = sec
 		m.viewDirty = true
+		m.staleAll()
 	}
 }
 
@@ -725,13 +781,15 @@ func (m *model) onPaste(msg tea.KeyMsg) tea.Cmd {
 	if m.prompt != nil {
 		return m.onPromptKey(msg) // a path pasted into a prompt is text for it
 	}
-	if files := pastedFiles(string(msg.Runes)); files != nil {
+	if m.sh.opts.NoLocalFiles {
+		// Not even a stat: whether a path exists on the server is not
+		// the viewer's to learn.
+	} else if files := pastedFiles(string(msg.Runes)); files != nil {
 		return m.dropFiles(files)
-	}
-	if paths := droppedPaths(string(msg.Runes)); paths != nil {
+	} else if paths := droppedPaths(string(msg.Runes)); paths != nil {
 		// Absolute paths that are not all regular files: a drop of a
-		// directory or of a file that is gone. Each gets a row saying why;
-		// none becomes silent text in the input.
+		// directory (sent whole when the node can) or of a file that is
+		// gone. Each gets a row saying why; none becomes silent text.
 		return m.dropFiles(paths)
 	}
 	m.overlay = ""
@@ -759,16 +817,12 @@ func (m *model) onMouse(msg tea.MouseMsg) tea.Cmd {
 			m.overlayOff += 3
 		}
 	} else {
-		name := "down"
+		k, d := tea.KeyMsg{Type: tea.KeyDown}, -3
 		if up {
-			name = "up"
-		}
-		k := tea.KeyMsg{Type: tea.KeyDown}
-		if name == "up" {
-			k = tea.KeyMsg{Type: tea.KeyUp}
+			k, d = tea.KeyMsg{Type: tea.KeyUp}, 3
 		}
 		if m.focus == paneTopics {
-			m.chat.scrollBy(map[bool]int{true: 3, false: -3}[up])
+			m.chat.scrollBy(d)
 		} else {
 			for i := 0; i < 3; i++ {
 				m.panes[m.focus].key(k)

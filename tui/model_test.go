@@ -148,7 +148,7 @@ func runAll(m Model, cmds []tea.Cmd) {
 // ---- layout ----------------------------------------------------------------
 
 func TestLayoutShowsPanesBySize(t *testing.T) {
-	for _, sz := range sizes {
+	for _, sz := range append(sizes, [2]int{120, 32}, [2]int{160, 50}) {
 		w, h := sz[0], sz[1]
 		t.Run(fmt.Sprintf("%dx%d", w, h), func(t *testing.T) {
 			f := newFake()
@@ -209,40 +209,52 @@ func TestEveryLayoutFits(t *testing.T) {
 }
 
 func TestFocusVisibleAndZoom(t *testing.T) {
-	f := newFake()
-	f.populate()
-	m := newTestModel(t, f, 120, 40)
-	keys(m, "esc", "1") // command mode, focus Edges
-	s := frame(m)
-	// The focused pane has the heavy frame.
-	wantIn(t, s, "┏━ 1 Edges")
-	wantNot(t, s, "┏━ 2 Topics")
-	keys(m, "z")
-	s = frame(m)
-	wantIn(t, s, "zoomed")
-	wantNot(t, s, "─ 2 Topics", "━ 2 Topics") // only the zoomed pane (and the strip)
-	keys(m, "z")
-	wantIn(t, frame(m), "2 Topics")
+	for _, sz := range sizes {
+		t.Run(fmt.Sprintf("%dx%d", sz[0], sz[1]), func(t *testing.T) {
+			dir := t.TempDir()
+			_ = dir
+			f := newFake()
+			f.populate()
+			m := newTestModel(t, f, sz[0], sz[1])
+			keys(m, "esc", "1") // command mode, focus Edges
+			s := frame(m)
+			// The focused pane has the heavy frame.
+			wantIn(t, s, "┏━ 1 Edges")
+			wantNot(t, s, "┏━ 2 Topics")
+			keys(m, "z")
+			s = frame(m)
+			wantIn(t, s, "zoomed")
+			wantNot(t, s, "─ 2 Topics", "━ 2 Topics") // only the zoomed pane (and the strip)
+			keys(m, "z")
+			wantIn(t, frame(m), "2 Topics")
+		})
+	}
 }
 
 func TestPaneStateSurvivesFocusZoomResize(t *testing.T) {
-	f := newFake()
-	f.populate()
-	m := newTestModel(t, f, 120, 40)
-	keys(m, "esc", "1", "j")
-	if m.m.edges.sel != 1 {
-		t.Fatalf("sel %d", m.m.edges.sel)
+	for _, sz := range sizes {
+		t.Run(fmt.Sprintf("%dx%d", sz[0], sz[1]), func(t *testing.T) {
+			dir := t.TempDir()
+			_ = dir
+			f := newFake()
+			f.populate()
+			m := newTestModel(t, f, sz[0], sz[1])
+			keys(m, "esc", "1", "j")
+			if m.m.edges.sel != 1 {
+				t.Fatalf("sel %d", m.m.edges.sel)
+			}
+			keys(m, "/")
+			keys(m, "char")
+			keys(m, "enter")
+			keys(m, "z", "4", "z", "1")
+			send(m, tea.WindowSizeMsg{Width: 80, Height: 24})
+			send(m, tea.WindowSizeMsg{Width: 200, Height: 60})
+			if m.m.edges.filt != "char" {
+				t.Fatalf("filter lost: %q", m.m.edges.filt)
+			}
+			wantIn(t, frame(m), "/char", "charlie")
+		})
 	}
-	keys(m, "/")
-	keys(m, "char")
-	keys(m, "enter")
-	keys(m, "z", "4", "z", "1")
-	send(m, tea.WindowSizeMsg{Width: 80, Height: 24})
-	send(m, tea.WindowSizeMsg{Width: 200, Height: 60})
-	if m.m.edges.filt != "char" {
-		t.Fatalf("filter lost: %q", m.m.edges.filt)
-	}
-	wantIn(t, frame(m), "/char", "charlie")
 }
 
 // ---- input model ------------------------------------------------------------
@@ -267,84 +279,108 @@ func TestTypeRightAway(t *testing.T) {
 // is text, even with a file offer waiting (today y answered the offer);
 // Esc returns to commands, and the mode is always on screen.
 func TestTypingKeysAreText(t *testing.T) {
-	f := newFake()
-	m := newTestModelOpts(t, f, 120, 40, Options{AcceptFilesPrompt: true})
-	send(m, events(&chaski.TransferEvent{Transfer: chaski.TransferInfo{ID: "in-1", Name: "notes.bin", Peer: "bravo", Size: 10, State: chaski.TransferPending}}))
-	runAll(m, keys(m, "yn1234/?qzjx"))
-	if got := m.m.chat.input.Value(); got != "yn1234/?qzjx" {
-		t.Fatalf("input %q", got)
-	}
-	if len(f.accepted) != 0 || m.m.quitting || m.m.zoomed || m.m.focus != paneTopics {
-		t.Fatalf("a key acted while typing: accepted %v quit %v zoom %v focus %v", f.accepted, m.m.quitting, m.m.zoomed, m.m.focus)
-	}
-	s := frame(m)
-	wantIn(t, s, "TYPING", "accept notes.bin", "M-y/M-n")
-	// Esc leaves typing, and is not taken by the waiting offer.
-	keys(m, "esc")
-	if m.m.chat.typing() || len(f.accepted) != 0 {
-		t.Fatalf("esc: typing %v, accepted %v", m.m.chat.typing(), f.accepted)
-	}
-	wantIn(t, frame(m), "KEYS", "accept notes.bin", "y/n")
-	runAll(m, keys(m, "y"))
-	if acc, ok := f.accepted["in-1"]; !ok || !acc {
-		t.Fatalf("y in command mode did not accept: %v", f.accepted)
+	for _, sz := range sizes {
+		t.Run(fmt.Sprintf("%dx%d", sz[0], sz[1]), func(t *testing.T) {
+			dir := t.TempDir()
+			_ = dir
+			f := newFake()
+			m := newTestModelOpts(t, f, sz[0], sz[1], Options{AcceptFilesPrompt: true})
+			send(m, events(&chaski.TransferEvent{Transfer: chaski.TransferInfo{ID: "in-1", Name: "notes.bin", Peer: "bravo", Size: 10, State: chaski.TransferPending}}))
+			runAll(m, keys(m, "yn1234/?qzjx"))
+			if got := m.m.chat.input.Value(); got != "yn1234/?qzjx" {
+				t.Fatalf("input %q", got)
+			}
+			if len(f.accepted) != 0 || m.m.quitting || m.m.zoomed || m.m.focus != paneTopics {
+				t.Fatalf("a key acted while typing: accepted %v quit %v zoom %v focus %v", f.accepted, m.m.quitting, m.m.zoomed, m.m.focus)
+			}
+			s := frame(m)
+			wantIn(t, s, "TYPING", "accept notes.bin", "M-y/M-n")
+			// Esc leaves typing, and is not taken by the waiting offer.
+			keys(m, "esc")
+			if m.m.chat.typing() || len(f.accepted) != 0 {
+				t.Fatalf("esc: typing %v, accepted %v", m.m.chat.typing(), f.accepted)
+			}
+			wantIn(t, frame(m), "KEYS", "accept notes.bin", "y/n")
+			runAll(m, keys(m, "y"))
+			if acc, ok := f.accepted["in-1"]; !ok || !acc {
+				t.Fatalf("y in command mode did not accept: %v", f.accepted)
+			}
+		})
 	}
 }
 
 // TestPromptNeverStealsEsc: an offer arriving while typing does not take
 // Esc (today it declined the file).
 func TestPromptNeverStealsEsc(t *testing.T) {
-	f := newFake()
-	m := newTestModelOpts(t, f, 80, 24, Options{AcceptFilesPrompt: true})
-	keys(m, "2")
-	send(m, events(&chaski.TransferEvent{Transfer: chaski.TransferInfo{ID: "in-2", Name: "x.bin", Peer: "bravo", Size: 10, State: chaski.TransferPending}}))
-	runAll(m, keys(m, "esc", "2", "/ping", "enter"))
-	if _, answered := f.accepted["in-2"]; answered {
-		t.Fatal("esc answered the offer")
-	}
-	pubs, _ := f.snapshot()
-	for _, p := range pubs {
-		if strings.Contains(p.data, "ping") {
-			t.Fatalf("a command became a message: %+v", pubs)
-		}
-	}
-	if !strings.Contains(m.m.sh.notice, "no live edges to ping") {
-		t.Fatalf("/ping did not run as a command: notice %q", m.m.sh.notice)
-	}
-	// Alt-y answers from the input too.
-	runAll(m, keys(m, "alt+y"))
-	if !f.accepted["in-2"] {
-		t.Fatal("alt+y did not accept")
+	for _, sz := range sizes {
+		t.Run(fmt.Sprintf("%dx%d", sz[0], sz[1]), func(t *testing.T) {
+			dir := t.TempDir()
+			_ = dir
+			f := newFake()
+			m := newTestModelOpts(t, f, sz[0], sz[1], Options{AcceptFilesPrompt: true})
+			keys(m, "2")
+			send(m, events(&chaski.TransferEvent{Transfer: chaski.TransferInfo{ID: "in-2", Name: "x.bin", Peer: "bravo", Size: 10, State: chaski.TransferPending}}))
+			runAll(m, keys(m, "esc", "2", "/ping", "enter"))
+			if _, answered := f.accepted["in-2"]; answered {
+				t.Fatal("esc answered the offer")
+			}
+			pubs, _ := f.snapshot()
+			for _, p := range pubs {
+				if strings.Contains(p.data, "ping") {
+					t.Fatalf("a command became a message: %+v", pubs)
+				}
+			}
+			if !strings.Contains(m.m.sh.notice, "no live edges to ping") {
+				t.Fatalf("/ping did not run as a command: notice %q", m.m.sh.notice)
+			}
+			// Alt-y answers from the input too.
+			runAll(m, keys(m, "alt+y"))
+			if !f.accepted["in-2"] {
+				t.Fatal("alt+y did not accept")
+			}
+		})
 	}
 }
 
 // TestKeysInOneReadAllHandled: "jj" arriving as one key message (tmux
 // send-keys -l jj) moves two rows (today it did nothing).
 func TestKeysInOneReadAllHandled(t *testing.T) {
-	f := newFake()
-	f.populate()
-	f.edges = append(f.edges, chaski.EdgeInfo{PeerID: "p-delta", Name: "delta", State: chaski.StateUp})
-	m := newTestModel(t, f, 120, 40)
-	keys(m, "esc", "1")
-	send(m, tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("jj")})
-	if m.m.edges.sel != 2 {
-		t.Fatalf("jj moved to %d, want 2", m.m.edges.sel)
-	}
-	// "2hello" in one read: focus the chat, then the rest is text.
-	send(m, tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("2hi there")})
-	if got := m.m.chat.input.Value(); got != "hi there" || m.m.focus != paneTopics {
-		t.Fatalf("input %q focus %v", got, m.m.focus)
+	for _, sz := range sizes {
+		t.Run(fmt.Sprintf("%dx%d", sz[0], sz[1]), func(t *testing.T) {
+			dir := t.TempDir()
+			_ = dir
+			f := newFake()
+			f.populate()
+			f.edges = append(f.edges, chaski.EdgeInfo{PeerID: "p-delta", Name: "delta", State: chaski.StateUp})
+			m := newTestModel(t, f, sz[0], sz[1])
+			keys(m, "esc", "1")
+			send(m, tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("jj")})
+			if m.m.edges.sel != 2 {
+				t.Fatalf("jj moved to %d, want 2", m.m.edges.sel)
+			}
+			// "2hello" in one read: focus the chat, then the rest is text.
+			send(m, tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("2hi there")})
+			if got := m.m.chat.input.Value(); got != "hi there" || m.m.focus != paneTopics {
+				t.Fatalf("input %q focus %v", got, m.m.focus)
+			}
+		})
 	}
 }
 
 func TestPastedTextGoesToInput(t *testing.T) {
-	f := newFake()
-	f.populate()
-	m := newTestModel(t, f, 80, 24)
-	keys(m, "esc", "1")
-	send(m, tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("not a path, just words"), Paste: true})
-	if m.m.focus != paneTopics || !m.m.chat.typing() || m.m.chat.input.Value() != "not a path, just words" {
-		t.Fatalf("focus %v typing %v input %q", m.m.focus, m.m.chat.typing(), m.m.chat.input.Value())
+	for _, sz := range sizes {
+		t.Run(fmt.Sprintf("%dx%d", sz[0], sz[1]), func(t *testing.T) {
+			dir := t.TempDir()
+			_ = dir
+			f := newFake()
+			f.populate()
+			m := newTestModel(t, f, sz[0], sz[1])
+			keys(m, "esc", "1")
+			send(m, tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("not a path, just words"), Paste: true})
+			if m.m.focus != paneTopics || !m.m.chat.typing() || m.m.chat.input.Value() != "not a path, just words" {
+				t.Fatalf("focus %v typing %v input %q", m.m.focus, m.m.chat.typing(), m.m.chat.input.Value())
+			}
+		})
 	}
 }
 
@@ -365,23 +401,29 @@ func TestSuspendKey(t *testing.T) {
 }
 
 func TestNumberKeysAndTab(t *testing.T) {
-	f := newFake()
-	m := newTestModel(t, f, 120, 40)
-	keys(m, "tab")
-	if m.m.focus != paneDiscovery {
-		t.Fatalf("tab from the chat went to %v", m.m.focus)
-	}
-	keys(m, "shift+tab")
-	if m.m.focus != paneTopics || !m.m.chat.typing() {
-		t.Fatal("shift+tab did not come back to typing in the chat")
-	}
-	keys(m, "alt+4")
-	if m.m.focus != paneTransfers {
-		t.Fatal("alt+4 while typing")
-	}
-	keys(m, "6")
-	if m.m.focus != paneLog {
-		t.Fatal("6 in command mode")
+	for _, sz := range sizes {
+		t.Run(fmt.Sprintf("%dx%d", sz[0], sz[1]), func(t *testing.T) {
+			dir := t.TempDir()
+			_ = dir
+			f := newFake()
+			m := newTestModel(t, f, sz[0], sz[1])
+			keys(m, "tab")
+			if m.m.focus != paneDiscovery {
+				t.Fatalf("tab from the chat went to %v", m.m.focus)
+			}
+			keys(m, "shift+tab")
+			if m.m.focus != paneTopics || !m.m.chat.typing() {
+				t.Fatal("shift+tab did not come back to typing in the chat")
+			}
+			keys(m, "alt+4")
+			if m.m.focus != paneTransfers {
+				t.Fatal("alt+4 while typing")
+			}
+			keys(m, "6")
+			if m.m.focus != paneLog {
+				t.Fatal("6 in command mode")
+			}
+		})
 	}
 }
 
@@ -400,95 +442,137 @@ func TestKeyOverridesShowInHelp(t *testing.T) {
 }
 
 func TestReadOnly(t *testing.T) {
-	f := newFake()
-	f.populate()
-	m := newTestModelOpts(t, f, 120, 40, Options{ReadOnly: true})
-	wantIn(t, frame(m), "read-only")
-	runAll(m, keys(m, "2", "i", "hello", "enter", "1", "x", "y"))
-	pubs, _ := f.snapshot()
-	if len(pubs) != 0 || len(f.closed) != 0 {
-		t.Fatalf("read-only viewer published %v / closed %v", pubs, f.closed)
+	for _, sz := range sizes {
+		t.Run(fmt.Sprintf("%dx%d", sz[0], sz[1]), func(t *testing.T) {
+			dir := t.TempDir()
+			_ = dir
+			f := newFake()
+			f.populate()
+			m := newTestModelOpts(t, f, sz[0], sz[1], Options{ReadOnly: true})
+			wantIn(t, frame(m), "read-only")
+			runAll(m, keys(m, "2", "i", "hello", "enter", "1", "x", "y"))
+			pubs, _ := f.snapshot()
+			if len(pubs) != 0 || len(f.closed) != 0 {
+				t.Fatalf("read-only viewer published %v / closed %v", pubs, f.closed)
+			}
+		})
 	}
 }
 
 // ---- long lines -------------------------------------------------------------
 
 func TestChatWrapsLongMessages(t *testing.T) {
-	f := newFake()
-	m := newTestModel(t, f, 80, 24)
-	long := strings.Repeat("lorem ipsum dolor ", 12) + "THE-END"
-	send(m, messagesMsg{msgs: []*chaski.Message{{Topic: "chat", From: "bravo", FromID: "b", Data: []byte(long), Time: testStart}}})
-	s := frame(m)
-	wantIn(t, s, "THE-END", "bravo")
-	checkFits(t, m.View(), 80, 24)
+	for _, sz := range sizes {
+		t.Run(fmt.Sprintf("%dx%d", sz[0], sz[1]), func(t *testing.T) {
+			dir := t.TempDir()
+			_ = dir
+			f := newFake()
+			m := newTestModel(t, f, sz[0], sz[1])
+			long := strings.Repeat("lorem ipsum dolor ", 12) + "THE-END"
+			send(m, messagesMsg{msgs: []*chaski.Message{{Topic: "chat", From: "bravo", FromID: "b", Data: []byte(long), Time: testStart}}})
+			s := frame(m)
+			wantIn(t, s, "THE-END", "bravo")
+			checkFits(t, m.View(), sz[0], sz[1])
+		})
+	}
 }
 
 func TestLogDetailOnEnter(t *testing.T) {
-	f := newFake()
-	m := newTestModel(t, f, 80, 24)
-	long := "a very long log line " + strings.Repeat("x", 150) + " TAIL"
-	send(m, events(&chaski.LogEvent{EventBase: chaski.EventBase{At: testStart}, Message: long}))
-	keys(m, "esc", "6", "k", "enter")
-	wantIn(t, frame(m), "TAIL", "esc closes")
+	for _, sz := range sizes {
+		t.Run(fmt.Sprintf("%dx%d", sz[0], sz[1]), func(t *testing.T) {
+			dir := t.TempDir()
+			_ = dir
+			f := newFake()
+			m := newTestModel(t, f, sz[0], sz[1])
+			long := "a very long log line " + strings.Repeat("x", 150) + " TAIL"
+			send(m, events(&chaski.LogEvent{EventBase: chaski.EventBase{At: testStart}, Message: long}))
+			keys(m, "esc", "6", "k", "enter")
+			wantIn(t, frame(m), "TAIL", "esc closes")
+		})
+	}
 }
 
 // ---- nothing fails silently -------------------------------------------------
 
 func TestRefusedDropIsAFailedRow(t *testing.T) {
-	f := newFake()
-	f.pushErr = fmt.Errorf("%w: no subscriber of \"chat\" accepts files", chaski.ErrRefused)
-	m := newTestModel(t, f, 120, 40)
-	path := filepath.Join(t.TempDir(), "report.pdf")
-	if err := os.WriteFile(path, []byte("pdf"), 0o600); err != nil {
-		t.Fatal(err)
+	for _, sz := range sizes {
+		t.Run(fmt.Sprintf("%dx%d", sz[0], sz[1]), func(t *testing.T) {
+			dir := t.TempDir()
+			_ = dir
+			f := newFake()
+			f.pushErr = fmt.Errorf("%w: no subscriber of \"chat\" accepts files", chaski.ErrRefused)
+			m := newTestModel(t, f, sz[0], sz[1])
+			path := filepath.Join(dir, "report.pdf")
+			if err := os.WriteFile(path, []byte("pdf"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			keys(m, "esc", "4", "z")
+			cmd := send(m, tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(path), Paste: true})
+			s := frame(m)
+			wantIn(t, s, "report.pdf", "offering")
+			run(m, cmd)
+			s = frame(m)
+			wantIn(t, s, "report.pdf", "failed: no peer accepts")
+			keys(m, "enter") // the whole reason
+			wantIn(t, frame(m), "no peer accepts files on the topic")
+			keys(m, "esc")
+			wantNot(t, s, "✓ offering")
+			// No subscriber at all says so too.
+			f.pushErr = fmt.Errorf("%w: %q", chaski.ErrNoSubscribers, "chat")
+			run(m, send(m, tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(path), Paste: true}))
+			wantIn(t, frame(m), "no connected peer subscribes")
+		})
 	}
-	keys(m, "esc", "4", "z")
-	cmd := send(m, tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(path), Paste: true})
-	s := frame(m)
-	wantIn(t, s, "report.pdf", "offering")
-	run(m, cmd)
-	s = frame(m)
-	wantIn(t, s, "report.pdf", "failed: no peer accepts files")
-	wantNot(t, s, "✓ offering")
-	// No subscriber at all says so too.
-	f.pushErr = fmt.Errorf("%w: %q", chaski.ErrNoSubscribers, "chat")
-	run(m, send(m, tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(path), Paste: true}))
-	wantIn(t, frame(m), "no connected peer subscribes")
 }
 
 func TestTransferWordsAndRate(t *testing.T) {
-	f := newFake()
-	now := testStart
-	f.transfers = []chaski.TransferInfo{
-		// Offered 10 s before the answer; 50 MiB moved in the last second.
-		{ID: "a", Name: "big.bin", Peer: "bravo", Outgoing: true, Size: 50 << 20, Done: 50 << 20, State: chaski.TransferDone,
-			Started: now.Add(-11 * time.Second), FirstByte: now.Add(-time.Second), Ended: now, SHA256: "abcdef0123456789"},
-		{ID: "b", Name: "nope.bin", Peer: "charlie", Outgoing: true, Size: 5, State: chaski.TransferFailed, Err: "chaski: refused by peer: charlie: declined by the user", Ended: now},
-		{ID: "c", Name: "got.txt", Peer: "bravo", Size: 5, Done: 5, State: chaski.TransferDone, Path: "/home/me/Downloads/got.txt", Ended: now},
-		{ID: "d", Name: "stop.bin", Peer: "bravo", Outgoing: true, Size: 5, State: chaski.TransferCancelled, Err: "cancelled", Ended: now},
+	for _, sz := range sizes {
+		t.Run(fmt.Sprintf("%dx%d", sz[0], sz[1]), func(t *testing.T) {
+			f := newFake()
+			now := testStart
+			f.transfers = []chaski.TransferInfo{
+				// Offered 10 s before the answer; 50 MiB moved in the last second.
+				{ID: "a", Name: "big.bin", Peer: "bravo", Outgoing: true, Size: 50 << 20, Done: 50 << 20, State: chaski.TransferDone,
+					Started: now.Add(-11 * time.Second), FirstByte: now.Add(-time.Second), Ended: now, SHA256: "abcdef0123456789"},
+				{ID: "b", Name: "nope.bin", Peer: "charlie", Outgoing: true, Size: 5, State: chaski.TransferFailed, Err: "chaski: refused by peer: charlie: declined by the user", Ended: now},
+				{ID: "c", Name: "got.txt", Peer: "bravo", Size: 5, Done: 5, State: chaski.TransferDone, Path: "/home/me/Downloads/got.txt", Ended: now,
+					HashAlgo: chaski.HashBLAKE3, Hash: "blake3:fedcba9876543210fedcba"},
+				{ID: "e", Name: "coming.bin", Peer: "bravo", Size: 5, Done: 5, State: chaski.TransferVerifying, HashAlgo: chaski.HashBLAKE3, Started: now},
+				{ID: "d", Name: "stop.bin", Peer: "bravo", Outgoing: true, Size: 5, State: chaski.TransferCancelled, Err: "cancelled", Ended: now},
+			}
+			m := newTestModel(t, f, sz[0], sz[1])
+			keys(m, "esc", "4", "z")
+			s := frame(m)
+			wantIn(t, s, "50 MiB/s", "declined by charlie", "saved to /home/me/Dow", "cancelled")
+			if sz[0] >= 200 {
+				wantIn(t, s, "saved to /home/me/Downloads/got.txt", "sha256 abcdef012345", "verifying blake3")
+			}
+			wantNot(t, s, "4.5 MiB/s", "4.6 MiB/s")
+		})
 	}
-	m := newTestModel(t, f, 200, 60)
-	keys(m, "esc", "4", "z")
-	s := frame(m)
-	wantIn(t, s, "50 MiB/s", "declined by charlie", "saved to /home/me/Downloads/got.txt", "cancelled")
-	wantNot(t, s, "4.5 MiB/s", "4.6 MiB/s")
 }
 
 func TestFailedConnectIsARow(t *testing.T) {
-	f := newFake()
-	f.connectErr = errors.New("chaski: cannot connect to 127.0.0.1:9: connect: connection refused")
-	m := newTestModel(t, f, 200, 60)
-	keys(m, "esc", "1", "z", "c")
-	keys(m, "127.0.0.1:9")
-	cmds := keys(m, "enter")
-	runAll(m, cmds)
-	s := frame(m)
-	wantIn(t, s, "127.0.0.1:9", "✗ failed", "retry #2 in 2s · connection refused")
-	wantIn(t, s, "edges 0 +1 retrying", "0 up · 1 retrying")
+	for _, sz := range sizes {
+		t.Run(fmt.Sprintf("%dx%d", sz[0], sz[1]), func(t *testing.T) {
+			dir := t.TempDir()
+			_ = dir
+			f := newFake()
+			f.connectErr = errors.New("chaski: cannot connect to 127.0.0.1:9: connect: connection refused")
+			m := newTestModel(t, f, sz[0], sz[1])
+			keys(m, "esc", "1", "z", "c")
+			keys(m, "127.0.0.1:9")
+			cmds := keys(m, "enter")
+			runAll(m, cmds)
+			s := frame(m)
+			wantIn(t, s, "127.0.0.1:9", "✗ failed", "retry #2 in 2s · connection refused")
+			wantIn(t, s, "edges 0 +1 retrying", "0 up · 1 retrying")
 
-	// x stops retrying.
-	keys(m, "x")
-	wantNot(t, frame(m), "retry #2")
+			// x stops retrying.
+			keys(m, "x")
+			wantNot(t, frame(m), "retry #2")
+		})
+	}
 }
 
 func TestConnectOptionRetries(t *testing.T) {
@@ -500,40 +584,68 @@ func TestConnectOptionRetries(t *testing.T) {
 }
 
 func TestReconnectingShowsAttemptAndNext(t *testing.T) {
-	f := newFake()
-	m := newTestModel(t, f, 120, 40)
-	send(m, events(&chaski.EdgeStateEvent{EventBase: chaski.EventBase{At: testStart}, PeerID: "p-x", Name: "xray", Address: "127.0.0.1:9999",
-		State: chaski.StateReconnecting, Attempt: 3, Next: testStart.Add(4 * time.Second)}))
-	keys(m, "esc", "1", "z")
-	wantIn(t, frame(m), "reconnecting #3 in 4s", "edges 0 +1 retrying")
+	for _, sz := range sizes {
+		t.Run(fmt.Sprintf("%dx%d", sz[0], sz[1]), func(t *testing.T) {
+			dir := t.TempDir()
+			_ = dir
+			f := newFake()
+			m := newTestModel(t, f, sz[0], sz[1])
+			send(m, events(&chaski.EdgeStateEvent{EventBase: chaski.EventBase{At: testStart}, PeerID: "p-x", Name: "xray", Address: "127.0.0.1:9999",
+				State: chaski.StateReconnecting, Attempt: 3, Next: testStart.Add(4 * time.Second)}))
+			keys(m, "esc", "1", "z")
+			wantIn(t, frame(m), "reconnecting #3 in 4s", "edges 0 +1 retrying")
+		})
+	}
 }
 
 func TestHeaderEdgesAgreeWithPane(t *testing.T) {
-	f := newFake()
-	f.populate() // one up, one reconnecting
-	m := newTestModel(t, f, 200, 60)
-	keys(m, "esc", "1", "z")
-	s := frame(m)
-	wantIn(t, s, "edges 1 +1 retrying", "1 up · 1 retrying", "msg/s", "↓121 KiB ↑7.5 MiB")
+	for _, sz := range sizes {
+		t.Run(fmt.Sprintf("%dx%d", sz[0], sz[1]), func(t *testing.T) {
+			dir := t.TempDir()
+			_ = dir
+			f := newFake()
+			f.populate() // one up, one reconnecting
+			m := newTestModel(t, f, sz[0], sz[1])
+			keys(m, "esc", "1", "z")
+			s := frame(m)
+			wantIn(t, s, "edges 1 +1 retrying", "1 up · 1 retrying", "msg/s")
+			if sz[0] >= 200 { // the traffic column is the first to go when narrow
+				wantIn(t, s, "↓121 KiB ↑7.5 MiB")
+			}
+		})
+	}
 }
 
 func TestStoreProblemShown(t *testing.T) {
-	f := newFake()
-	note := "store in use by another process: start this one with --data-dir DIR"
-	m := newTestModelOpts(t, f, 120, 40, Options{StoreNote: note})
-	wantIn(t, frame(m), "store in use by another process", "--data-dir DIR")
+	for _, sz := range sizes {
+		t.Run(fmt.Sprintf("%dx%d", sz[0], sz[1]), func(t *testing.T) {
+			dir := t.TempDir()
+			_ = dir
+			f := newFake()
+			note := "store in use by another process: start this one with --data-dir DIR"
+			m := newTestModelOpts(t, f, sz[0], sz[1], Options{StoreNote: note})
+			keys(m, "esc", "5")
+			wantIn(t, frame(m), "store in use by another process", "--data-dir DIR")
+		})
+	}
 }
 
 func TestDiscoveryShowsRunning(t *testing.T) {
-	f := newFake()
-	f.pairings = []chaski.PairingInfo{{Topic: "chat", Running: true, LastRun: testStart}}
-	m := newTestModel(t, f, 200, 60)
-	keys(m, "esc", "3", "z")
-	wantIn(t, frame(m), "running", "searching…")
-	f.pairings = []chaski.PairingInfo{{Topic: "chat", Paired: true, Peer: "bravo", Outcome: "paired with bravo"}}
-	send(m, m.m.snapshot(true))
-	send(m, frameMsg{})
-	wantIn(t, frame(m), "paired with bravo")
+	for _, sz := range sizes {
+		t.Run(fmt.Sprintf("%dx%d", sz[0], sz[1]), func(t *testing.T) {
+			dir := t.TempDir()
+			_ = dir
+			f := newFake()
+			f.pairings = []chaski.PairingInfo{{Topic: "chat", Running: true, LastRun: testStart}}
+			m := newTestModel(t, f, sz[0], sz[1])
+			keys(m, "esc", "3", "z")
+			wantIn(t, frame(m), "running", "searching…")
+			f.pairings = []chaski.PairingInfo{{Topic: "chat", Paired: true, Peer: "bravo", Outcome: "paired with bravo"}}
+			send(m, m.m.snapshot(true))
+			send(m, frameMsg{})
+			wantIn(t, frame(m), "paired with bravo")
+		})
+	}
 }
 
 // ---- seen by everyone -------------------------------------------------------

@@ -1,7 +1,6 @@
 package tui
 
 import (
-	"context"
 	"strconv"
 
 	tea "github.com/charmbracelet/bubbletea"
@@ -11,10 +10,11 @@ import (
 
 // NearbyBackend is the optional part of a Backend that finds nodes nearby
 // (*chaski.Node has it; it lists nothing unless the node runs with
-// Config.LAN). The Discovery pane lists them; Enter connects to one.
+// Config.LAN). The Discovery pane lists them; Enter connects to one with
+// the Backend's Connect, so a wrapper that guards Connect (a read-only SSH
+// viewer) guards this too.
 type NearbyBackend interface {
 	Nearby() []chaski.NearbyNode
-	ConnectNearby(ctx context.Context, id string) (chaski.EdgeInfo, error)
 }
 
 var _ NearbyBackend = (*chaski.Node)(nil)

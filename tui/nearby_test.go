@@ -1,8 +1,6 @@
 package tui
 
 import (
-	"context"
-	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -24,10 +22,6 @@ func (f *nearbyFake) Nearby() []chaski.NearbyNode {
 	f.nmu.Lock()
 	defer f.nmu.Unlock()
 	return append([]chaski.NearbyNode(nil), f.nodes...)
-}
-
-func (f *nearbyFake) ConnectNearby(ctx context.Context, id string) (chaski.EdgeInfo, error) {
-	return chaski.EdgeInfo{}, fmt.Errorf("not used by the dashboard")
 }
 
 func newNearbyModel(t *testing.T, w, h int) (Model, *nearbyFake) {

@@ -389,6 +389,10 @@ func (p *topicsPane) command(line string) tea.Cmd {
 		if !need(1, "/send PATH [PATH...]") {
 			return nil
 		}
+		if sh.opts.NoLocalFiles {
+			sh.setNotice(true, "files cannot be sent from this dashboard (a path would name a file on the server)")
+			return nil
+		}
 		paths := ParsePastedPaths(rest)
 		for _, x := range paths {
 			if st, err := os.Stat(x); err != nil || !st.Mode().IsRegular() {

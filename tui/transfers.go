@@ -198,7 +198,11 @@ func (p *transfersPane) retry(r xferRow) tea.Cmd {
 			sh.setNotice(true, "only the sender can retry %s: ask %s to send it again (it resumes from what arrived)", r.t.Name, r.t.Peer)
 			return nil
 		}
-		path, topic, name = sh.xhist.sources[r.t.ID], r.t.Topic, r.t.Name
+		if strings.Contains(r.t.Name, "/") {
+			sh.setNotice(true, "%s was sent as part of a folder: drop the folder again to send what is missing", r.t.Name)
+			return nil
+		}
+		path, topic, name = sh.sourceOf(r.t), r.t.Topic, r.t.Name
 	default:
 		sh.setNotice(true, "nothing to retry: r retries a failed or cancelled send")
 		return nil
@@ -223,7 +227,7 @@ func (p *transfersPane) open(r xferRow) {
 	case r.t != nil && !r.t.Outgoing:
 		path = r.t.Path
 	case r.t != nil:
-		path = sh.xhist.sources[r.t.ID]
+		path = sh.sourceOf(r.t)
 	case r.drop != nil:
 		path = r.drop.path
 	}
@@ -247,7 +251,7 @@ func (s *shared) removeDrop(d *drop) {
 
 func (p *transfersPane) detail(t *chaski.TransferInfo) string {
 	s := transferDetail(t, p.sh.now())
-	if src := p.sh.xhist.sources[t.ID]; src != "" {
+	if src := p.sh.sourceOf(t); src != "" {
 		s += "\nsent from: " + src
 	}
 	if p.sh.xhist.loaded[t.ID] {
@@ -360,16 +364,21 @@ func (p *transfersPane) state(t *chaski.TransferInfo) (string, lipgloss.Style) {
 		}
 		return word, st.Accent
 	case chaski.TransferVerifying:
-		return sy.Pending + " verifying sha256", st.Accent
+		return sy.Pending + " verifying " + hashAlgo(t), st.Accent
 	case chaski.TransferDone:
-		s := sy.OK + " done" + p.earlier(t)
+		// The receiver's row says where the file is first, then the hash
+		// (in full in the detail view, Enter).
+		hash := ""
 		if algo, sum := xferHash(t); sum != "" {
-			s += " " + algo + " " + short(sum, 12)
+			hash = " " + algo + " " + short(sum, 12)
 		}
 		if !t.Outgoing && t.Path != "" {
-			s += " · saved to " + t.Path
+			if hash != "" {
+				hash = " ·" + hash
+			}
+			return sy.OK + p.earlier(t) + " saved to " + t.Path + hash, st.OK
 		}
-		return s, st.OK
+		return sy.OK + " done" + p.earlier(t) + hash, st.OK
 	case chaski.TransferFailed, chaski.TransferCancelled:
 		if declined(t) {
 			if t.Outgoing {
@@ -428,7 +437,7 @@ func (p *transfersPane) view(w, h int, focused bool) []string {
 		{title: "RATE", min: 9, max: 11, prio: 2, right: true},
 		{title: "ETA", min: 5, max: 8, prio: 5, right: true},
 		{title: "TIME", min: 6, max: 7, prio: 6, right: true},
-		{title: "STATE", min: 16, max: 70},
+		{title: "STATE", min: 28, max: 90},
 	}, w)
 	lines := []string{t.header()}
 	p.sel = clamp(p.sel, 0, len(rows)-1)
@@ -542,7 +551,7 @@ func (p *transfersPane) footer(r xferRow, w int) string {
 		}
 		if !t.Outgoing && t.Path != "" {
 			parts = append(parts, "saved to "+t.Path)
-		} else if src := p.sh.xhist.sources[t.ID]; src != "" {
+		} else if src := p.sh.sourceOf(t); src != "" {
 			parts = append(parts, "from "+src)
 		}
 		if t.State.Finished() {
@@ -575,4 +584,25 @@ func (p *transfersPane) progressBar(pct float64, w int, plain bool) string {
 	}
 	p.bar.Width = w
 	return p.bar.ViewAs(pct)
+}
+
+// hashAlgo is the transfer's hash: BLAKE3 (each chunk checked on arrival)
+// or SHA-256.
+func hashAlgo(t *chaski.TransferInfo) string {
+	if t.HashAlgo != "" {
+		return t.HashAlgo
+	}
+	return chaski.HashSHA256
+}
+
+// fullHash is "algo:HEX" once known (from SHA256 for transfers that only
+// carry that field).
+func fullHash(t *chaski.TransferInfo) string {
+	if t.Hash != "" {
+		return t.Hash
+	}
+	if t.SHA256 != "" {
+		return chaski.HashSHA256 + ":" + t.SHA256
+	}
+	return hashAlgo(t) + ":"
 }

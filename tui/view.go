@@ -210,7 +210,12 @@ func (m *model) renderBox(bx box) []string {
 		fs.Render(strings.Repeat(br.Top, fill)+br.TopRight)
 	lines := make([]string, 0, bx.h)
 	lines = append(lines, top)
-	inner := c.view(iw, ih, focused)
+	pc := &m.cache[bx.p]
+	if !pc.ok || pc.w != iw || pc.h != ih || pc.focused != focused || noPaneCache {
+		pc.lines = c.view(iw, ih, focused)
+		pc.w, pc.h, pc.focused, pc.ok = iw, ih, focused, true
+	}
+	inner := pc.lines
 	left, right, bottom := m.frameParts(focused, iw)
 	for i := 0; i < ih; i++ {
 		l := ""
@@ -227,6 +232,9 @@ func (m *model) renderBox(bx box) []string {
 	}
 	return lines
 }
+
+// noPaneCache turns the pane cache off (the benchmark's A/B comparison).
+var noPaneCache = false
 
 type frameKey struct {
 	focused bool

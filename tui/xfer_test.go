@@ -81,9 +81,13 @@ func TestTransferRowsShowHashAndSavedPath(t *testing.T) {
 		m := newTestModel(t, f, sz[0], sz[1])
 		keys(m, "esc", "4", "z")
 		s := frame(m)
-		wantIn(t, s, "notes.txt", "✓ done sha256 0123456789ab",
+		// The receiver's row: where the file is first, then the hash.
+		wantIn(t, s, "notes.txt", "✓ saved to /home/u/Downloads/note", "✓ done sha256 fedcba987654",
 			"movie.mkv", "sha256 fedcba987654", "receiving 25%", "TIME", "25s", "10s", "20s")
 		wantNot(t, s, "0123456789abcdef0123") // only 12 digits in the row
+		if sz[0] >= 200 {
+			wantIn(t, s, "✓ saved to /home/u/Downloads/notes.txt · sha256 0123456789ab")
+		}
 		// The active row: 25 MiB in 25 s is 1 MiB/s, 75 MiB to go: 1:15.
 		wantIn(t, s, "1.0 MiB/s", "1:15", "▸ big.iso · receiving 25% · 1.0 MiB/s · ETA 1:15")
 		// Selected, the received file's line at the bottom says where it
@@ -212,7 +216,7 @@ func TestTransferListPersisted(t *testing.T) {
 	send(m3, tea.WindowSizeMsg{Width: 160, Height: 40})
 	keys(m3, "esc", "4", "z")
 	s := frame(m3)
-	wantIn(t, s, "notes.txt", "done (earlier run) sha256 0123456789ab")
+	wantIn(t, s, "notes.txt", "✓ (earlier run) saved to /home/u/Downloads/notes.txt", "movie.mkv", "done (earlier run) sha256 fedcba987654")
 	if got := m3.m.sh.xhist.sources["out-1"]; got != "/home/u/movie.mkv" {
 		t.Errorf("the sent file's source after a restart = %q", got)
 	}
@@ -234,11 +238,12 @@ func TestDroppedDirectoryAndMissingPath(t *testing.T) {
 	gone := filepath.Join(dir, "gone.txt") // its folder exists: a file moved away
 	run(m, send(m, tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(dir), Paste: true}))
 	run(m, send(m, tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(gone), Paste: true}))
-	s := frame(m)
-	wantIn(t, s, "directories are not supported yet", gone+" does not exist")
 	if v := m.m.chat.input.Value(); v != "" {
 		t.Errorf("input holds %q after the drops", v)
 	}
+	keys(m, "esc", "4", "z")
+	wantIn(t, frame(m), "directories are not supported by this node", gone+" does not exist")
+	keys(m, "z", "2")
 	if _, sent := f.snapshot(); len(sent) != 0 {
 		t.Errorf("sent %v", sent)
 	}
@@ -294,7 +299,7 @@ func TestFlowTransfersHashAndClear(t *testing.T) {
 	waitText(t, tm, "chaski-test", "TYPING")
 	tm.Send(tea.KeyMsg{Type: tea.KeyEsc})
 	tm.Type("4z")
-	waitText(t, tm, "zoomed", "done sha256 0123456789ab", "saved to /home/u/Downloads/notes.txt")
+	waitText(t, tm, "zoomed", "saved to /home/u/Downloads/notes.txt · sha256 0123456789ab")
 	tm.Send(tea.KeyMsg{Type: tea.KeyEnter})
 	waitText(t, tm, "sha256: 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef")
 	tm.Send(tea.KeyMsg{Type: tea.KeyEsc})
@@ -308,5 +313,23 @@ func TestFmtElapsed(t *testing.T) {
 		if got := fmtElapsed(d); got != want {
 			t.Errorf("fmtElapsed(%v) = %q, want %q", d, got, want)
 		}
+	}
+}
+
+// With NoLocalFiles (SSH) a pasted folder or missing path stays text: the
+// viewer learns nothing about the server's files.
+func TestNoLocalFilesPastedPathsAreText(t *testing.T) {
+	f := newFake()
+	m := newTestModelOpts(t, f, 160, 40, Options{NoLocalFiles: true})
+	dir := t.TempDir()
+	for _, p := range []string{dir, filepath.Join(dir, "gone.txt")} {
+		m.m.chat.input.SetValue("")
+		run(m, send(m, tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(p), Paste: true}))
+		if v := m.m.chat.input.Value(); v != p {
+			t.Errorf("paste of %s became %q", p, v)
+		}
+	}
+	if len(m.m.sh.drops) != 0 {
+		t.Errorf("drop rows %v", m.m.sh.drops)
 	}
 }

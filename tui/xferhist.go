@@ -3,7 +3,9 @@ package tui
 import (
 	"encoding/json"
 	"errors"
+	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -64,6 +66,7 @@ type xferFile struct {
 type xferHistory struct {
 	loaded  map[string]bool   // rows that came from the store (earlier runs)
 	sources map[string]string // transfer id → local path it was read from
+	dirs    []string          // folders dropped here (their files' transfers are named by relative path)
 	cleared map[string]bool
 	saved   map[string]chaski.TransferState
 	dirty   bool
@@ -162,7 +165,7 @@ func (s *shared) historyRecords() []xferRecord {
 			hash = algo + ":" + sum
 		}
 		out[i] = xferRecord{ID: t.ID, Name: t.Name, Topic: t.Topic, Peer: t.Peer, PeerID: t.PeerID, Outgoing: t.Outgoing,
-			Size: t.Size, Done: t.Done, State: t.State.String(), Hash: hash, Path: t.Path, Source: s.xhist.sources[t.ID],
+			Size: t.Size, Done: t.Done, State: t.State.String(), Hash: hash, Path: t.Path, Source: s.sourceOf(t),
 			Err: t.Err, Started: t.Started, FirstByte: t.FirstByte, Ended: t.Ended}
 	}
 	return out
@@ -205,6 +208,25 @@ func (s *shared) saveTransfersCmd() tea.Cmd {
 	}
 }
 
+// sourceOf is the local path an outgoing transfer read its file from,
+// when this dashboard sent it ("" otherwise). A file of a dropped folder
+// is named by its path under the folder's parent ("photos/a.jpg").
+func (s *shared) sourceOf(t *chaski.TransferInfo) string {
+	if src := s.xhist.sources[t.ID]; src != "" || !t.Outgoing {
+		return src
+	}
+	top, _, ok := strings.Cut(t.Name, "/")
+	if !ok {
+		return ""
+	}
+	for i := len(s.xhist.dirs) - 1; i >= 0; i-- {
+		if d := s.xhist.dirs[i]; filepath.Base(d) == top {
+			return filepath.Join(filepath.Dir(d), filepath.FromSlash(t.Name))
+		}
+	}
+	return ""
+}
+
 // clearTransfer removes a finished row from the list (and from the saved
 // record at the next save).
 func (s *shared) clearTransfer(id string) {
@@ -223,17 +245,24 @@ func (s *shared) clearTransfer(id string) {
 	s.xhist.dirty = true
 }
 
-// xferHash is the algorithm and hex digest that verified a transfer.
+// xferHash is the algorithm and hex digest that verified a transfer
+// (BLAKE3 or SHA-256), once known.
 func xferHash(t *chaski.TransferInfo) (algo, sum string) {
-	if t.SHA256 != "" {
-		return "sha256", t.SHA256
+	algo, sum, _ = strings.Cut(fullHash(t), ":")
+	if sum == "" {
+		return "", ""
 	}
-	return "", ""
+	return algo, sum
 }
 
 // setXferHash is xferHash's inverse, for rows read back from the store.
 func setXferHash(t *chaski.TransferInfo, h string) {
-	if len(h) > 7 && h[:7] == "sha256:" {
-		t.SHA256 = h[7:]
+	algo, sum, ok := strings.Cut(h, ":")
+	if !ok || sum == "" {
+		return
+	}
+	t.Hash, t.HashAlgo = h, algo
+	if algo == chaski.HashSHA256 {
+		t.SHA256 = sum
 	}
 }

@@ -29,9 +29,10 @@ type result struct {
 		MBPerSec  float64 `json:"mb_per_sec"`
 	} `json:"bulk"`
 	Ping struct {
-		Count int               `json:"count"`
-		Size  int               `json:"size"`
-		RTTus stats.Percentiles `json:"rtt_us"`
+		Count      int               `json:"count"`
+		Size       int               `json:"size"`
+		IntervalMs float64           `json:"interval_ms,omitempty"`
+		RTTus      stats.Percentiles `json:"rtt_us"`
 	} `json:"ping"`
 	RSSMiB map[string]float64 `json:"rss_mib"`
 }
@@ -43,13 +44,25 @@ func main() {
 	wsize := flag.Int("write", 256<<10, "size of one write in the bulk transfer")
 	pings := flag.Int("pings", 20000, "ping-pong round trips")
 	size := flag.Int("size", 64, "bytes of one ping (and of its pong)")
+	freePort := flag.Bool("freeport", false, "print a free TCP port of 127.0.0.1 and exit (for bench/compare.sh)")
+	interval := flag.Duration("interval", 0, "wait this long after each pong before the next ping (as `chaski ping -i`); 0 = back to back")
 	flag.Parse()
+	if *freePort {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "rawtcp:", err)
+			os.Exit(1)
+		}
+		fmt.Println(ln.Addr().(*net.TCPAddr).Port)
+		ln.Close()
+		return
+	}
 	var err error
 	switch *role {
 	case "server":
 		err = server(*size)
 	case "client":
-		err = client(*addr, *total, *wsize, *pings, *size)
+		err = client(*addr, *total, *wsize, *pings, *size, *interval)
 	case "":
 		err = orchestrate()
 	default:
@@ -154,7 +167,7 @@ func server(size int) error {
 	return json.NewEncoder(os.Stdout).Encode(map[string]float64{"rss_mib": stats.PeakRSS()})
 }
 
-func client(addr string, total int64, wsize, pings, size int) error {
+func client(addr string, total int64, wsize, pings, size int, interval time.Duration) error {
 	var r result
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -208,9 +221,13 @@ func client(addr string, total int64, wsize, pings, size int) error {
 		if i >= pings/10 {
 			rtts = append(rtts, time.Since(t0))
 		}
+		if interval > 0 {
+			time.Sleep(interval)
+		}
 	}
 	p.Close()
 	r.Ping.Count, r.Ping.Size, r.Ping.RTTus = pings, size, stats.Of(rtts)
+	r.Ping.IntervalMs = float64(interval) / 1e6
 	r.RSSMiB = map[string]float64{"client": stats.PeakRSS()}
 	return json.NewEncoder(os.Stdout).Encode(&r)
 }

@@ -183,3 +183,47 @@ func ParseFileChunk(body []byte) (FileChunk, error) {
 	c.Data = body[FileChunkFixedLen:]
 	return c, nil
 }
+
+// FileTree is the binary body of KindFileTree, the leaves of a verified
+// stream (docs/PROTOCOL.md §9):
+//
+//	0  16  transfer id
+//	16  8  index of the first leaf in this frame, u64 big endian
+//	24     leaves: 32 bytes each (BLAKE3 chaining values of chunk groups)
+type FileTree struct {
+	Transfer [16]byte
+	First    uint64
+	Leaves   []byte
+}
+
+// FileTreeLeafLen is the size of one leaf.
+const FileTreeLeafLen = 32
+
+// AppendFileTreeFrame appends a whole file tree frame.
+func AppendFileTreeFrame(b []byte, t *FileTree) ([]byte, error) {
+	if len(t.Leaves)%FileTreeLeafLen != 0 {
+		return b, fmt.Errorf("%w: %d leaf bytes", ErrMalformed, len(t.Leaves))
+	}
+	bodyLen := FileChunkFixedLen + len(t.Leaves)
+	if bodyLen > HardMaxBody {
+		return b, ErrTooLarge
+	}
+	start := len(b)
+	b = append(b, make([]byte, HeaderLen)...)
+	PutHeader(b[start:], KindFileTree, 0, bodyLen)
+	b = append(b, t.Transfer[:]...)
+	b = binary.BigEndian.AppendUint64(b, t.First)
+	return append(b, t.Leaves...), nil
+}
+
+// ParseFileTree decodes a file tree body. Leaves aliases body.
+func ParseFileTree(body []byte) (FileTree, error) {
+	var t FileTree
+	if len(body) < FileChunkFixedLen || (len(body)-FileChunkFixedLen)%FileTreeLeafLen != 0 {
+		return t, fmt.Errorf("%w: file tree body of %d bytes", ErrMalformed, len(body))
+	}
+	copy(t.Transfer[:], body[:16])
+	t.First = binary.BigEndian.Uint64(body[16:24])
+	t.Leaves = body[FileChunkFixedLen:]
+	return t, nil
+}

@@ -117,6 +117,15 @@ type FileOffer struct {
 	Name     string            `msgpack:"name"`
 	Size     int64             `msgpack:"size"` // -1 when unknown
 	Meta     map[string]string `msgpack:"meta"`
+	// Hash is the algorithm that verifies the transfer: "blake3" or
+	// "sha256" (empty: "sha256", the protocol before verified streaming).
+	Hash string `msgpack:"hash,omitempty"`
+	// Root is the BLAKE3 hash of the whole file when the sender knows it up
+	// front (verified streaming: a FileTree follows the accept, and every
+	// chunk is checked on arrival); Group is then the size of a chunk group
+	// in bytes (a power of two, 1 KiB to 16 MiB).
+	Root  []byte `msgpack:"root,omitempty"`
+	Group int64  `msgpack:"group,omitempty"`
 }
 
 // FileAck is the receiver's answer: first to an offer (accept, with the
@@ -130,13 +139,15 @@ type FileAck struct {
 	SHA256   []byte `msgpack:"sha256"`
 	Reason   string `msgpack:"reason,omitempty"`
 	Path     string `msgpack:"path,omitempty"`
+	Hash     []byte `msgpack:"hash,omitempty"` // final: the BLAKE3 hash held, with hash "blake3"
 }
 
 // FileEnd closes the data of a transfer with its total size and hash.
 type FileEnd struct {
 	Transfer []byte `msgpack:"id"`
 	Size     int64  `msgpack:"size"`
-	SHA256   []byte `msgpack:"sha256"`
+	SHA256   []byte `msgpack:"sha256"`         // with hash "sha256"
+	Hash     []byte `msgpack:"hash,omitempty"` // with hash "blake3": the BLAKE3 hash of the file
 }
 
 // FileAbort cancels a transfer from either side.

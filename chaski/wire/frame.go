@@ -81,6 +81,7 @@ const (
 	KindFileEnd    Kind = 0x42 // msgpack FileEnd
 	KindFileAck    Kind = 0x43 // msgpack FileAck (accept/resume offset, or final verdict)
 	KindFileAbort  Kind = 0x44 // msgpack FileAbort (cancel from either side)
+	KindFileTree   Kind = 0x45 // binary FileTree (leaves of a verified stream)
 )
 
 var kindNames = map[Kind]string{
@@ -89,6 +90,7 @@ var kindNames = map[Kind]string{
 	KindRequest: "request", KindResponse: "response", KindStoreReq: "store_req",
 	KindStoreResp: "store_resp", KindStoreTaken: "store_taken", KindFileOffer: "file_offer", KindFileChunk: "file_chunk",
 	KindFileEnd: "file_end", KindFileAck: "file_ack", KindFileAbort: "file_abort",
+	KindFileTree: "file_tree",
 }
 
 func (k Kind) String() string {

@@ -16,6 +16,8 @@ func FuzzReadFrame(f *testing.F) {
 	f.Add(pub)
 	f.Add(ping)
 	f.Add(hello)
+	tree, _ := AppendFileTreeFrame(nil, &FileTree{First: 2, Leaves: make([]byte, 64)})
+	f.Add(tree)
 	f.Add([]byte{1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff})
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -36,6 +38,8 @@ func FuzzReadFrame(f *testing.F) {
 				_, _ = ParsePing(fr.Body)
 			case KindFileChunk:
 				_, _ = ParseFileChunk(fr.Body)
+			case KindFileTree:
+				_, _ = ParseFileTree(fr.Body)
 			}
 		}
 	})
@@ -46,6 +50,8 @@ func FuzzControlBodies(f *testing.F) {
 		&Hello{Version: 1, ID: make([]byte, 16), Name: "a", Subs: []string{"x"}},
 		&Discover{Topic: "t", TTL: 5, Visited: [][]byte{make([]byte, 16)}},
 		&FileOffer{Name: "f", Size: 3, Meta: map[string]string{"k": "v"}},
+		&FileOffer{Name: "f", Size: 1 << 20, Hash: "blake3", Root: make([]byte, 32), Group: 256 << 10},
+		&FileEnd{Size: 9, Hash: make([]byte, 32)},
 		&Response{ID: 1, Data: []byte("d")},
 		&StoreRequest{Request: make([]byte, 16), Key: "k", Move: true},
 		&StoreTaken{Request: make([]byte, 16), Key: "k"},
@@ -69,6 +75,33 @@ func FuzzControlBodies(f *testing.F) {
 		_ = Unmarshal(data, &resp)
 		var taken StoreTaken
 		_ = Unmarshal(data, &taken)
+		var end FileEnd
+		_ = Unmarshal(data, &end)
+		var ack FileAck
+		_ = Unmarshal(data, &ack)
+	})
+}
+
+// FuzzFileTree: a tree body decodes to whole leaves or fails, and encodes
+// back to the same bytes.
+func FuzzFileTree(f *testing.F) {
+	good, _ := AppendFileTreeFrame(nil, &FileTree{Transfer: [16]byte{1}, First: 7, Leaves: bytes.Repeat([]byte{9}, 96)})
+	f.Add(good[HeaderLen:])
+	f.Add(make([]byte, 24))
+	f.Add(make([]byte, 25))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, body []byte) {
+		tr, err := ParseFileTree(body)
+		if err != nil {
+			return
+		}
+		if len(tr.Leaves)%FileTreeLeafLen != 0 {
+			t.Fatalf("%d leaf bytes", len(tr.Leaves))
+		}
+		fr, err := AppendFileTreeFrame(nil, &tr)
+		if err != nil || !bytes.Equal(fr[HeaderLen:], body) {
+			t.Fatalf("round trip differs (%v)", err)
+		}
 	})
 }
 

@@ -52,6 +52,7 @@ type Options struct {
 	JSON      bool   // the result as one JSON object on stdout
 	Quiet     bool   // no progress on stderr
 	Dir       string // where files mode writes its files
+	Hash      string // files mode: the transfer hash, blake3 (default) or sha256
 
 	// Role and Peer are set in child processes only.
 	Role string
@@ -74,6 +75,13 @@ func (o *Options) Check() error {
 	}
 	if o.FileSize <= 0 {
 		return usagef("--file-size must be positive")
+	}
+	switch o.Hash {
+	case "":
+		o.Hash = "blake3"
+	case "blake3", "sha256":
+	default:
+		return usagef("--hash must be blake3 or sha256, not %q", o.Hash)
 	}
 	if o.Count == 0 {
 		o.Count = defCount[o.Mode]
@@ -136,7 +144,7 @@ type side struct {
 	Bytes   int64              `json:"bytes,omitempty"`
 	Seconds float64            `json:"seconds"`
 	Lat     *stats.Percentiles `json:"lat,omitempty"`
-	SHA256  string             `json:"sha256,omitempty"`
-	RSS     float64            `json:"rss_mib"`      // peak (VmHWM)
-	IdleRSS float64            `json:"idle_rss_mib"` // VmRSS once connected, before any traffic
+	Hash    string             `json:"hash,omitempty"` // "blake3:HEX" or "sha256:HEX"
+	RSS     float64            `json:"rss_mib"`        // peak (VmHWM)
+	IdleRSS float64            `json:"idle_rss_mib"`   // VmRSS once connected, before any traffic
 }

@@ -83,7 +83,7 @@ func startChild(ctx context.Context, e IO, o *Options, role, peer string) (*chil
 		return nil, err
 	}
 	args := []string{"bench", "--role", role, "--mode", o.Mode, "--count", strconv.Itoa(o.Count),
-		"--size", strconv.Itoa(o.Size), "--file-size", strconv.FormatInt(o.FileSize, 10), "--dir", o.Dir}
+		"--size", strconv.Itoa(o.Size), "--file-size", strconv.FormatInt(o.FileSize, 10), "--dir", o.Dir, "--hash", o.Hash}
 	if peer != "" {
 		args = append(args, "--peer", peer)
 	}
@@ -410,16 +410,16 @@ func (br *parent) files() (*FilesResult, error) {
 	}
 	br.clearProgress()
 	s, rs := sm.Res, rm.Res
-	if s.SHA256 != rs.SHA256 || rs.Bytes != o.FileSize {
-		return nil, fmt.Errorf("the receiver got %d bytes with SHA-256 %s, the sender sent %d with %s", rs.Bytes, rs.SHA256, o.FileSize, s.SHA256)
+	if s.Hash != rs.Hash || rs.Bytes != o.FileSize {
+		return nil, fmt.Errorf("the receiver got %d bytes with hash %s, the sender sent %d with %s", rs.Bytes, rs.Hash, o.FileSize, s.Hash)
 	}
 	procs, _ := br.topology()
 	r := &FilesResult{Mode: "files", Processes: procs, Bytes: o.FileSize, Seconds: s.Seconds,
-		MBPerSec: float64(o.FileSize) / s.Seconds / 1e6, SHA256: s.SHA256, Verified: true, RSSMiB: br.rss()}
+		MBPerSec: float64(o.FileSize) / s.Seconds / 1e6, Hash: s.Hash, Verified: true, RSSMiB: br.rss()}
 	if !o.JSON {
 		w := br.e.Stdout
 		fmt.Fprintf(w, "chaski bench: a file of %d MiB, sender → receiver, %s processes\n", o.FileSize>>20, procs)
-		fmt.Fprintf(w, "  %.3f s, %.1f MB/s (offer to verdict; SHA-256 verified on both sides: %s…)\n", s.Seconds, r.MBPerSec, s.SHA256[:16])
+		fmt.Fprintf(w, "  %.3f s, %.1f MB/s (offer to verdict; %s: %s…)\n", s.Seconds, r.MBPerSec, hashHow(o.Hash), s.Hash[:23])
 		fmt.Fprintf(w, "  peak RSS: %s\n", br.rssText(r.RSSMiB))
 	}
 	return r, nil
@@ -457,4 +457,12 @@ func (br *parent) rssText(r RSS) string {
 		s += " (one process)"
 	}
 	return s
+}
+
+// hashHow says how a files run was verified.
+func hashHow(algo string) string {
+	if algo == "sha256" {
+		return "SHA-256 on both sides, checked at the end"
+	}
+	return "BLAKE3, every chunk checked on arrival"
 }

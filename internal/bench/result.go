@@ -48,7 +48,7 @@ type FilesResult struct {
 	Bytes     int64   `json:"bytes"`
 	Seconds   float64 `json:"seconds"`
 	MBPerSec  float64 `json:"mb_per_sec"`
-	SHA256    string  `json:"sha256"`
+	Hash      string  `json:"hash"` // "blake3:HEX" or "sha256:HEX"
 	Verified  bool    `json:"verified"`
 	RSSMiB    RSS     `json:"rss_mib"`
 }

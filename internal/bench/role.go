@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"hash"
 	"io"
 	mrand "math/rand/v2"
 	"os"
@@ -18,6 +19,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"lukechampine.com/blake3"
 
 	"github.com/chaski-dev/chaski/chaski"
 	"github.com/chaski-dev/chaski/internal/bench/stats"
@@ -285,7 +288,7 @@ func (r *worker) runRecv(ctx context.Context) error {
 	select {
 	case f := <-got:
 		_ = os.Remove(f.Path)
-		r.send(message{T: "result", Res: &side{Count: 1, Bytes: f.Size, SHA256: f.SHA256, RSS: stats.PeakRSS(), IdleRSS: idle}})
+		r.send(message{T: "result", Res: &side{Count: 1, Bytes: f.Size, Hash: f.Hash, RSS: stats.PeakRSS(), IdleRSS: idle}})
 	case <-r.quit:
 		return nil
 	case <-ctx.Done():
@@ -297,7 +300,8 @@ func (r *worker) runRecv(ctx context.Context) error {
 
 // runSend writes a file of random bytes (hashing it on the way), then pushes
 // it with PushFile and reports the time PushFile took: offer, data and the
-// receiver's verdict after its own SHA-256 check.
+// receiver's verdict after its own check (BLAKE3 chunk by chunk, or
+// SHA-256 at the end).
 func (r *worker) runSend(ctx context.Context) error {
 	f, err := os.CreateTemp(r.o.Dir, "chaski-bench-*.bin")
 	if err != nil {
@@ -308,7 +312,11 @@ func (r *worker) runSend(ctx context.Context) error {
 	var seed [32]byte
 	_, _ = rand.Read(seed[:])
 	src := mrand.NewChaCha8(seed)
-	h := sha256.New()
+	// The library's own hashers, to cross-check the transfer's.
+	var h hash.Hash = blake3.New(32, nil)
+	if r.o.Hash == chaski.HashSHA256 {
+		h = sha256.New()
+	}
 	buf := make([]byte, 1<<20)
 	for left := r.o.FileSize; left > 0; {
 		k := min(int64(len(buf)), left)
@@ -319,12 +327,12 @@ func (r *worker) runSend(ctx context.Context) error {
 		}
 		left -= k
 	}
-	sum := hex.EncodeToString(h.Sum(nil))
+	sum := r.o.Hash + ":" + hex.EncodeToString(h.Sum(nil))
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return r.fail(err)
 	}
 	buf = nil
-	n, _, err := r.connectedNode(ctx, "bench-send", chaski.Config{})
+	n, _, err := r.connectedNode(ctx, "bench-send", chaski.Config{FileHash: r.o.Hash})
 	if err != nil {
 		return r.fail(err)
 	}
@@ -349,10 +357,10 @@ func (r *worker) runSend(ctx context.Context) error {
 	if err != nil {
 		return r.fail(err)
 	}
-	if len(infos) != 1 || infos[0].SHA256 != sum {
-		return r.fail(fmt.Errorf("the transfer ended without the expected SHA-256 (%d receivers)", len(infos)))
+	if len(infos) != 1 || infos[0].Hash != sum {
+		return r.fail(fmt.Errorf("the transfer ended without the expected hash %s (%d receivers)", sum, len(infos)))
 	}
-	return r.finish(ctx, &side{Count: 1, Bytes: r.o.FileSize, Seconds: el.Seconds(), SHA256: sum,
+	return r.finish(ctx, &side{Count: 1, Bytes: r.o.FileSize, Seconds: el.Seconds(), Hash: sum,
 		RSS: stats.PeakRSS(), IdleRSS: idle})
 }
 

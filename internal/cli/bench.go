@@ -42,6 +42,7 @@ on stdout.`)
 	c.fs.BoolVar(&o.JSON, "json", false, "print the result as one JSON object")
 	c.fs.BoolVar(&o.Quiet, "quiet", false, "no progress on stderr")
 	c.fs.StringVar(&o.Dir, "dir", "", "directory for the files of files mode (default the system temp dir)")
+	c.fs.StringVar(&o.Hash, "hash", "blake3", "files mode: the transfer hash, blake3 or sha256")
 	c.placeholder("dir", "DIR")
 	if os.Getenv(bench.ChildEnv) != "" {
 		c.fs.StringVar(&o.Role, "role", "", "internal")

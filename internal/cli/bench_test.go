@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"os/exec"
+	"strings"
 	"testing"
 	"time"
 )
@@ -94,8 +95,8 @@ func TestBenchFilesSmall(t *testing.T) {
 	if res["mode"] != "files" || benchField(t, res, "bytes") != 2<<20 || res["verified"] != true {
 		t.Fatalf("result %v", res)
 	}
-	if s, _ := res["sha256"].(string); len(s) != 64 {
-		t.Fatalf("sha256 %q", s)
+	if s, _ := res["hash"].(string); len(s) != 71 || !strings.HasPrefix(s, "blake3:") {
+		t.Fatalf("hash %q", s)
 	}
 	benchField(t, res, "rss_mib", "sender")
 	benchField(t, res, "rss_mib", "receiver")

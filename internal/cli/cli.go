@@ -177,6 +177,7 @@ func specs() []spec {
 		{"pub", "publish messages on a topic", newPubCmd},
 		{"sub", "subscribe to topics and print the messages", newSubCmd},
 		{"send", "send files to the peers that subscribe to a topic", newSendCmd},
+		{"hash", "print the BLAKE3 (or SHA-256, SHA-1, MD5) hash of files", newHashCmd},
 		{"ping", "ping a node like ping(8)", newPingCmd},
 		{"status", "ask a node for its status over UDP, or the local node through its control socket (JSON)", newStatusCmd},
 		{"lan", "list the nodes nearby (this machine and the LAN) once", newLANCmd},

@@ -4,6 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/md5"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"lukechampine.com/blake3"
 
 	"github.com/chaski-dev/chaski/chaski/pki"
 )
@@ -641,7 +646,9 @@ func TestSendFile(t *testing.T) {
 	_, line := recv.waitLine(1, waitFor, "file_received", isEvent("file_received"))
 	ev := jsonEvent(line)
 	path, _ := ev["path"].(string)
-	if !filepath.IsAbs(path) || ev["sha256"] != sent["sha256"] || ev["size"] != float64(len(data)) || ev["topic"] != "files" {
+	b3 := blake3.Sum256(data)
+	if !filepath.IsAbs(path) || ev["hash"] != sent["hash"] || ev["hash"] != "blake3:"+hex.EncodeToString(b3[:]) || ev["sha256"] != "" ||
+		ev["size"] != float64(len(data)) || ev["topic"] != "files" {
 		t.Fatalf("file_received = %s (sent %s)", line, out)
 	}
 	got, err := os.ReadFile(path)
@@ -654,6 +661,95 @@ func TestSendFile(t *testing.T) {
 	}
 	if _, e, code := runCmd(t, "", "send", "--connect", addr, "files", filepath.Join(t.TempDir(), "missing")); code != 1 || !strings.Contains(e, "no such file") {
 		t.Fatalf("send of a missing file: exit %d: %s", code, e)
+	}
+}
+
+// send --hash sha256 verifies with SHA-256: file_received carries it in
+// both fields; a directory arrives as a tree, one file_received per file.
+func TestSendHashAndDirectory(t *testing.T) {
+	dl := t.TempDir()
+	recv, addr := startNode(t, "--sub", "files", "--accept-files", "--download-dir", dl, "--name", "receiver")
+	src := filepath.Join(t.TempDir(), "payload.bin")
+	data := bytes.Repeat([]byte("sha-256 still works "), 30000)
+	if err := os.WriteFile(src, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, e, code := runCmd(t, "", "send", "--json", "--hash", "sha256", "--connect", addr, "files", src); code != 0 {
+		t.Fatalf("send --hash sha256: exit %d: %s\n%s", code, e, out)
+	}
+	i, line := recv.waitLine(1, waitFor, "file_received", isEvent("file_received"))
+	ev := jsonEvent(line)
+	s := sha256.Sum256(data)
+	if want := hex.EncodeToString(s[:]); ev["sha256"] != want || ev["hash"] != "sha256:"+want {
+		t.Fatalf("file_received = %s", line)
+	}
+	if _, e, code := runCmd(t, "", "send", "--hash", "md5", "--connect", addr, "files", src); code != 2 || !strings.Contains(e, "--hash must be blake3 or sha256") {
+		t.Fatalf("send --hash md5: exit %d: %s", code, e)
+	}
+
+	tree := filepath.Join(t.TempDir(), "album")
+	want := map[string][]byte{"album/one.txt": []byte("one"), "album/sub/two.bin": bytes.Repeat([]byte{2}, 300<<10)}
+	for rel, b := range want {
+		p := filepath.Join(filepath.Dir(tree), filepath.FromSlash(rel))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, e, code := runCmd(t, "", "send", "--json", "--connect", addr, "files", tree)
+	if code != 0 || strings.Count(out, `"event":"file_sent"`) != 2 {
+		t.Fatalf("send DIR: exit %d: %s\n%s", code, e, out)
+	}
+	got := map[string]bool{}
+	for len(got) < 2 {
+		var line string
+		i, line = recv.waitLine(i+1, waitFor, "file_received of the tree", isEvent("file_received"))
+		ev := jsonEvent(line)
+		name, _ := ev["name"].(string)
+		b, ok := want[name]
+		if !ok {
+			t.Fatalf("unexpected %s", line)
+		}
+		got[name] = true
+		h := blake3.Sum256(b)
+		if ev["hash"] != "blake3:"+hex.EncodeToString(h[:]) || ev["path"] != filepath.Join(dl, filepath.FromSlash(name)) {
+			t.Fatalf("file_received = %s", line)
+		}
+	}
+}
+
+func TestHashCommand(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.bin"), filepath.Join(dir, "b.txt")
+	da, db := bytes.Repeat([]byte("a"), 5<<20+3), []byte("b\n")
+	if err := os.WriteFile(a, da, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(b, db, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ha, hb := blake3.Sum256(da), blake3.Sum256(db)
+	out, e, code := runCmd(t, "", "hash", a, b)
+	if want := hex.EncodeToString(ha[:]) + "  " + a + "\n" + hex.EncodeToString(hb[:]) + "  " + b + "\n"; code != 0 || out != want {
+		t.Fatalf("hash: exit %d, %q (want %q), %s", code, out, want, e)
+	}
+	s := sha256.Sum256(db)
+	if out, _, code := runCmd(t, "", "hash", "--algo", "sha256", b); code != 0 || out != hex.EncodeToString(s[:])+"  "+b+"\n" {
+		t.Fatalf("hash --algo sha256: exit %d, %q", code, out)
+	}
+	m := md5.Sum(db)
+	if out, _, code := runCmd(t, "", "hash", b, "--algo", "md5"); code != 0 || out != hex.EncodeToString(m[:])+"  "+b+"\n" {
+		t.Fatalf("hash --algo md5: exit %d, %q", code, out)
+	}
+	// A missing file fails alone; the others are printed.
+	out, e, code = runCmd(t, "", "hash", filepath.Join(dir, "none"), b)
+	if code != 1 || !strings.HasSuffix(out, "  "+b+"\n") || !strings.Contains(e, "no such file") {
+		t.Fatalf("missing file: exit %d, %q, %q", code, out, e)
+	}
+	if _, e, code := runCmd(t, "", "hash", "--algo", "crc", b); code != 2 || !strings.Contains(e, "--algo must be") {
+		t.Fatalf("unknown algo: exit %d, %s", code, e)
 	}
 }
 

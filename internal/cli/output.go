@@ -232,7 +232,7 @@ func eventText(ev chaski.Event) string {
 
 func fileReceivedJSON(f chaski.FileReceived) obj {
 	return event("file_received").add("topic", f.Topic).add("from", f.From).add("path", f.Path).
-		add("size", f.Size).add("sha256", f.SHA256).add("name", f.Name).add("from_id", f.FromID).
+		add("size", f.Size).add("sha256", f.SHA256).add("hash", f.Hash).add("name", f.Name).add("from_id", f.FromID).
 		add("transfer_id", f.TransferID)
 }
 

@@ -14,26 +14,36 @@ import (
 )
 
 func newSendCmd() (*command, runner) {
-	c := newCommand("send", "[flags] TOPIC FILE [FILE ...]",
-		"Send files to the connected peers that subscribe to TOPIC and accept files.",
+	c := newCommand("send", "[flags] TOPIC FILE|DIR [FILE|DIR ...]",
+		"Send files (or whole directories) to the connected peers that subscribe to TOPIC and accept files.",
 		`Progress is shown on stderr when it is a terminal. Exits 0 only when every
-receiving peer has confirmed each file with a matching SHA-256; exits 2 when
+receiving peer has confirmed each file with a matching hash: BLAKE3 by
+default, every chunk checked as it arrives (--hash sha256: SHA-256, checked
+at the end). A DIR sends every regular file under it, one after the other,
+under its path from DIR's name on ("photos/2024/a.jpg"), with one progress
+for the whole and a verdict per file; links out of DIR are not sent. A
+repeated send resumes each interrupted file. Exits 2 when
 no connected peer subscribes to TOPIC and accepts files. Files go only to
 direct neighbours, not through a root or another relay: --connect the
 receiver itself, or add --discover to pair with a receiver that is paired
 for TOPIC (started with --discover). With --json, one {"event":"file_sent",...}
-object per confirmed transfer.`)
+object per confirmed transfer (and {"event":"file_failed",...} per failed one).`)
 	o := addNodeFlags(c, true)
 	progress := c.fs.Bool("progress", true, "show a progress bar on stderr when it is a terminal")
+	hash := c.fs.String("hash", chaski.HashBLAKE3, "the hash that verifies the transfer: blake3 or sha256")
+	c.placeholder("hash", "ALGO")
 	return c, func(ctx context.Context, e *env, pos []string) error {
 		if len(pos) < 2 {
 			return usageErrorf("send needs a TOPIC and at least one FILE (see 'chaski help send')")
 		}
-		return runSend(ctx, e, o, pos[0], pos[1:], *progress && e.stderrTTY)
+		if *hash != chaski.HashBLAKE3 && *hash != chaski.HashSHA256 {
+			return usageErrorf("--hash must be blake3 or sha256, not %q", *hash)
+		}
+		return runSend(ctx, e, o, pos[0], pos[1:], *progress && e.stderrTTY, *hash)
 	}
 }
 
-func runSend(ctx context.Context, e *env, o *nodeOpts, topic string, files []string, showProgress bool) (err error) {
+func runSend(ctx context.Context, e *env, o *nodeOpts, topic string, files []string, showProgress bool, hash string) (err error) {
 	if !wire.ValidName(topic, wire.MaxTopicLen) {
 		return usageErrorf("invalid topic %q (1-%d printable bytes)", topic, wire.MaxTopicLen)
 	}
@@ -49,12 +59,12 @@ func runSend(ctx context.Context, e *env, o *nodeOpts, topic string, files []str
 		if err != nil {
 			return fmt.Errorf("cannot read %s: %s", f, describeFileErr(err))
 		}
-		if !st.Mode().IsRegular() {
-			return fmt.Errorf("%s is not a regular file", f)
+		if !st.Mode().IsRegular() && !st.IsDir() {
+			return fmt.Errorf("%s is neither a regular file nor a directory", f)
 		}
 		files[i] = abs
 	}
-	setup := nodeSetup{}
+	setup := nodeSetup{fileHash: hash}
 	if o.discover {
 		// Discovery looks for peers of the node's own subscriptions.
 		setup.subs = []string{topic}
@@ -77,7 +87,56 @@ func runSend(ctx context.Context, e *env, o *nodeOpts, topic string, files []str
 	out := newPrinter(e.stdout)
 	errOut := newPrinter(e.stderr)
 	failed := 0
+	report := func(path, name string, infos []chaski.TransferInfo) {
+		for _, t := range infos {
+			if t.State == chaski.TransferDone {
+				if o.json {
+					out.json(event("file_sent").add("topic", t.Topic).add("to", t.Peer).add("path", path).add("name", name).
+						add("size", t.Size).add("sha256", t.SHA256).add("hash", t.Hash).add("transfer_id", t.ID))
+				} else {
+					errOut.linef("sent %s to %s (%d bytes, %s)", name, t.Peer, t.Size, t.Hash)
+				}
+				continue
+			}
+			failed++
+			reason := t.Err
+			if reason == "" {
+				reason = t.State.String()
+			}
+			if o.json {
+				out.json(event("file_failed").add("topic", t.Topic).add("to", t.Peer).add("path", path).add("name", name).
+					add("transfer_id", t.ID).add("state", t.State.String()).add("error", reason))
+			} else {
+				errOut.linef("chaski: sending %s to %s failed: %s", name, t.Peer, reason)
+			}
+		}
+	}
 	for _, path := range files {
+		if st, err := os.Stat(path); err == nil && st.IsDir() {
+			res, err := sendDir(ctx, n, topic, path, errOut, showProgress)
+			if err != nil && len(res) == 0 {
+				if ctx.Err() != nil {
+					return fmt.Errorf("interrupted while sending %s", filepath.Base(path))
+				}
+				return fmt.Errorf("cannot send %s: %s", filepath.Base(path), cleanErr(err))
+			}
+			for _, f := range res {
+				if len(f.Transfers) == 0 && f.Err != nil {
+					if errors.Is(f.Err, chaski.ErrNoSubscribers) {
+						return withCode(2, noReceiver(topic, edges, o.discover))
+					}
+					failed++
+					if o.json {
+						out.json(event("file_failed").add("topic", topic).add("name", f.Path).add("error", cleanErr(f.Err)))
+					} else {
+						errOut.linef("chaski: %s not sent: %s", f.Path, cleanErr(f.Err))
+					}
+					continue
+				}
+				report(f.Local(), f.Path, f.Transfers)
+			}
+			continue
+		}
 		infos, err := pushFile(ctx, n, topic, path, errOut, showProgress)
 		if err != nil && len(infos) == 0 {
 			switch {
@@ -91,28 +150,7 @@ func runSend(ctx context.Context, e *env, o *nodeOpts, topic string, files []str
 			return fmt.Errorf("cannot send %s: %s", filepath.Base(path), cleanErr(err))
 		}
 		before := failed
-		for _, t := range infos {
-			if t.State == chaski.TransferDone {
-				if o.json {
-					out.json(event("file_sent").add("topic", t.Topic).add("to", t.Peer).add("path", path).
-						add("size", t.Size).add("sha256", t.SHA256).add("transfer_id", t.ID))
-				} else {
-					errOut.linef("sent %s to %s (%d bytes, sha256 %s)", filepath.Base(path), t.Peer, t.Size, t.SHA256)
-				}
-				continue
-			}
-			failed++
-			reason := t.Err
-			if reason == "" {
-				reason = t.State.String()
-			}
-			if o.json {
-				out.json(event("file_failed").add("topic", t.Topic).add("to", t.Peer).add("path", path).
-					add("transfer_id", t.ID).add("state", t.State.String()).add("error", reason))
-			} else {
-				errOut.linef("chaski: sending %s to %s failed: %s", filepath.Base(path), t.Peer, reason)
-			}
-		}
+		report(path, filepath.Base(path), infos)
 		if err != nil && failed == before {
 			return fmt.Errorf("cannot send %s: %s", filepath.Base(path), cleanErr(err))
 		}
@@ -203,6 +241,27 @@ func pushFile(ctx context.Context, n *runningNode, topic, path string, errOut *p
 	}
 }
 
+// sendDir sends a directory with one progress bar for the whole.
+func sendDir(ctx context.Context, n *runningNode, topic, dir string, errOut *printer, showProgress bool) ([]chaski.DirFile, error) {
+	var opts chaski.DirOptions
+	drawn := false
+	if showProgress {
+		name := filepath.Base(dir) + "/"
+		opts.Progress = func(p chaski.DirProgress) {
+			drawn = true
+			line := fmt.Sprintf("%s %d/%d files", progressBar(name, p.Done, p.Bytes), p.FilesDone, p.Files)
+			errOut.raw([]byte("\r\033[K" + line))
+			errOut.flush()
+		}
+	}
+	res, err := n.SendDir(ctx, topic, dir, opts)
+	if drawn {
+		errOut.raw([]byte("\r\033[K"))
+		errOut.flush()
+	}
+	return res, err
+}
+
 // progressLine renders "name [=====>    ]  45%  12.3 MB/s  2 peers".
 func progressLine(name string, ts map[string]chaski.TransferInfo) string {
 	var done, size int64
@@ -214,6 +273,11 @@ func progressLine(name string, ts map[string]chaski.TransferInfo) string {
 		}
 		rate += t.Rate
 	}
+	return fmt.Sprintf("%s  %.1f MB/s  %d peer(s)", progressBar(name, done, size), rate/1e6, len(ts))
+}
+
+// progressBar renders "name [=====>    ]  45%".
+func progressBar(name string, done, size int64) string {
 	pct := 0.0
 	if size > 0 {
 		pct = float64(done) / float64(size)
@@ -230,7 +294,7 @@ func progressLine(name string, ts map[string]chaski.TransferInfo) string {
 	if len(name) > 30 {
 		name = name[:27] + "..."
 	}
-	return fmt.Sprintf("%s [%s] %3.0f%%  %.1f MB/s  %d peer(s)", name, bar, pct*100, rate/1e6, len(ts))
+	return fmt.Sprintf("%s [%s] %3.0f%%", name, bar, pct*100)
 }
 
 func describeFileErr(err error) string {

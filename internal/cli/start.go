@@ -347,6 +347,7 @@ type nodeSetup struct {
 	fileHandler func(chaski.FileReceived)
 	deliverAll  bool
 	promptFiles bool         // offers wait for the user (dashboard)
+	fileHash    string       // the hash of the files sent (send --hash)
 	warn        func(string) // where non-fatal warnings go
 }
 
@@ -379,6 +380,7 @@ func (o *nodeOpts) start(ctx context.Context, env *env, setup nodeSetup) (*runni
 		FileHandler:     setup.fileHandler,
 		PromptFiles:     setup.promptFiles,
 		AllowFetchMove:  o.allowFetchMove,
+		FileHash:        setup.fileHash,
 	}
 	if cfg.Name == "" {
 		cfg.Name = defaultName()

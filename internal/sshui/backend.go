@@ -143,3 +143,9 @@ func (v viewer) SaveState(name string, value []byte) error {
 	}
 	return v.Node.SaveState(name, value)
 }
+
+// SendFile (which the dashboard uses for a dropped folder) is refused like
+// PushFile: the path would be the server's.
+func (v viewer) SendFile(context.Context, string, string, map[string]string) (string, error) {
+	return "", ErrNoFilesOverSSH
+}

@@ -151,8 +151,9 @@ func BenchmarkSSHViewers(b *testing.B) {
 	b.ReportMetric(res.Max, "lag-max-ms")
 	b.ReportMetric(float64(res.Frames), "frames")
 	b.ReportMetric(float64(st.Dropped), "events-dropped")
-	b.Logf("%d viewers, %d msgs/s asked: CPU %.3f → %.3f cores (extra %.3f), lag p50 %.1f ms p99 %.1f ms max %.1f ms over %d frames; %d events dropped for viewers",
-		viewers, rate, base, with, with-base, res.P50, res.P99, res.Max, res.Frames, st.Dropped)
+	b.ReportMetric(float64(srv.msgs.Dropped()), "viewer-msgs-dropped")
+	b.Logf("%d viewers, %d msgs/s asked: CPU %.3f → %.3f cores (extra %.3f), lag p50 %.1f ms p99 %.1f ms max %.1f ms over %d frames; %d events and %d viewer messages dropped",
+		viewers, rate, base, with, with-base, res.P50, res.P99, res.Max, res.Frames, st.Dropped, srv.msgs.Dropped())
 }
 
 type viewerResult struct {

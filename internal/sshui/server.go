@@ -4,8 +4,9 @@
 //
 // Every session gets its own dashboard model, drawn with the session's own
 // lipgloss renderer (so colours follow the client's terminal) and fed by its
-// own bounded event watch on the node: a viewer that stalls loses dashboard
-// refreshes, the node never waits for it.
+// own bounded event watch on the node and its own bounded copy of the
+// node's messages (see fanout): a viewer that stalls loses dashboard
+// updates, the node never waits for it.
 //
 // What a client can reach: public-key authentication against an
 // authorized_keys file, then the dashboard and nothing else: no shell, no
@@ -302,6 +303,8 @@ func (s *Server) program(sess ssh.Session) *tea.Program {
 		Title:    s.cfg.Title,
 		Renderer: sessionRenderer(sess),
 		ReadOnly: ent.readOnly,
+		// Paths a viewer types or pastes would name the server's files.
+		NoLocalFiles: true,
 	})
 	se := &session{}
 	se.last.Store(time.Now().UnixNano())

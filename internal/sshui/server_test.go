@@ -244,14 +244,32 @@ func (tm *term) typeKeys(s string) {
 	}
 }
 
-// widest returns the widest line printed after mark.
+// widest returns the widest run of text printed after byte offset mark
+// of the raw output: pieces between newlines and cursor movements (the
+// renderer may move the cursor over unchanged lines instead of printing
+// newlines), without escape sequences.
 func (tm *term) widest(mark int) int {
+	tm.mu.Lock()
+	raw := tm.out.String()
+	tm.mu.Unlock()
+	if mark > len(raw) {
+		return 0
+	}
 	w := 0
-	for _, l := range regexp.MustCompile(`\r?\n|\x1b`).Split(tm.since(mark), -1) {
-		w = max(w, ansi.StringWidth(l))
+	for _, piece := range cursorMoves.Split(raw[mark:], -1) {
+		w = max(w, ansi.StringWidth(ansi.Strip(piece)))
 	}
 	return w
 }
+
+// rawLen is the length of the raw output, a mark for widest.
+func (tm *term) rawLen() int {
+	tm.mu.Lock()
+	defer tm.mu.Unlock()
+	return tm.out.Len()
+}
+
+var cursorMoves = regexp.MustCompile(`\r?\n|\r|\x1b\[[0-9;?]*[ABCDEFGHJKSTfhl]`)
 
 func nextMessage(t *testing.T, n *chaski.Node, wait time.Duration) (*chaski.Message, error) {
 	t.Helper()
@@ -315,7 +333,7 @@ func TestSSHDashboardKeysScreenResize(t *testing.T) {
 	}
 
 	// Resize: the dashboard redraws at the new width.
-	mark = len(tm.text())
+	mark = tm.rawLen()
 	if err := tm.sess.WindowChange(40, 140); err != nil {
 		t.Fatal(err)
 	}
@@ -423,6 +441,9 @@ func TestSSHReadOnlyCannotPublish(t *testing.T) {
 	}
 	if _, err := v.FetchWith(ctx, "k", chaski.FetchOptions{}); !errors.Is(err, ErrReadOnly) {
 		t.Errorf("fetch with: %v", err)
+	}
+	if _, err := (viewer{Node: f.node}).SendFile(ctx, "chat", "/etc", nil); !errors.Is(err, ErrNoFilesOverSSH) {
+		t.Errorf("send file (a folder): %v", err)
 	}
 	if _, err := (viewer{Node: f.node}).PushFile(ctx, "chat", strings.NewReader("x"), "passwd", 1, nil); !errors.Is(err, ErrNoFilesOverSSH) {
 		t.Errorf("push file: %v", err)
@@ -669,5 +690,31 @@ func TestSSHRateAndConnectionLimits(t *testing.T) {
 	c.SetReadDeadline(time.Now().Add(waitTimeout))
 	if _, err := c.Read(make([]byte, 64)); err == nil {
 		t.Fatalf("a ninth idle connection got a server greeting")
+	}
+}
+
+// A viewer's paths would name the server's files: /send is refused before
+// any look at the path, and a pasted path of an existing server file is
+// text, not a file to send.
+func TestSSHViewerCannotReachServerFiles(t *testing.T) {
+	f := setup(t, Config{})
+	secret := filepath.Join(f.dir, "secret.txt")
+	if err := os.WriteFile(secret, []byte("server-only"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tm := open(t, f.srv.Addr(), f.rw, 100, 30)
+	tm.waitFor("dashboard", regexp.MustCompile(`hub`), 0)
+	mark := len(tm.text())
+	tm.typeKeys("/send " + secret + "\r")
+	tm.waitFor("refusal", regexp.MustCompile(`files cannot be sent from this dashboard`), mark)
+	// A bracketed paste of the path, then enter: a line of text (which,
+	// starting with a slash, the chat takes for an unknown command).
+	mark = len(tm.text())
+	tm.typeKeys("\x1b[200~" + secret + "\x1b[201~")
+	time.Sleep(150 * time.Millisecond)
+	tm.typeKeys("\r")
+	tm.waitFor("the paste taken as text", regexp.MustCompile(`unknown command`), mark)
+	for _, tr := range f.node.Transfers() {
+		t.Fatalf("a transfer started: %+v", tr)
 	}
 }
