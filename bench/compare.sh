@@ -222,5 +222,31 @@ done
 
 echo
 "$BIN/bench-report" -dir "$OUT"
+
+# --- NATS bridge (issue 16) -------------------------------------------------
+# One Go benchmark run (chaski/natsbridge BenchmarkBridge): on one in-process
+# nats-server, 1M × 100 B through the bridge each way and plain nats.go
+# pub→sub (with and without the bridge's headers) in the same run; the
+# bridging node is a process of its own, its peak RSS is reported.
+say "NATS bridge (1M × 100 B each way, in-process nats-server)"
+if $GO test -run '^$' -bench '^BenchmarkBridge$' -benchtime 1000000x ./chaski/natsbridge/ >"$OUT/natsbridge.txt" 2>&1; then
+	awk '
+		/^BenchmarkBridge\// {
+			name = $1; sub(/^BenchmarkBridge\//, "", name); sub(/-[0-9]+$/, "", name)
+			for (i = 2; i < NF; i++) {
+				if ($(i+1) == "msgs/s") rate[name] = $i
+				if ($(i+1) == "peak-rss-MiB") rss[name] = $i
+			}
+		}
+		END {
+			p = rate["plain"]
+			printf "\nNATS bridge, msgs/s (100 B)      plain nats.go %.0f   with the bridge headers %.0f\n", p, rate["plain-headers"]
+			printf "  mesh → NATS  %9.0f  (%.0f%% of plain, %.0f%% of plain with headers)   bridging node peak RSS %s MiB\n", rate["mesh-to-nats"], 100*rate["mesh-to-nats"]/p, 100*rate["mesh-to-nats"]/rate["plain-headers"], rss["mesh-to-nats"]
+			printf "  NATS → mesh  %9.0f  (%.0f%% of plain)   bridging node peak RSS %s MiB\n", rate["nats-to-mesh"], 100*rate["nats-to-mesh"]/p, rss["nats-to-mesh"]
+		}' "$OUT/natsbridge.txt"
+else
+	cat "$OUT/natsbridge.txt" >&2
+	echo "NATS bridge benchmark failed (see above)" >&2
+fi
 echo
 echo "(results: $OUT)"

@@ -6,6 +6,7 @@ package chaski
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"fmt"
@@ -237,18 +238,23 @@ func forge(t *testing.T, attacker, victim *Node, origin wire.NodeID, seq uint64,
 }
 
 // receiveAll reads messages from sub until want honest ones ("m<i>") have
-// arrived, failing on a duplicate, and returns what else arrived meanwhile.
-func receiveAll(t *testing.T, sub *Node, want int) (others []string) {
+// arrived, and the marker if one is given, failing on a duplicate; it
+// returns what else arrived meanwhile.
+func receiveAll(t *testing.T, sub *Node, want int, marker string) (others []string) {
 	t.Helper()
 	got := make(map[string]bool)
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
-	for len(got) < want {
+	for len(got) < want || marker != "" {
 		m, err := sub.Next(ctx)
 		if err != nil {
-			t.Fatalf("%d of %d honest messages arrived: %v", len(got), want, err)
+			t.Fatalf("%d of %d honest messages arrived (marker %q still awaited): %v", len(got), want, marker, err)
 		}
 		d := string(m.Data)
+		if d == marker {
+			marker = ""
+			continue
+		}
 		if !strings.HasPrefix(d, "m") {
 			others = append(others, d+" from "+m.From+" via "+m.Via)
 			continue
@@ -306,10 +312,28 @@ func TestAttackForgedOriginJump(t *testing.T) {
 			})
 			eventually(t, "the publisher sees a subscriber", func() bool { targets, _ := pub.publishTargets("t"); return len(targets) > 0 })
 			const before, after = 20, 100
+			if !tc.relayed {
+				// The publisher's seq mark follows its side of the
+				// handshake; until it is in (one round trip after the
+				// edge is up) a neighbour's numbers are not yet covered.
+				eventually(t, "the publisher's seq mark", func() bool {
+					e := victim.findEdge(pub.ID())
+					return e != nil && e.firstDirect.Load() != 0
+				})
+				// Before the publisher has said anything: its first
+				// number, claimed by someone else (the mark covers it).
+				forge(t, attacker, victim, pub.id, 1, 1, "t", "forged-first")
+				publish(t, attacker, "t", "end-of-first-forgery")
+				if others := receiveAll(t, victim, 0, "end-of-first-forgery"); len(others) > 0 {
+					t.Errorf("delivered before the publisher spoke: %v", others)
+				}
+			}
 			for i := 0; i < before; i++ {
 				publish(t, pub, "t", fmt.Sprintf("m%d", i))
 			}
-			receiveAll(t, victim, before)
+			if others := receiveAll(t, victim, before, ""); len(others) > 0 {
+				t.Errorf("delivered before the publisher spoke: %v", others)
+			}
 			// Far ahead (by hops 1 it claims to relay) and, for good
 			// measure, a claim that the publisher itself sent it.
 			forge(t, attacker, victim, pub.id, pub.seq.Load()+1<<40, 1, "t", "forged-jump")
@@ -320,10 +344,13 @@ func TestAttackForgedOriginJump(t *testing.T) {
 				// docs/SECURITY.md).
 				forge(t, attacker, victim, pub.id, pub.seq.Load()+1, 1, "t", "forged-next")
 			}
+			// The attacker's own message follows its forgeries on the same
+			// edge: once it is in, the victim has judged them all.
+			publish(t, attacker, "t", "end-of-forgeries")
 			for i := before; i < before+after; i++ {
 				publish(t, pub, "t", fmt.Sprintf("m%d", i))
 			}
-			others := receiveAll(t, victim, after)
+			others := receiveAll(t, victim, after, "end-of-forgeries")
 			forgedDelivered := false
 			for _, o := range others {
 				if strings.Contains(o, "forged-hop0") {
@@ -806,4 +833,49 @@ func TestAttackStoppedReadersMemoryReturned(t *testing.T) {
 	})
 	t.Logf("after they were dropped: RSS %d MiB, heap in use %d MiB, held from the system %d MiB",
 		procStatus("VmRSS")>>10, ms.HeapInuse/mib, (ms.HeapSys-ms.HeapReleased)/mib)
+}
+
+// A stranger that claims a live neighbour's id in its hello must not take
+// the neighbour's place: before the fix it won the duplicate tie-break
+// whenever the victim had dialled the neighbour and the neighbour's id was
+// the smaller, and the honest edge was closed as a "duplicate" (after which
+// the stranger could speak as the neighbour on the neighbour's own edge).
+// A real duplicate is a crossed dial, decided within a handshake; an edge
+// older than that is kept.
+func TestAttackImpersonatedNeighbourKeepsEdge(t *testing.T) {
+	var victim, honest *Node
+	for i := 0; ; i++ {
+		v := startNode(t, "127.0.0.1", Config{Name: "victim", HandshakeTimeout: time.Second})
+		h := startNode(t, "127.0.0.1", Config{Name: "honest"})
+		if bytes.Compare(h.id[:], v.id[:]) < 0 {
+			victim, honest = v, h
+			break
+		}
+		if i > 20 {
+			t.Fatal("no pair of ids in the order the attack needs")
+		}
+	}
+	connect(t, victim, honest) // the victim dials
+	eventually(t, "the edge older than a handshake", func() bool {
+		e := victim.findEdge(honest.ID())
+		return e != nil && time.Since(e.since) > 1200*time.Millisecond
+	})
+	p := dialRaw(t, victim.Addr())
+	p.id = honest.id // the stranger claims the neighbour's id
+	b := wire.AppendPreamble(nil)
+	b, _ = wire.AppendControlFrame(b, wire.KindHello, "", &wire.Hello{Version: wire.Version, ID: p.id[:], Name: "honest", Listen: "127.0.0.1:1"})
+	p.write(b)
+	p.closedWithin(waitTimeout) // refused as a duplicate
+	time.Sleep(200 * time.Millisecond)
+	e := victim.findEdge(honest.ID())
+	if e == nil || e.remote != honest.Addr() {
+		remote := "none"
+		if e != nil {
+			remote = e.remote
+		}
+		t.Fatalf("the neighbour's edge (to %s) was replaced by the stranger's (now to %s)", honest.Addr(), remote)
+	}
+	if !honest.ConnectedTo(victim.ID()) {
+		t.Fatal("the honest neighbour lost its edge")
+	}
 }

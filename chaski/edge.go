@@ -527,6 +527,7 @@ func (n *Node) handshake(ctx context.Context, conn net.Conn, dialed bool, pair *
 	info := e.info()
 	n.logf(slog.LevelInfo, "edge up", "peer", info.Name, "address", info.Address, "dialed", dialed)
 	n.emit(&EdgeUpEvent{EventBase: now(), Edge: info})
+	n.sendSeqMark(e)
 	n.afterEdgeUp(e, &h)
 	return e, nil, nil
 }
@@ -602,7 +603,14 @@ func (n *Node) register(e *edge) (kept *edge, err error) {
 	}
 	old, dup := n.edges[e.peer]
 	if dup {
-		if old.dialerID == e.dialerID || bytes.Compare(old.dialerID[:], e.dialerID[:]) < 0 {
+		// A real duplicate is a crossed dial, decided on both sides within
+		// a handshake, or a peer coming back over an edge that died on its
+		// side first; a second connection claiming the id of an edge older
+		// than a handshake that still hears from its peer is a stranger
+		// taking the peer's name, and the edge is kept.
+		established := time.Since(old.since) > n.cfg.HandshakeTimeout &&
+			time.Since(time.Unix(0, old.lastRecv.Load())) < 2*n.cfg.PingInterval
+		if old.dialerID == e.dialerID || bytes.Compare(old.dialerID[:], e.dialerID[:]) < 0 || established {
 			n.mu.Unlock()
 			return old, errors.New(reasonDuplicate)
 		}

@@ -46,6 +46,10 @@ type LANConfig struct {
 	MaxNearby int
 	// RecordTTL is the lifetime of our mDNS records (default 60s).
 	RecordTTL time.Duration
+	// Manual leaves the start to Node.StartLAN, so that a program can
+	// Watch first: a node nearby may connect within milliseconds of
+	// Start, and its edge_up would otherwise come before any watcher.
+	Manual bool
 }
 
 // NearbyNode is a node found nearby.
@@ -81,6 +85,7 @@ const (
 	lanDialBurst     = 4                // dials at once and the token bucket's depth
 	lanRetryAfter    = 30 * time.Second // between two automatic dials of one node
 	lanHigherIDGrace = 2 * time.Second  // the node with the higher id lets the other dial first
+	lanMaxTracked    = 64               // connected peers remembered beyond the list (×4 before clearing)
 )
 
 // lanNever, as the time of the last dial, keeps a node from being dialed again.
@@ -114,9 +119,8 @@ func (n *Node) lanService() nearby.Service {
 	}
 }
 
-// startLAN starts nearby discovery when Config.LAN is set. An mDNS socket
-// that cannot be opened (port 5353 refused, no interface) is logged and
-// the rendezvous directory still works.
+// startLAN (from Start) applies the defaults of Config.LAN and starts
+// nearby discovery unless LANConfig.Manual.
 func (n *Node) startLAN() error {
 	if n.cfg.LAN == nil {
 		return nil
@@ -127,6 +131,34 @@ func (n *Node) startLAN() error {
 	if lc.DialsPerSecond <= 0 {
 		lc.DialsPerSecond = 2
 	}
+	if lc.Manual {
+		return nil
+	}
+	return n.runLAN()
+}
+
+// StartLAN starts nearby discovery when Config.LAN has Manual set (call it
+// after Watch); otherwise, or when it runs already, it does nothing.
+func (n *Node) StartLAN() error {
+	if n.cfg.LAN == nil {
+		return nil
+	}
+	n.lanMu.Lock()
+	defer n.lanMu.Unlock()
+	if n.closing.Load() {
+		return ErrClosed
+	}
+	if n.lan.Load() != nil {
+		return nil
+	}
+	return n.runLAN()
+}
+
+// runLAN starts the discovery and the policy loop. An mDNS socket that
+// cannot be opened (port 5353 refused, no interface) is logged and the
+// rendezvous directory still works.
+func (n *Node) runLAN() error {
+	lc := n.cfg.LAN
 	st := &lanState{kick: make(chan struct{}, 1), status: map[string]string{},
 		tried: map[string]time.Time{}, tokens: lanDialBurst, last: time.Now()}
 	cfg := nearby.Config{
@@ -152,14 +184,16 @@ func (n *Node) startLAN() error {
 		return err
 	}
 	st.disc = d
-	n.lan = st
+	n.lan.Store(st)
 	n.goSafe(n.lanLoop)
 	return nil
 }
 
 func (n *Node) stopLAN() {
-	if n.lan != nil {
-		n.lan.disc.Close()
+	n.lanMu.Lock()
+	defer n.lanMu.Unlock()
+	if st := n.lan.Load(); st != nil {
+		st.disc.Close()
 	}
 }
 
@@ -182,16 +216,17 @@ func (n *Node) nearbyNode(p nearby.Peer, status string) NearbyNode {
 // Nearby lists the nodes found nearby, most recently heard from first
 // (nil when Config.LAN is not set).
 func (n *Node) Nearby() []NearbyNode {
-	if n.lan == nil {
+	st := n.lan.Load()
+	if st == nil {
 		return nil
 	}
-	peers := n.lan.disc.Peers()
+	peers := st.disc.Peers()
 	out := make([]NearbyNode, 0, len(peers))
 	for _, p := range peers {
 		nn := n.nearbyNode(p, "")
-		n.lan.mu.Lock()
-		nn.Status = n.lan.status[nn.ID]
-		n.lan.mu.Unlock()
+		st.mu.Lock()
+		nn.Status = st.status[nn.ID]
+		st.mu.Unlock()
 		switch {
 		case nn.Connected:
 			nn.Status = "connected"
@@ -206,10 +241,11 @@ func (n *Node) Nearby() []NearbyNode {
 // NearbyStats returns the counters of nearby discovery (packets, malformed,
 // rejected, evicted, sent).
 func (n *Node) NearbyStats() nearby.Stats {
-	if n.lan == nil {
+	st := n.lan.Load()
+	if st == nil {
 		return nearby.Stats{}
 	}
-	return n.lan.disc.Stats()
+	return st.disc.Stats()
 }
 
 // ConnectNearby connects to a listed nearby node (the dashboard's Enter),
@@ -256,13 +292,28 @@ func (n *Node) refusal(p NearbyNode, subs []string) string {
 // once is not dialed again while it stays listed: an unexpected loss is
 // the reconnect logic's business, and an edge the user closed stays closed.
 func (n *Node) lanLoop() {
-	st := n.lan
+	st := n.lan.Load()
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
+	// Edges that come up (whoever dialed) are noted at once: an edge the
+	// user closes before a policy round saw it must not be redialed.
+	evs, stopWatch := n.Watch(256)
+	defer stopWatch()
 	for {
 		select {
 		case <-n.ctx.Done():
 			return
+		case ev, ok := <-evs:
+			if !ok {
+				return
+			}
+			if up, isUp := ev.(*EdgeUpEvent); isUp {
+				st.mu.Lock()
+				st.tried[up.Edge.PeerID] = lanNever
+				st.status[up.Edge.PeerID] = "connected"
+				st.mu.Unlock()
+			}
+			continue
 		case <-tick.C:
 		case <-st.kick:
 		}
@@ -329,10 +380,17 @@ func (n *Node) lanLoop() {
 			p := p
 			n.goSafe(func() { n.lanDial(p) })
 		}
+		// Forget what is no longer listed, except edges that came up (a
+		// peer may connect before we list it), within a bound.
 		st.mu.Lock()
-		for id := range st.tried {
-			if !listed[id] {
+		for id, at := range st.tried {
+			if !listed[id] && (at != lanNever || len(st.tried) > 4*lanMaxTracked) {
 				delete(st.tried, id)
+				delete(st.status, id)
+			}
+		}
+		for id := range st.status {
+			if _, ok := st.tried[id]; !ok && !listed[id] {
 				delete(st.status, id)
 			}
 		}
@@ -341,7 +399,7 @@ func (n *Node) lanLoop() {
 }
 
 func (n *Node) lanDial(p NearbyNode) {
-	st := n.lan
+	st := n.lan.Load()
 	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.DialTimeout)
 	defer cancel()
 	_, err := n.Connect(ctx, p.Address)

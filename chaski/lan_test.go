@@ -194,6 +194,7 @@ func TestLANLoopbackIPv6(t *testing.T) {
 	a := lanNode(t, "a6", dir, Config{Listen: "[::1]:0", Subscriptions: []string{"chat"}})
 	b := lanNode(t, "b6", dir, Config{Listen: "[::1]:0", Subscriptions: []string{"chat"}})
 	eventually(t, "a6 and b6 connected over [::1]", func() bool { return connected(a, b) })
+	eventually(t, "b6 listed by a6", func() bool { _, ok := nearbyByName(a, "b6"); return ok })
 	p, _ := nearbyByName(a, "b6")
 	if p.Address != b.Addr() || !strings.HasPrefix(p.Address, "[::1]:") {
 		t.Fatalf("a6 lists b6 at %q, b6 listens on %s", p.Address, b.Addr())

@@ -71,6 +71,7 @@ type Node struct {
 	// msgFilter drops the copies of published messages already seen
 	// (per-origin sequence windows; idFilter is the one for request ids).
 	msgFilter *seqFilter
+	taps      tapSet // bridges' observers (bridgehook.go)
 
 	reqSem  chan struct{}
 	nextReq atomic.Uint64
@@ -89,7 +90,8 @@ type Node struct {
 	disc  discoveryState
 	files fileState
 	fetch fetchState
-	lan   *lanState // nil unless Config.LAN
+	lan   atomic.Pointer[lanState] // nil until nearby discovery runs (Config.LAN)
+	lanMu sync.Mutex               // orders StartLAN and Close
 }
 
 // Start creates a node, binds its TCP and UDP sockets and starts serving.

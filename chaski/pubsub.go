@@ -30,14 +30,17 @@ func (n *Node) Publish(ctx context.Context, topic string, data []byte) error {
 	if len(data)+overhead > n.cfg.MaxFrameBody {
 		return fmt.Errorf("%w: %d bytes (limit %d)", ErrTooLarge, len(data), n.cfg.MaxFrameBody-overhead)
 	}
-	targets, ts := n.publishTargets(topic)
-	if len(targets) == 0 {
-		return fmt.Errorf("%w: %q", ErrNoSubscribers, topic)
-	}
 	// Sequence numbers are handed out in the order frames are queued, so
-	// "publication order" is the same for every receiver.
+	// "publication order" is the same for every receiver. The targets are
+	// chosen under the same lock, so that a new edge's seq mark (see
+	// sendSeqMark) is a promise kept.
 	n.pubMu.Lock()
 	defer n.pubMu.Unlock()
+	targets, ts := n.publishTargets(topic)
+	taps := n.tapsFor(topic) // a bridge counts as a subscriber
+	if len(targets) == 0 && len(taps) == 0 {
+		return fmt.Errorf("%w: %q", ErrNoSubscribers, topic)
+	}
 	p := wire.Publish{
 		ID:      wire.MessageID{Origin: n.id, Seq: n.seq.Add(1)},
 		Time:    n.pubClock.nowUnixNano(),
@@ -78,8 +81,12 @@ func (n *Node) Publish(ctx context.Context, topic string, data []byte) error {
 		e.msgsOut.Add(1)
 		sent++
 	}
-	if sent == 0 {
+	if sent == 0 && len(taps) == 0 {
 		return firstErr
+	}
+	if len(taps) > 0 {
+		observe(taps, &Message{Topic: topic, Data: append([]byte(nil), data...), From: n.cfg.Name, FromID: n.idStr,
+			Seq: p.ID.Seq, Time: time.Unix(0, p.Time), ID: p.ID}, true)
 	}
 	n.msgsOut.Add(1)
 	ts.msgsOut.Add(1)
@@ -182,12 +189,13 @@ func (c *recvCache) originID(id wire.NodeID) string {
 //   - a message with our own id comes back around a cycle or is forged:
 //     either way it is not new;
 //   - hops 0 means "sent by its origin", and its origin is not this peer;
-//   - the origin is a neighbour whose own edge already carries its
-//     messages: every one of them from the first seen there on reaches us
-//     on that edge (it sends to every subscriber, in order), so a copy from
-//     elsewhere is redundant at best, and a forged one must neither be
-//     delivered as the neighbour's nor move its duplicate window. Earlier
-//     numbers (in flight through relays when the edge came up) still pass.
+//   - the origin is a neighbour: every one of its messages from the number
+//     its seq mark named (or the first seen on its edge, from a peer that
+//     sends no mark) reaches us on its own edge (it sends to every
+//     subscriber, in order), so a copy from elsewhere is redundant at best,
+//     and a forged one must neither be delivered as the neighbour's nor
+//     move its duplicate window. Earlier numbers (in flight through relays
+//     when the edge came up) still pass.
 func (n *Node) forgedOrigin(e *edge, p *wire.Publish) bool {
 	if p.ID.Origin == n.id {
 		return true
@@ -214,7 +222,32 @@ func (n *Node) forgedOrigin(e *edge, p *wire.Publish) bool {
 
 func init() {
 	routeFrames((*Node).handlePublish, wire.KindPublish)
+	routeFrames((*Node).handleSeqMark, wire.KindSeqMark)
 	routeFrames(func(n *Node, e *edge, f wire.Frame) error { return n.handleSubs(e, f.Body) }, wire.KindSubs)
+}
+
+// sendSeqMark tells a new edge's peer from which of our sequence numbers on
+// our own messages come to it on this edge (all later ones on topics it
+// subscribes do), so that from the start it can refuse anyone else's claim
+// to them (forgedOrigin). Under pubMu, so no publish falls in between.
+func (n *Node) sendSeqMark(e *edge) {
+	n.pubMu.Lock()
+	defer n.pubMu.Unlock()
+	_ = e.q.pushData(n.ctx, e.done, wire.AppendSeqMarkFrame(nil, n.seq.Load()+1), false)
+}
+
+// handleSeqMark records the peer's mark, unless one of its own messages came
+// first (that one is the earlier promise).
+func (n *Node) handleSeqMark(e *edge, f wire.Frame) error {
+	next, err := wire.ParseSeqMark(f.Body)
+	if err != nil {
+		return err
+	}
+	if !e.rc.direct {
+		e.rc.direct = true
+		e.firstDirect.Store(next + 1)
+	}
+	return nil
 }
 
 func (n *Node) handlePublish(e *edge, f wire.Frame) error {
@@ -273,7 +306,7 @@ func (n *Node) handlePublish(e *edge, f wire.Frame) error {
 		if targets := rr.targets; len(targets) > 0 {
 			// Each target's lane gets the frame assembled in place,
 			// with TTL and hops rewritten: one copy per target.
-			fwd := relayFrame{topic: f.Topic, body: f.Body, ttl: p.TTL - 1, hops: p.Hops + 1}
+			fwd := relayFrame{topic: f.Topic, body: f.Body, ttl: p.TTL - 1, hops: (p.Hops&^wire.PublishBridged + 1) | p.Hops&wire.PublishBridged}
 			for _, t := range targets {
 				if err := n.relay(t, &fwd, rr.stats); err != nil {
 					break
@@ -302,9 +335,13 @@ func (n *Node) handlePublish(e *edge, f wire.Frame) error {
 	m.FromID = rc.originID(p.ID.Origin)
 	m.Seq = p.ID.Seq
 	m.Time = time.Unix(0, p.Time)
-	m.Hops = int(p.Hops) + 1
+	m.Hops = int(p.Hops&^wire.PublishBridged) + 1
+	m.Bridged = p.Hops&wire.PublishBridged != 0
 	m.Via = rc.via
 	m.ID = p.ID
+	if taps := n.tapsFor(f.Topic); taps != nil {
+		observe(taps, m, false)
+	}
 	n.deliver(e, m, rr.stats)
 	return nil
 }

@@ -111,6 +111,9 @@ type Message struct {
 	Hops   int       // edges travelled
 	Via    string    // name of the neighbour that delivered it
 	ID     wire.MessageID
+	// Bridged: the message entered the mesh through a bridge to another
+	// system (see Node.Inject).
+	Bridged bool
 }
 
 // Status is the node's state as reported by Status() and over UDP.

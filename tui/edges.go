@@ -30,15 +30,20 @@ func newEdgesPane(sh *shared) *edgesPane { return &edgesPane{base: base{sh: sh}}
 
 func (p *edgesPane) id() paneID { return paneEdges }
 
-// edgeRow is one row: a dial in progress or failed, or an edge.
+// edgeRow is one row: a dial in progress or failed, an edge, or the NATS
+// bridge (bridge.go).
 type edgeRow struct {
-	dial *dial
-	edge *chaski.EdgeInfo
+	dial   *dial
+	edge   *chaski.EdgeInfo
+	bridge *bridgeRow
 }
 
 func (p *edgesPane) rows() []edgeRow {
 	sh := p.sh
-	out := make([]edgeRow, 0, len(sh.dials)+len(sh.edges))
+	out := make([]edgeRow, 0, len(sh.dials)+len(sh.edges)+1)
+	if b, ok := bridgeOf(sh.status.Extra); ok && matches(p.filt, "nats", b.state, b.server, b.topics, b.err) {
+		out = append(out, edgeRow{bridge: &b})
+	}
 	for _, d := range sh.dials {
 		if matches(p.filt, d.addr, d.state, d.err) {
 			out = append(out, edgeRow{dial: d})
@@ -62,7 +67,7 @@ func (p *edgesPane) badge() string {
 	return s
 }
 
-func (p *edgesPane) want() int { return len(p.sh.dials) + len(p.sh.edges) + 1 }
+func (p *edgesPane) want() int { return len(p.sh.dials) + len(p.sh.edges) + 2 }
 
 func (p *edgesPane) shortHelp() []key.Binding {
 	k := p.sh.keys
@@ -82,6 +87,9 @@ func (p *edgesPane) key(msg tea.KeyMsg) (tea.Cmd, bool) {
 			return nil, true
 		}
 		return m.askText("connect to address", "", func(v string) tea.Cmd { return m.startDial(v) }), true
+	case key.Matches(msg, k.CloseEdge) && ok && r.bridge != nil:
+		p.sh.setNotice(false, "the NATS bridge is not an edge: it runs as long as the node (--nats)")
+		return nil, true
 	case key.Matches(msg, k.CloseEdge) && ok:
 		if m.denied("close edges") {
 			return nil, true
@@ -120,6 +128,9 @@ func (p *edgesPane) key(msg tea.KeyMsg) (tea.Cmd, bool) {
 }
 
 func (p *edgesPane) detailTitle(r edgeRow) string {
+	if r.bridge != nil {
+		return "NATS bridge"
+	}
 	if r.dial != nil {
 		return "connect " + r.dial.addr
 	}
@@ -127,6 +138,9 @@ func (p *edgesPane) detailTitle(r edgeRow) string {
 }
 
 func (p *edgesPane) detail(r edgeRow) string {
+	if r.bridge != nil {
+		return p.bridgeDetail(r.bridge)
+	}
 	if d := r.dial; d != nil {
 		return "address: " + d.addr + "\nstate: " + d.state + "\nattempt: " + strconv.Itoa(d.attempt) + "\nlast error: " + d.err
 	}
@@ -264,7 +278,7 @@ func (p *edgesPane) view(w, h int, focused bool) []string {
 	sh := p.sh
 	st := sh.st
 	rows := p.rows()
-	if len(sh.edges)+len(sh.dials) == 0 {
+	if _, bridged := bridgeOf(sh.status.Extra); len(sh.edges)+len(sh.dials) == 0 && !bridged {
 		hint := "no edges yet — press c to connect; others reach this node at " + sh.status.Address
 		return fill(wrapHint(st, hint, w), h)
 	}
@@ -291,6 +305,10 @@ func (p *edgesPane) view(w, h int, focused bool) []string {
 	for i := p.off; i < len(rows) && len(lines) < h; i++ {
 		r := rows[i]
 		sel := focused && i == p.sel
+		if r.bridge != nil {
+			lines = append(lines, t.row(p.bridgeCells(r.bridge, t), sel))
+			continue
+		}
 		if d := r.dial; d != nil {
 			state, why, sty := p.dialState(d)
 			lines = append(lines, t.row([]cell{

@@ -370,7 +370,7 @@ func TestNetnsHelper(t *testing.T) {
 	node, err := chaski.Start(chaski.Config{
 		Name: os.Getenv("HELPER_NAME"), Listen: "0.0.0.0:0", Subscriptions: []string{"chat"},
 		ReconnectAttempts: -1,
-		LAN:               &chaski.LANConfig{NoLocal: true, RecordTTL: ttl},
+		LAN:               &chaski.LANConfig{NoLocal: true, RecordTTL: ttl, Manual: true},
 	})
 	if err != nil {
 		emit(map[string]any{"event": "error", "error": err.Error()})
@@ -378,6 +378,9 @@ func TestNetnsHelper(t *testing.T) {
 	}
 	events, stop := node.Watch(1024)
 	defer stop()
+	if err := node.StartLAN(); err != nil { // after Watch: no edge_up before it
+		t.Fatal(err)
+	}
 	go func() {
 		for e := range events {
 			switch e := e.(type) {

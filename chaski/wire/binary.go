@@ -45,6 +45,12 @@ const (
 	PublishHopsOffset = 33
 )
 
+// PublishBridged is the top bit of the hops byte: the message entered the
+// mesh through a bridge to another system (chaski/natsbridge), which other
+// bridges must not send back out. Relays keep the bit; hop counts (at most
+// MaxTTL) use the low seven bits.
+const PublishBridged = 0x80
+
 // AppendPublishFrame appends a complete KindPublish frame (header, topic,
 // body) in one allocation-free pass over b.
 func AppendPublishFrame(b []byte, topic string, p *Publish) ([]byte, error) {
@@ -226,4 +232,25 @@ func ParseFileTree(body []byte) (FileTree, error) {
 	t.First = binary.BigEndian.Uint64(body[16:24])
 	t.Leaves = body[FileChunkFixedLen:]
 	return t, nil
+}
+
+// SeqMarkLen is the length of a SeqMark body: the sequence number (u64) of
+// the first of the sender's own publishes that comes on this edge; every
+// later one it publishes on a topic the receiver subscribes comes here too.
+const SeqMarkLen = 8
+
+// AppendSeqMarkFrame appends a complete SeqMark frame.
+func AppendSeqMarkFrame(b []byte, next uint64) []byte {
+	var h [HeaderLen]byte
+	PutHeader(h[:], KindSeqMark, 0, SeqMarkLen)
+	b = append(b, h[:]...)
+	return binary.BigEndian.AppendUint64(b, next)
+}
+
+// ParseSeqMark decodes a SeqMark body.
+func ParseSeqMark(body []byte) (uint64, error) {
+	if len(body) != SeqMarkLen {
+		return 0, fmt.Errorf("%w: seq mark of %d bytes", ErrMalformed, len(body))
+	}
+	return binary.BigEndian.Uint64(body), nil
 }

@@ -69,6 +69,7 @@ const (
 	KindPong       Kind = 0x04 // binary Ping, echoed
 	KindSubs       Kind = 0x05 // msgpack Subs: the sender's subscriptions changed
 	KindPublish    Kind = 0x10 // binary Publish; topic in the header
+	KindSeqMark    Kind = 0x11 // binary SeqMark: from here on, the sender's own publishes come on this edge
 	KindDiscover   Kind = 0x20 // msgpack Discover
 	KindPaired     Kind = 0x21 // msgpack PairReport
 	KindRequest    Kind = 0x30 // msgpack Request (generic named request over an edge)
@@ -86,7 +87,7 @@ const (
 
 var kindNames = map[Kind]string{
 	KindHello: "hello", KindGoodbye: "goodbye", KindPing: "ping", KindPong: "pong",
-	KindSubs: "subs", KindPublish: "publish", KindDiscover: "discover", KindPaired: "paired",
+	KindSubs: "subs", KindPublish: "publish", KindSeqMark: "seq_mark", KindDiscover: "discover", KindPaired: "paired",
 	KindRequest: "request", KindResponse: "response", KindStoreReq: "store_req",
 	KindStoreResp: "store_resp", KindStoreTaken: "store_taken", KindFileOffer: "file_offer", KindFileChunk: "file_chunk",
 	KindFileEnd: "file_end", KindFileAck: "file_ack", KindFileAbort: "file_abort",

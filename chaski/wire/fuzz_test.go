@@ -18,6 +18,7 @@ func FuzzReadFrame(f *testing.F) {
 	f.Add(hello)
 	tree, _ := AppendFileTreeFrame(nil, &FileTree{First: 2, Leaves: make([]byte, 64)})
 	f.Add(tree)
+	f.Add(AppendSeqMarkFrame(nil, 42))
 	f.Add([]byte{1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff})
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -40,6 +41,10 @@ func FuzzReadFrame(f *testing.F) {
 				_, _ = ParseFileChunk(fr.Body)
 			case KindFileTree:
 				_, _ = ParseFileTree(fr.Body)
+			case KindSeqMark:
+				if v, err := ParseSeqMark(fr.Body); err == nil && !bytes.Equal(AppendSeqMarkFrame(nil, v)[HeaderLen:], fr.Body) {
+					t.Fatalf("seq mark %d does not round-trip", v)
+				}
 			}
 		}
 	})

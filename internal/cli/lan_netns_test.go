@@ -53,8 +53,8 @@ func TestNetnsLANNodes(t *testing.T) {
 			t.Skipf("cannot build the test network: %v", err)
 		}
 	}
-	a := startInNS(t, nsA, "node", "--json", "--lan", "--name", "hostA", "--sub", "chat", "--ping-interval", "250ms")
-	b := startInNS(t, nsB, "node", "--json", "--lan", "--name", "hostB", "--sub", "chat", "--ping-interval", "250ms")
+	a := startInNS(t, nsA, "node", "--json", "--lan", "--name", "hostA", "--sub", "chat", "--ping-interval", "250ms", "--log-level", "debug")
+	b := startInNS(t, nsB, "node", "--json", "--lan", "--name", "hostB", "--sub", "chat", "--ping-interval", "250ms", "--log-level", "debug")
 	if addr := a.waitEvent(t, "listening", 20*time.Second)["address"].(string); !strings.HasPrefix(addr, "0.0.0.0:") {
 		t.Fatalf("with --lan and no --listen hostA listens on %s, want 0.0.0.0", addr)
 	}

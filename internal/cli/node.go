@@ -14,9 +14,13 @@ func newNodeCmd() (*command, runner) {
 lines for people on stdout, warnings on stderr. With --json, the first line
 is {"event":"listening","address":"HOST:PORT","name":...} with the real port,
 then one line per event: edge_up, edge_down, edge_state, paired, discovery,
-peer_subscriptions, message, file_received.`)
+peer_subscriptions, message, file_received, bridge_up, bridge_down.
+With --nats the node bridges its topics to a NATS cluster (topic T is
+subject <prefix>.T, both ways); a bad URL, refused credentials or a denied
+subject end it with exit status 1 (2 for a malformed URL).`)
 	o := addNodeFlags(c, true)
 	sv := addServeFlags(c, true)
+	o.nats = addNATSFlags(c, true)
 	return c, func(ctx context.Context, e *env, pos []string) error {
 		if len(pos) > 0 {
 			return usageErrorf("node takes no arguments, got %q (see 'chaski help node')", pos[0])
@@ -40,13 +44,26 @@ func runHeadless(ctx context.Context, e *env, o *nodeOpts, so *serveOpts) (err e
 			out.linef("file received on %q from %s: %s (%d bytes, %s)", f.Topic, f.From, f.Path, f.Size, f.Hash)
 		}
 	}
-	n, err := o.start(ctx, e, nodeSetup{tryStore: true, fileHandler: fileHandler, warn: warn})
+	n, err := o.start(ctx, e, nodeSetup{tryStore: true, fileHandler: fileHandler, warn: warn, deferLAN: true})
 	if err != nil {
 		return err
 	}
 	events, stopWatch := n.Watch(8192)
+	// Nearby discovery starts once the events are watched: a node nearby
+	// may connect at once, and its edge_up belongs in the output.
+	if err := n.StartLAN(); err != nil {
+		stopWatch()
+		closeNode(n, &err)
+		return err
+	}
 	sv, err := so.start(n.Node, o.resolvedDataDir())
 	if err != nil {
+		stopWatch()
+		closeNode(n, &err)
+		return err
+	}
+	if _, err := o.nats.start(ctx, n.Node); err != nil {
+		sv.stop()
 		stopWatch()
 		closeNode(n, &err)
 		return err
@@ -107,8 +124,9 @@ func runHeadless(ctx context.Context, e *env, o *nodeOpts, so *serveOpts) (err e
 		}
 	}()
 	defer func() {
-		// Close the node first (that closes the event and message
-		// channels), then let the printers drain.
+		// Close the bridge and the node first (that closes the event and
+		// message channels), then let the printers drain.
+		o.nats.stop()
 		closeNode(n, &err)
 		stopWatch()
 		wg.Wait()
@@ -119,7 +137,11 @@ func runHeadless(ctx context.Context, e *env, o *nodeOpts, so *serveOpts) (err e
 	if err := n.join(ctx, o, warn); err != nil {
 		return err
 	}
-	<-ctx.Done()
+	select {
+	case <-ctx.Done():
+	case ferr := <-o.nats.fatal():
+		return natsErr(ferr)
+	}
 	return nil
 }
 

@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/chaski-dev/chaski/chaski"
+	"github.com/chaski-dev/chaski/chaski/natsbridge"
 )
 
 // obj is a JSON object whose fields keep their order ("event" first).
@@ -129,6 +130,8 @@ func messageText(m *chaski.Message) string {
 // machine-readable form (latency samples, logs, ...).
 func eventJSON(ev chaski.Event) obj {
 	switch e := ev.(type) {
+	case *natsbridge.StateEvent:
+		return natsEventJSON(e)
 	case *chaski.EdgeUpEvent:
 		return event("edge_up").add("peer", e.Edge.Name).add("address", e.Edge.Address).
 			add("peer_id", e.Edge.PeerID).add("remote", e.Edge.Remote).add("dialed", e.Edge.Dialed).
@@ -176,6 +179,8 @@ func eventJSON(ev chaski.Event) obj {
 // eventText renders a node event for people, "" for events not shown.
 func eventText(ev chaski.Event) string {
 	switch e := ev.(type) {
+	case *natsbridge.StateEvent:
+		return natsEventText(e)
 	case *chaski.EdgeUpEvent:
 		dir := "incoming"
 		if e.Edge.Dialed {

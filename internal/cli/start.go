@@ -51,6 +51,8 @@ type nodeOpts struct {
 	lanOpts         lanOpts
 
 	full bool // all node flags (false: ping's subset)
+
+	nats *natsOpts // --nats and companions (node, tui, store), or nil
 }
 
 // addNodeFlags registers the node flags on c. full=false registers only the
@@ -238,6 +240,9 @@ func (o *nodeOpts) validate() error {
 	if err := checkValues(o.cmd); err != nil {
 		return err
 	}
+	if err := o.nats.validate(); err != nil {
+		return err
+	}
 	n := 0
 	for _, s := range []string{o.tlsCert, o.tlsKey, o.tlsCA} {
 		if s != "" {
@@ -341,6 +346,7 @@ func (r *runningNode) close() error {
 
 // nodeSetup tunes the configuration of a node before it starts.
 type nodeSetup struct {
+	deferLAN    bool     // the caller starts nearby discovery (StartLAN) after Watch
 	subs        []string // extra subscriptions (sub's TOPICs)
 	withStore   bool     // open <data-dir>/store.db; fail when locked
 	tryStore    bool     // open it if free, else run without
@@ -382,6 +388,9 @@ func (o *nodeOpts) start(ctx context.Context, env *env, setup nodeSetup) (*runni
 		AllowFetchMove:  o.allowFetchMove,
 		FileHash:        setup.fileHash,
 	}
+	if o.nats.enabled() {
+		cfg.StatusFields = o.nats.statusFields
+	}
 	if cfg.Name == "" {
 		cfg.Name = defaultName()
 	}
@@ -391,6 +400,9 @@ func (o *nodeOpts) start(ctx context.Context, env *env, setup nodeSetup) (*runni
 	if cfg.LAN = o.lanConfig(); cfg.LAN != nil && !cfg.LAN.NoMulticast && !o.cmd.given("listen") {
 		// Found on the LAN means reachable from it: every interface.
 		cfg.Listen = "0.0.0.0:0"
+	}
+	if cfg.LAN != nil {
+		cfg.LAN.Manual = setup.deferLAN
 	}
 	if o.acceptFiles || setup.promptFiles {
 		// The dashboard can accept offers one by one (and turn accepting

@@ -100,5 +100,8 @@ func printStatus(e *env, st chaski.Status) {
 		// "subscriptions" are empty because they are unknown.
 		o = o.add("paired_omitted", true)
 	}
+	if f := natsStatusJSON(st.Extra); f != nil {
+		o = o.add("nats", f)
+	}
 	newPrinter(e.stdout).json(o)
 }

@@ -35,6 +35,7 @@ commands then ask that node through its control socket,
 The default --ttl of one hour is the original's (chaski-confluent); the
 config file's store_ttl key changes it ('chaski help config').`)
 	o := addNodeFlags(c, true)
+	o.nats = addNATSFlags(c, false)
 	ttl := c.fs.Duration("ttl", store.DefaultTTL, "put: expiry of the entry (0: never expires)")
 	c.placeholder("ttl", "DUR")
 	raw := c.fs.Bool("raw", false, "get, fetch: print the value exactly, without a trailing newline")
@@ -65,9 +66,15 @@ config file's store_ttl key changes it ('chaski help config').`)
 				}
 				value = b
 			}
-			return withStore(ctx, dir, func(st storeAccess) error {
+			if err := o.nats.validate(); err != nil {
+				return err
+			}
+			if err := withStore(ctx, dir, func(st storeAccess) error {
 				return storeErr(args[0], st.Set(args[0], value, *ttl))
-			})
+			}); err != nil {
+				return err
+			}
+			return o.nats.kvPut(ctx, args[0], value, *ttl)
 		case "get":
 			if len(args) != 1 {
 				return usageErrorf("usage: chaski store get KEY")
@@ -105,7 +112,11 @@ config file's store_ttl key changes it ('chaski help config').`)
 			if len(args) != 1 {
 				return usageErrorf("usage: chaski store fetch KEY --connect ADDR")
 			}
-			return runFetch(ctx, e, o, args[0], fetchFlags{raw: *raw, timeout: *timeout, move: *move})
+			if err := o.nats.validate(); err != nil {
+				return err
+			}
+			return o.nats.fetchFallback(ctx, e, dir, args[0], o.json, *raw,
+				runFetch(ctx, e, o, args[0], fetchFlags{raw: *raw, timeout: *timeout, move: *move}))
 		}
 		return unknownAction("store", action, []string{"put", "get", "del", "ls", "fetch"})
 	}

@@ -20,6 +20,7 @@ written to --log-file, by default <data-dir>/chaski.log. --demo also starts
 a few in-process peers on loopback that chat, ping and send a file, so every
 pane is alive on first launch.`)
 	o := addNodeFlags(c, true)
+	o.nats = addNATSFlags(c, true)
 	demo := c.fs.Bool("demo", false, "also start a few in-process demo peers on loopback that chat, ping and send a file")
 	theme, mouse := addLookFlags(c)
 	sv := addServeFlags(c, false)
@@ -91,6 +92,9 @@ func runTUI(ctx context.Context, e *env, o *nodeOpts, opts dashboardOptions) (er
 		return err
 	}
 	defer closeNode(n, &err)
+	// A bridge that cannot start is an error row in Edges.
+	o.nats.startOrShow(ctx, n.Node)
+	defer o.nats.stop()
 	for _, w := range warnings {
 		n.Config().Logger.Warn(w)
 		if strings.Contains(w, "in use by another process") {

@@ -125,7 +125,13 @@ func TestScrapeNodeWithLiveEdges(t *testing.T) {
 	}
 	t.Cleanup(func() { st.Close() })
 	hub := startNode(t, "127.0.0.1", chaski.Config{Name: "hub", Subscriptions: []string{"news"}, Store: st})
-	alice := startNode(t, "127.0.0.1", chaski.Config{Name: "alice", Subscriptions: []string{"news"}})
+	ast, err := store.Open(filepath.Join(t.TempDir(), "alice.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ast.Close() })
+	alice := startNode(t, "127.0.0.1", chaski.Config{Name: "alice", Subscriptions: []string{"news"}, Store: ast,
+		AcceptFiles: true, DownloadDir: t.TempDir()})
 	bob := startNode(t, "[::1]", chaski.Config{Name: "bob", Subscriptions: []string{"news"}})
 
 	srv, err := Listen("127.0.0.1:0", hub, Options{})
@@ -174,6 +180,18 @@ func TestScrapeNodeWithLiveEdges(t *testing.T) {
 		}
 	}
 	if err := hub.StorePut("k", []byte("v"), 0); err != nil {
+		t.Fatal(err)
+	}
+	// alice fetches k from the network: the hub serves it.
+	if v, err := alice.Fetch(ctx, "k"); err != nil || string(v) != "v" {
+		t.Fatalf("fetch: %q %v", v, err)
+	}
+	// The hub sends alice a file of 100,000 bytes.
+	file := filepath.Join(t.TempDir(), "f.bin")
+	if err := os.WriteFile(file, bytes.Repeat([]byte("z"), 100000), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := hub.SendFile(ctx, "news", file, nil); err != nil {
 		t.Fatal(err)
 	}
 
@@ -247,6 +265,22 @@ func TestScrapeNodeWithLiveEdges(t *testing.T) {
 	eventually(t, "store put counted", func() bool {
 		return value(find(parse(t, get(t, url)), "chaski_store_operations_total", map[string]string{"kind": "put"})) == 1
 	})
+	eventually(t, "fetch served counted", func() bool {
+		return value(find(parse(t, get(t, url)), "chaski_store_fetches_total", map[string]string{"result": "served"})) == 1
+	})
+	// Outgoing transfers: bob does not accept files, alice does.
+	eventually(t, "transfers counted", func() bool {
+		f := parse(t, get(t, url))
+		out := map[string]string{"direction": "out"}
+		return value(find(f, "chaski_transfers_completed_total", out)) == 1 &&
+			value(find(f, "chaski_transfer_bytes_total", out)) == 100000 &&
+			value(find(f, "chaski_transfers_active", out)) == 0
+	})
+	f2 := parse(t, get(t, url))
+	out := map[string]string{"direction": "out"}
+	if st, fl := value(find(f2, "chaski_transfers_started_total", out)), value(find(f2, "chaski_transfers_failed_total", out)); st < 1 || st != 1+fl {
+		t.Errorf("transfers started %v, failed %v (completed 1)", st, fl)
+	}
 
 	// The example Grafana dashboard plots only metrics that exist.
 	dash, err := os.ReadFile("../../docs/grafana-dashboard.json")
