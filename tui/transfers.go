@@ -556,8 +556,8 @@ func (p *transfersPane) footer(r xferRow, w int) string {
 		}
 		if t.State.Finished() {
 			keys := "enter details · o copy folder · c clear"
-			if t.Outgoing && t.State != chaski.TransferDone {
-				keys += " · r retry"
+			if t.Outgoing && t.State != chaski.TransferDone && !strings.Contains(t.Name, "/") {
+				keys += " · r retry" // a folder's file goes again with the folder
 			}
 			parts = append(parts, keys)
 		}
