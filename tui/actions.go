@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -286,8 +287,12 @@ func (m *model) dropFilesTo(topic string, files []string) tea.Cmd {
 				if !ok {
 					return dropResultMsg{id: id, err: errDirectory}
 				}
-				// The node sends the tree in the background; each file
-				// shows as a transfer under its path in the folder.
+				// The node sends the tree in the background, where a send
+				// nobody takes would fail unseen: say so here first.
+				if !anyFileReceiver(b.Edges(), topic) {
+					return dropResultMsg{id: id, err: fmt.Errorf("%w: %q", chaski.ErrNoSubscribers, topic)}
+				}
+				// Each file shows as a transfer under its path in the folder.
 				if _, err := ds.SendFile(ctx, topic, path, nil); err != nil {
 					return dropResultMsg{id: id, err: err}
 				}
@@ -312,6 +317,20 @@ func (m *model) dropFilesTo(topic string, files []string) tea.Cmd {
 // errDirectory is the answer to a dropped directory when the backend
 // cannot send one.
 var errDirectory = errors.New("directories are not supported by this node: drop the files inside it")
+
+// anyFileReceiver reports whether a connected peer subscribes to topic
+// (or is a root) and accepts files.
+func anyFileReceiver(edges []chaski.EdgeInfo, topic string) bool {
+	for _, e := range edges {
+		if e.State != chaski.StateUp || !e.AcceptsFiles {
+			continue
+		}
+		if e.Root || slices.Contains(e.Subscriptions, topic) {
+			return true
+		}
+	}
+	return false
+}
 
 // dirSender is a Backend that sends a whole directory (*chaski.Node's
 // SendFile does, in the background, each file a transfer of its own).

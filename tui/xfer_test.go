@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"os"
@@ -332,4 +333,40 @@ func TestNoLocalFilesPastedPathsAreText(t *testing.T) {
 	if len(m.m.sh.drops) != 0 {
 		t.Errorf("drop rows %v", m.m.sh.drops)
 	}
+}
+
+// dirFake sends folders like a node (SendFile), counting them.
+type dirFake struct {
+	*fakeBackend
+	dirs *[]string
+}
+
+func (f dirFake) SendFile(ctx context.Context, topic, path string, meta map[string]string) (string, error) {
+	*f.dirs = append(*f.dirs, path)
+	return "dir-1", nil
+}
+
+// A folder goes to the node's SendFile only when a connected peer takes
+// files on the topic; otherwise its row says nobody would (the node's
+// background send would fail unseen).
+func TestDroppedFolderNeedsAReceiver(t *testing.T) {
+	var dirs []string
+	f := newFake()
+	m := newTestModel(t, f, 200, 50)
+	m.m.sh.b = dirFake{f, &dirs}
+	dir := t.TempDir()
+	run(m, send(m, tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(dir), Paste: true}))
+	if len(dirs) != 0 {
+		t.Fatalf("sent %v with nobody to take it", dirs)
+	}
+	keys(m, "esc", "4", "z")
+	wantIn(t, frame(m), "failed: no connected peer subscribes to the topic")
+	f.mu.Lock()
+	f.edges = []chaski.EdgeInfo{{PeerID: "p-b", Name: "bravo", State: chaski.StateUp, AcceptsFiles: true, Subscriptions: []string{"chat"}}}
+	f.mu.Unlock()
+	run(m, send(m, tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(dir), Paste: true}))
+	if len(dirs) != 1 || dirs[0] != dir {
+		t.Fatalf("folder sends %v, want %s", dirs, dir)
+	}
+	wantIn(t, frame(m), "sending the folder "+filepath.Base(dir))
 }
