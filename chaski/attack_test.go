@@ -879,3 +879,122 @@ func TestAttackImpersonatedNeighbourKeepsEdge(t *testing.T) {
 		t.Fatal("the honest neighbour lost its edge")
 	}
 }
+
+// A sender that offers a file, has it accepted and vanishes without sending
+// a byte leaves nothing in the download folder: before the fix every such
+// offer left an empty partial file and its sidecar (kept for a week, across
+// restarts) — disk and directory entries any stranger could fill.
+func TestAttackOffersWithoutDataLeaveNoPartial(t *testing.T) {
+	dir := t.TempDir()
+	r := fileReceiver(t, Config{AcceptFiles: true, DownloadDir: dir})
+	for i := 0; i < 3; i++ {
+		p := dialRaw(t, r.Addr())
+		p.handshake()
+		var id [16]byte
+		_, _ = rand.Read(id[:])
+		b, _ := wire.AppendControlFrame(nil, wire.KindFileOffer, fileTopic, &wire.FileOffer{Transfer: id[:], Name: fmt.Sprintf("never%d.bin", i), Size: 1 << 20})
+		p.write(b)
+		// Wait for the accept, then vanish.
+		_ = p.conn.SetReadDeadline(time.Now().Add(waitTimeout))
+		fr := wire.NewReader(p.br, 0)
+		for {
+			f, err := fr.ReadFrame()
+			if err != nil {
+				t.Fatalf("no answer to the offer: %v", err)
+			}
+			if f.Kind == wire.KindFileAck {
+				break
+			}
+		}
+		p.conn.Close()
+	}
+	eventually(t, "every transfer ended", func() bool {
+		for _, tr := range r.Transfers() {
+			if tr.State != TransferFailed {
+				return false
+			}
+		}
+		return len(r.Transfers()) == 3
+	})
+	if left := dirFiles(t, dir); len(left) != 0 {
+		t.Fatalf("offers that sent no data left %v", left)
+	}
+}
+
+// An offer of unknown size (-1) passes the free-space check only when the
+// folder has room for what such a file may take (unknownSizeReserve, at
+// most the maximum file size); before the fix it skipped the check.
+func TestAttackUnknownSizeNeedsFreeSpace(t *testing.T) {
+	dir := t.TempDir()
+	diskFree = func(string) int64 { return 200 << 20 } // 200 MiB free
+	t.Cleanup(func() { diskFree = freeSpace })
+	r := fileReceiver(t, Config{AcceptFiles: true, DownloadDir: dir})
+	p := dialRaw(t, r.Addr())
+	p.handshake()
+	var id [16]byte
+	_, _ = rand.Read(id[:])
+	b, _ := wire.AppendControlFrame(nil, wire.KindFileOffer, fileTopic, &wire.FileOffer{Transfer: id[:], Name: "stream.bin", Size: -1})
+	p.write(b)
+	_ = p.conn.SetReadDeadline(time.Now().Add(waitTimeout))
+	fr := wire.NewReader(p.br, 0)
+	for {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			t.Fatalf("no answer to the offer: %v", err)
+		}
+		if f.Kind != wire.KindFileAck {
+			continue
+		}
+		var ack wire.FileAck
+		if err := wire.Unmarshal(f.Body, &ack); err != nil {
+			t.Fatal(err)
+		}
+		if ack.Accept || !strings.Contains(ack.Reason, reasonNoSpace) {
+			t.Fatalf("an offer of unknown size with 200 MiB free: accept %v, %q", ack.Accept, ack.Reason)
+		}
+		return
+	}
+}
+
+// Offers that are accepted and never send data cannot hold every transfer
+// slot: before the fix 32 of them (8 per edge, from 4 edges) refused every
+// honest send for the 60-second idle timeout. Now at most half the slots
+// wait for data, and past a short grace the longest idle makes room.
+func TestAttackIdleOffersLeaveRoom(t *testing.T) {
+	dir := t.TempDir()
+	r := fileReceiver(t, Config{AcceptFiles: true, DownloadDir: dir})
+	accepted := 0
+	for k := 0; k < 5; k++ {
+		p := dialRaw(t, r.Addr())
+		p.handshake()
+		for i := 0; i < maxIncomingPerEdge; i++ {
+			var id [16]byte
+			_, _ = rand.Read(id[:])
+			b, _ := wire.AppendControlFrame(nil, wire.KindFileOffer, fileTopic, &wire.FileOffer{Transfer: id[:], Name: fmt.Sprintf("idle%d-%d.bin", k, i), Size: 1 << 20})
+			p.write(b)
+		}
+		_ = p.conn.SetReadDeadline(time.Now().Add(waitTimeout))
+		fr := wire.NewReader(p.br, 0)
+		for answers := 0; answers < maxIncomingPerEdge; {
+			f, err := fr.ReadFrame()
+			if err != nil {
+				t.Fatalf("offers not answered: %v", err)
+			}
+			if f.Kind == wire.KindFileAck {
+				answers++
+				var ack wire.FileAck
+				if wire.Unmarshal(f.Body, &ack) == nil && ack.Accept {
+					accepted++
+				}
+			}
+		}
+	}
+	a := fileSender(t, Config{}, r)
+	// Once the idle offers have had their grace, an honest offer takes
+	// the slot of one of them.
+	time.Sleep(idleGrace + 100*time.Millisecond)
+	if _, err := push(t, a, "honest.txt", []byte("hello"), nil); err != nil {
+		t.Fatalf("an honest send while %d idle offers hold slots: %v", accepted, err)
+	}
+	t.Logf("%d idle offers accepted; the honest send went through", accepted)
+}

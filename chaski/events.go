@@ -114,6 +114,7 @@ type StoreEvent struct {
 	Key     string
 	Size    int
 	Expires time.Time
+	From    string // fetched: the name of the peer that answered
 }
 
 // MessageEvent is a lightweight notice that a message was published or

@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/chaski-dev/chaski/chaski/store"
 	"github.com/chaski-dev/chaski/chaski/wire"
@@ -151,8 +154,49 @@ func (n *Node) StoreEntries() ([]StoreEntry, error) {
 	out := make([]StoreEntry, len(es))
 	for i, e := range es {
 		out[i] = StoreEntry{Key: e.Key, Value: e.Value, Size: e.Size, Updated: e.Updated, Expires: e.Expires}
+		out[i].FromID, out[i].From = splitOrigin(e.Origin)
 	}
 	return out, nil
+}
+
+// A fetched value's store origin is "PEERID NAME": the id identifies the
+// peer, the name is what people read.
+func storeOrigin(peerID, name string) string {
+	o := peerID + " " + name
+	if len(o) > store.MaxOriginLen || strings.ContainsFunc(name, unicode.IsControl) || !utf8.ValidString(name) {
+		return peerID
+	}
+	return o
+}
+
+func splitOrigin(o string) (id, name string) {
+	id, name, _ = strings.Cut(o, " ")
+	return id, name
+}
+
+// SaveState keeps value under name in the store's state records: the
+// application's own bookkeeping (the dashboard keeps its transfer list
+// there). They are not store entries: never listed, never expired, and
+// never sent to a peer that fetches name. A nil value deletes the record.
+// Needs a store (ErrNoStore).
+func (n *Node) SaveState(name string, value []byte) error {
+	if n.cfg.Store == nil {
+		return ErrNoStore
+	}
+	return n.cfg.Store.SetState(name, value)
+}
+
+// LoadState returns the state record saved under name (an error wrapping
+// ErrNotFound when there is none).
+func (n *Node) LoadState(name string) ([]byte, error) {
+	if n.cfg.Store == nil {
+		return nil, ErrNoStore
+	}
+	v, err := n.cfg.Store.State(name)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("%w: state %q", ErrNotFound, name)
+	}
+	return v, err
 }
 
 // FetchOptions are the options of FetchWith.
@@ -176,6 +220,8 @@ type FetchResult struct {
 	// Moved: the holder agreed to a move and has been told to delete its
 	// copy.
 	Moved bool
+	// From and FromID name the peer that answered (empty when Local).
+	From, FromID string
 }
 
 // Fetch returns the value of key: from the local store when it is there,
@@ -193,11 +239,13 @@ func (n *Node) Fetch(ctx context.Context, key string) ([]byte, error) {
 
 // FetchWith is Fetch with options.
 func (n *Node) FetchWith(ctx context.Context, key string, opts FetchOptions) (FetchResult, error) {
-	v, local, moved, err := n.fetchKey(ctx, key, opts)
-	return FetchResult{Value: v, Local: local, Moved: moved}, err
+	var r FetchResult
+	var err error
+	r.Value, r.Local, r.Moved, err = n.fetchKey(ctx, key, opts, &r)
+	return r, err
 }
 
-func (n *Node) fetchKey(ctx context.Context, key string, opts FetchOptions) (value []byte, local, moved bool, err error) {
+func (n *Node) fetchKey(ctx context.Context, key string, opts FetchOptions, res *FetchResult) (value []byte, local, moved bool, err error) {
 	st := n.cfg.Store
 	if st == nil {
 		return nil, false, false, ErrNoStore
@@ -252,15 +300,16 @@ func (n *Node) fetchKey(ctx context.Context, key string, opts FetchOptions) (val
 				return nil, false, false, fmt.Errorf("%w: %q expired on its way from the network", ErrNotFound, key)
 			}
 		}
-		if err := st.Set(key, r.Value, ttl); err != nil {
+		res.FromID, res.From = a.e.peerStr, a.e.name()
+		if err := st.SetFrom(key, r.Value, ttl, storeOrigin(res.FromID, res.From)); err != nil {
 			return nil, false, false, fmt.Errorf("chaski: fetched %q but cannot store it: %w", key, err)
 		}
 		// Stored: only now may a holder that agreed to a move delete its
 		// copy.
 		moved = opts.Move && r.Move && n.sendStoreTaken(a.e, r)
-		n.logf(slog.LevelInfo, "fetched from the network", "key", key, "size", len(r.Value), "moved", moved)
+		n.logf(slog.LevelInfo, "fetched from the network", "key", key, "size", len(r.Value), "moved", moved, "from", res.From)
 		n.fetchCount.ok.Add(1)
-		n.emit(&StoreEvent{EventBase: now(), Kind: "fetched", Key: key, Size: len(r.Value), Expires: expires})
+		n.emit(&StoreEvent{EventBase: now(), Kind: "fetched", Key: key, Size: len(r.Value), Expires: expires, From: res.From})
 		if r.Value == nil {
 			r.Value = []byte{}
 		}

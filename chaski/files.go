@@ -24,10 +24,16 @@ import (
 
 // Limits and defaults of file transfers.
 const (
-	maxIncomingPerEdge = 8   // concurrent incoming transfers (pending included) per edge
-	maxIncomingPerNode = 32  // and per node
-	keepFinished       = 200 // finished transfers remembered by Transfers
-	progressEvery      = 100 * time.Millisecond
+	maxIncomingPerEdge = 8  // concurrent incoming transfers (pending included) per edge
+	maxIncomingPerNode = 32 // and per node
+	// maxIdleIncoming bounds the transfers that have not sent a byte yet
+	// (offers waiting for the user, accepted ones waiting for data); at
+	// that bound, or with every slot taken, a new offer takes the slot of
+	// the one idle the longest once that one has had idleGrace to start.
+	maxIdleIncoming = maxIncomingPerNode / 2
+	idleGrace       = 2 * time.Second
+	keepFinished    = 200 // finished transfers remembered by Transfers
+	progressEvery   = 100 * time.Millisecond
 	// recvBufferBytes bounds the chunk bytes queued between an edge's reader
 	// and a transfer's writer goroutine (at least one chunk is always let
 	// through).
@@ -35,11 +41,14 @@ const (
 	recvQueueSlots  = 64
 	// freeSpaceMargin is left free in the download directory.
 	freeSpaceMargin = 64 << 20
-	maxFileNameLen  = 255
-	maxMetaEntries  = 64
-	maxMetaBytes    = 64 << 10
-	partialPrefix   = ".chaski-partial-"
-	partialMaxAge   = 7 * 24 * time.Hour
+	// unknownSizeReserve is the free space an offer of unknown size (-1)
+	// needs beyond the margin (at most the maximum file size).
+	unknownSizeReserve = 1 << 30
+	maxFileNameLen     = 255
+	maxMetaEntries     = 64
+	maxMetaBytes       = 64 << 10
+	partialPrefix      = ".chaski-partial-"
+	partialMaxAge      = 7 * 24 * time.Hour
 
 	defaultIdleTimeout   = 60 * time.Second // receiver: no chunk for this long fails the transfer
 	defaultPromptTimeout = 2 * time.Minute  // receiver: an offer waiting for AcceptTransfer

@@ -43,6 +43,7 @@ type inXfer struct {
 	buffered atomic.Int64
 	space    chan struct{} // signalled when the writer consumed bytes
 	active   atomic.Bool   // the accept answer was sent: chunks are legal
+	flowing  atomic.Bool   // a chunk has arrived (see maxIdleIncoming)
 	next     int64         // next expected offset (reader goroutine only)
 
 	algo     string        // HashBLAKE3 or HashSHA256
@@ -143,18 +144,34 @@ func (n *Node) handleOffer(e *edge, topic string, o *wire.FileOffer) {
 	}
 	f := &n.files
 	f.mu.Lock()
-	perEdge := 0
+	perEdge, idle := 0, 0
+	var stalest *inXfer // the transfer idle the longest, past idleGrace
 	for _, y := range f.in {
 		if y.e == e {
 			perEdge++
 		}
+		if !y.flowing.Load() {
+			idle++
+			if time.Since(y.info.Started) > idleGrace && (stalest == nil || y.info.Started.Before(stalest.info.Started)) {
+				stalest = y
+			}
+		}
 	}
 	var refuse string
+	var evict *inXfer
 	switch {
 	case f.in[id] != nil || f.out[id] != nil:
 		refuse = "duplicate transfer id"
-	case perEdge >= maxIncomingPerEdge || len(f.in) >= maxIncomingPerNode:
+	case perEdge >= maxIncomingPerEdge:
 		refuse = reasonBusy
+	case len(f.in) >= maxIncomingPerNode || idle >= maxIdleIncoming:
+		// Offers that never send data must not hold every slot: the one
+		// idle the longest makes room, once it has had idleGrace to start.
+		if stalest == nil {
+			refuse = reasonBusy
+		} else {
+			evict = stalest
+		}
 	case f.partials[x.pkey]:
 		refuse = "the same file is already being received from this peer"
 	}
@@ -163,6 +180,9 @@ func (n *Node) handleOffer(e *edge, topic string, o *wire.FileOffer) {
 		f.partials[x.pkey] = true
 	}
 	f.mu.Unlock()
+	if evict != nil {
+		evict.stop(stopFail, "no data sent: the slot went to another offer")
+	}
 	if refuse != "" {
 		n.refuseOffer(e, o.Transfer, o.Name, refuse)
 		return
@@ -185,6 +205,9 @@ func (n *Node) handleChunk(e *edge, c *wire.FileChunk, body []byte) {
 	if !x.active.Load() {
 		x.stop(stopFail, "protocol error: data before the offer was accepted")
 		return
+	}
+	if !x.flowing.Load() {
+		x.flowing.Store(true)
 	}
 	if int64(c.Offset) != x.next || c.Offset > uint64(n.cfg.MaxFileSize) {
 		x.stop(stopFail, fmt.Sprintf("protocol error: chunk at offset %d, expected %d", c.Offset, x.next))
@@ -454,9 +477,14 @@ func (x *inXfer) prepare() (*pwriter, string) {
 	_ = os.Remove(w.path)
 	_ = os.Remove(w.sidecar)
 	_ = os.Remove(w.path + leavesSuffix)
-	if x.size > 0 {
-		if free := freeSpace(dir); free >= 0 && x.size > free-freeSpaceMargin {
-			return nil, fmt.Sprintf("%s: %d bytes needed, %d available", reasonNoSpace, x.size, max(free-freeSpaceMargin, 0))
+	// A file of unknown size (-1) needs room too: it is charged what an
+	// unknown size may take before its writes fail (unknownSizeReserve).
+	if need := x.size; need != 0 {
+		if need < 0 {
+			need = min(unknownSizeReserve, n.cfg.MaxFileSize)
+		}
+		if free := diskFree(dir); free >= 0 && need > free-freeSpaceMargin {
+			return nil, fmt.Sprintf("%s: %d bytes needed, %d available", reasonNoSpace, need, max(free-freeSpaceMargin, 0))
 		}
 	}
 	f, err := createNew(w.path)
@@ -854,7 +882,9 @@ func (x *inXfer) ended(w *pwriter) {
 	if w != nil {
 		done = w.off
 		w.close()
-		if x.stopKind != stopLost && x.stopKind != stopBadData {
+		if (x.stopKind != stopLost && x.stopKind != stopBadData) || w.off == 0 {
+			// Nothing held is nothing to resume: an offer that never sent
+			// data leaves no empty partial and sidecar behind.
 			w.removePartial()
 		} else {
 			// Refresh the sidecar's time so that the partial counts as recent.

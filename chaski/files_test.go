@@ -514,6 +514,8 @@ func TestFileOfferLimits(t *testing.T) {
 	})
 
 	// Concurrency: at most maxIncomingPerEdge transfers from one edge.
+	// (Each sends a first chunk: at most half the slots may wait for
+	// data, see TestAttackIdleOffersLeaveRoom.)
 	var first []byte
 	for i := 0; i < maxIncomingPerEdge; i++ {
 		id := p.offer(fmt.Sprintf("slot%d", i), 10)
@@ -523,6 +525,7 @@ func TestFileOfferLimits(t *testing.T) {
 		if a := p.ack(); !a.Accept {
 			t.Fatalf("offer %d: %+v", i, a)
 		}
+		p.chunk(id, 0, make([]byte, 5))
 	}
 	p.offer("one-too-many", 10)
 	if a := p.ack(); a.Accept || a.Reason != reasonBusy {
@@ -532,10 +535,11 @@ func TestFileOfferLimits(t *testing.T) {
 	for k := 1; k < maxIncomingPerNode/maxIncomingPerEdge; k++ {
 		q := dialFileRaw(t, b)
 		for i := 0; i < maxIncomingPerEdge; i++ {
-			q.offer(fmt.Sprintf("peer%d-slot%d", k, i), 10)
+			id := q.offer(fmt.Sprintf("peer%d-slot%d", k, i), 10)
 			if a := q.ack(); !a.Accept {
 				t.Fatalf("peer %d offer %d: %+v", k, i, a)
 			}
+			q.chunk(id, 0, make([]byte, 5))
 		}
 	}
 	q := dialFileRaw(t, b)

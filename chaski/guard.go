@@ -423,3 +423,6 @@ func misleadingFileName(name string) bool {
 	}
 	return false
 }
+
+// diskFree is freeSpace, replaceable by tests (a full disk on demand).
+var diskFree = freeSpace

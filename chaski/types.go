@@ -261,4 +261,7 @@ type StoreEntry struct {
 	Size    int
 	Updated time.Time
 	Expires time.Time // zero: never
+	// From and FromID name the peer a fetch got the value from; both are
+	// empty for a value written on this node.
+	From, FromID string
 }

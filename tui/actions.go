@@ -1,10 +1,12 @@
 package tui
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -38,6 +40,8 @@ type (
 	}
 	dropResultMsg struct {
 		id    int
+		path  string // the file sent, absolute
+		dir   bool   // path is a directory the node now sends
 		infos []chaski.TransferInfo
 		err   error
 	}
@@ -196,20 +200,43 @@ func (m *model) storePut(k, v string, ttl time.Duration) tea.Cmd {
 	return m.call("store "+k, "stored "+k+" ("+exp+")", func() error { return b.StorePut(k, []byte(v), ttl) })
 }
 
+// fetchWither is a Backend that says which peer answered a fetch
+// (*chaski.Node does).
+type fetchWither interface {
+	FetchWith(ctx context.Context, key string, opts chaski.FetchOptions) (chaski.FetchResult, error)
+}
+
 func (m *model) fetch(k string) tea.Cmd {
-	if k == "" {
+	if k == "" || m.denied("fetch into the store") {
 		return nil
 	}
 	b, ctx := m.sh.b, m.ctx
 	return func() tea.Msg {
 		cctx, cancel := withTimeout(ctx, fetchTimeout)
 		defer cancel()
-		v, err := b.Fetch(cctx, k)
+		var r chaski.FetchResult
+		var err error
+		if fw, ok := b.(fetchWither); ok {
+			r, err = fw.FetchWith(cctx, k, chaski.FetchOptions{})
+		} else {
+			r.Value, err = b.Fetch(cctx, k)
+		}
 		if err != nil {
 			return resultMsg{notice: "fetch " + k, err: err}
 		}
-		return resultMsg{notice: fmt.Sprintf("fetched %s (%s)", k, fmtBytes(int64(len(v)))),
-			openTitle: k, openBody: v, refresh: true}
+		from := ""
+		switch {
+		case r.Local:
+			from = " — already in the local store"
+		case r.From != "":
+			from = " from " + r.From
+		}
+		title := k
+		if r.From != "" {
+			title = k + " · fetched from " + r.From
+		}
+		return resultMsg{notice: fmt.Sprintf("fetched %s (%s)%s", k, fmtBytes(int64(len(r.Value))), from),
+			openTitle: title, openBody: r.Value, refresh: true}
 	}
 }
 
@@ -220,48 +247,118 @@ func (m *model) dropFiles(files []string) tea.Cmd {
 	if m.denied("send files") {
 		return nil
 	}
+	topic := m.chat.sendTopic()
+	if topic == "" {
+		m.sh.setNotice(true, "no topic to send %d file(s) to: subscribe first (/sub TOPIC)", len(files))
+		return nil
+	}
+	return m.dropFilesTo(topic, files)
+}
+
+// dropFilesTo is dropFiles to a given topic (a retry goes where the first
+// attempt went).
+func (m *model) dropFilesTo(topic string, files []string) tea.Cmd {
+	if m.denied("send files") {
+		return nil
+	}
 	sh := m.sh
 	if sh.opts.NoLocalFiles {
 		sh.setNotice(true, "files cannot be sent from this dashboard (a path would name a file on the server)")
 		return nil
 	}
-	topic := m.chat.sendTopic()
-	if topic == "" {
-		sh.setNotice(true, "no topic to send %d file(s) to: subscribe first (/sub TOPIC)", len(files))
-		return nil
-	}
 	cmds := make([]tea.Cmd, 0, len(files))
 	for _, f := range files {
 		m.dropSeq++
-		d := &drop{id: m.dropSeq, name: filepath.Base(f), topic: topic, at: sh.now(), state: "offering"}
+		if abs, err := filepath.Abs(f); err == nil {
+			f = abs
+		}
+		d := &drop{id: m.dropSeq, name: filepath.Base(f), topic: topic, at: sh.now(), state: "offering", path: f}
 		sh.drops = append(sh.drops, d)
 		path, id, b := f, d.id, sh.b
 		// The transfer outlives this viewer's session: it is the node's.
 		ctx := withoutCancel(m.ctx)
 		cmds = append(cmds, func() tea.Msg {
+			st, err := os.Stat(path)
+			if err != nil {
+				return dropResultMsg{id: id, err: pathProblem(path, err)}
+			}
+			if st.IsDir() {
+				ds, ok := b.(dirSender)
+				if !ok {
+					return dropResultMsg{id: id, err: errDirectory}
+				}
+				// The node sends the tree in the background, where a send
+				// nobody takes would fail unseen: say so here first.
+				if !anyFileReceiver(b.Edges(), topic) {
+					return dropResultMsg{id: id, err: fmt.Errorf("%w: %q", chaski.ErrNoSubscribers, topic)}
+				}
+				// Each file shows as a transfer under its path in the folder.
+				if _, err := ds.SendFile(ctx, topic, path, nil); err != nil {
+					return dropResultMsg{id: id, err: err}
+				}
+				return dropResultMsg{id: id, path: path, dir: true}
+			}
+			if !st.Mode().IsRegular() {
+				return dropResultMsg{id: id, err: fmt.Errorf("%s is not a regular file", filepath.Base(path))}
+			}
 			fh, err := os.Open(path)
 			if err != nil {
 				return dropResultMsg{id: id, err: err}
 			}
 			defer fh.Close()
-			st, err := fh.Stat()
-			if err != nil {
-				return dropResultMsg{id: id, err: err}
-			}
-			if !st.Mode().IsRegular() {
-				return dropResultMsg{id: id, err: fmt.Errorf("%s is not a regular file (directories are not supported yet)", filepath.Base(path))}
-			}
 			infos, err := b.PushFile(ctx, topic, fh, filepath.Base(path), st.Size(), nil)
-			return dropResultMsg{id: id, infos: infos, err: err}
+			return dropResultMsg{id: id, path: path, infos: infos, err: err}
 		})
 	}
 	sh.setNotice(false, "offering %s to #%s", fileList(files), topic)
 	return tea.Batch(cmds...)
 }
 
+// errDirectory is the answer to a dropped directory when the backend
+// cannot send one.
+var errDirectory = errors.New("directories are not supported by this node: drop the files inside it")
+
+// anyFileReceiver reports whether a connected peer subscribes to topic
+// (or is a root) and accepts files.
+func anyFileReceiver(edges []chaski.EdgeInfo, topic string) bool {
+	for _, e := range edges {
+		if e.State != chaski.StateUp || !e.AcceptsFiles {
+			continue
+		}
+		if e.Root || slices.Contains(e.Subscriptions, topic) {
+			return true
+		}
+	}
+	return false
+}
+
+// dirSender is a Backend that sends a whole directory (*chaski.Node's
+// SendFile does, in the background, each file a transfer of its own).
+type dirSender interface {
+	SendFile(ctx context.Context, topic, path string, meta map[string]string) (string, error)
+}
+
+// pathProblem says plainly why a dropped path cannot be sent.
+func pathProblem(path string, err error) error {
+	if errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("%s does not exist", path)
+	}
+	if errors.Is(err, os.ErrPermission) {
+		return fmt.Errorf("%s cannot be read (permission denied)", path)
+	}
+	return err
+}
+
 func (m *model) onDropResult(r dropResultMsg) {
 	sh := m.sh
+	if r.dir && r.err == nil {
+		sh.xhist.dirs = append(sh.xhist.dirs, r.path)
+		sh.setNotice(false, "sending the folder %s to its receivers: each file shows as a transfer", filepath.Base(r.path))
+	}
 	for _, t := range r.infos {
+		if r.path != "" {
+			sh.xhist.sources[t.ID] = r.path
+		}
 		sh.upsertTransfer(t)
 	}
 	for i, d := range sh.drops {

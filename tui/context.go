@@ -32,9 +32,10 @@ type shared struct {
 	edges      []chaski.EdgeInfo // live and reconnecting peers, sorted
 	dials      []*dial           // connects this dashboard started that are not up (yet)
 	transfers  map[string]*chaski.TransferInfo
-	order      []string // transfer ids, first seen first
-	drops      []*drop  // files dropped here, until their transfers show (or fail)
-	offers     []string // incoming transfer ids waiting for an answer, oldest first
+	order      []string    // transfer ids, first seen first
+	drops      []*drop     // files dropped here, until their transfers show (or fail)
+	xhist      xferHistory // the transfer list kept in the store (xferhist.go)
+	offers     []string    // incoming transfer ids waiting for an answer, oldest first
 	offered    map[string]bool
 	pairings   []chaski.PairingInfo
 	nearby     []chaski.NearbyNode // nodes found nearby (NearbyBackend), most recent first
@@ -76,6 +77,7 @@ type drop struct {
 	at    time.Time
 	state string // "offering", "failed", "sent"
 	err   string
+	path  string // the local path, for a retry
 }
 
 // peerStyle is a peer's colour, the same in every pane: a hash of the
@@ -187,6 +189,10 @@ func (s *shared) dialDone(addr string) {
 }
 
 func (s *shared) upsertTransfer(t chaski.TransferInfo) {
+	if s.xhist.cleared[t.ID] {
+		return // the user cleared it from the list
+	}
+	defer s.xhist.seen(&t)
 	old, ok := s.transfers[t.ID]
 	if !ok {
 		s.order = append(s.order, t.ID)
@@ -221,6 +227,9 @@ func (s *shared) transferSeen(t *chaski.TransferInfo) {
 		for i, d := range s.drops {
 			if d.state == "offering" && d.name == t.Name && d.topic == t.Topic && !t.Started.Before(d.at.Add(-time.Second)) {
 				d.state = "sent"
+				if s.xhist.sources[t.ID] == "" && d.path != "" {
+					s.xhist.sources[t.ID] = d.path
+				}
 				s.drops = append(s.drops[:i], s.drops[i+1:]...)
 				break
 			}

@@ -43,6 +43,8 @@ type fakeBackend struct {
 
 	connectErr error
 	pushErr    error
+	pushFail   string // PushFile's transfer ends failed with this reason
+	deleted    []string
 	pairings   []chaski.PairingInfo
 }
 
@@ -153,8 +155,15 @@ func (f *fakeBackend) PushFile(ctx context.Context, topic string, r io.Reader, n
 	if err != nil {
 		return nil, err
 	}
-	return []chaski.TransferInfo{{ID: fmt.Sprintf("tx-%d", len(f.sent)), Name: name, Topic: topic, Peer: "bravo", Outgoing: true,
-		Size: size, Done: size, State: chaski.TransferDone, Started: time.Now()}}, nil
+	f.mu.Lock()
+	fail := f.pushFail
+	f.mu.Unlock()
+	t := chaski.TransferInfo{ID: fmt.Sprintf("tx-%d", len(f.sent)), Name: name, Topic: topic, Peer: "bravo", Outgoing: true,
+		Size: size, Done: size, State: chaski.TransferDone, Started: time.Now()}
+	if fail != "" {
+		t.State, t.Err, t.Done = chaski.TransferFailed, fail, 0
+	}
+	return []chaski.TransferInfo{t}, nil
 }
 
 func (f *fakeBackend) CancelTransfer(id string) error { return nil }
@@ -183,7 +192,12 @@ func (f *fakeBackend) StorePut(key string, value []byte, ttl time.Duration) erro
 	return nil
 }
 
-func (f *fakeBackend) StoreDelete(key string) error { return nil }
+func (f *fakeBackend) StoreDelete(key string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.deleted = append(f.deleted, key)
+	return nil
+}
 
 func (f *fakeBackend) StoreEntries() ([]chaski.StoreEntry, error) {
 	f.mu.Lock()

@@ -28,9 +28,11 @@ type keyMap struct {
 	// Discovery.
 	Discover, DiscoverOne, ConnectNearby key.Binding
 	// Transfers.
-	CancelTransfer, DropFiles key.Binding
+	CancelTransfer, DropFiles, Retry, ClearOne, ClearDone, OpenFolder key.Binding
 	// Storage.
-	StorePut, StoreDelete, StoreFetch, Open key.Binding
+	StorePut, StoreDelete, StoreFetch, Open, StoreEdit key.Binding
+	// Every pane: its data as JSON in the data dir (ExportAlt also while typing).
+	Export, ExportAlt key.Binding
 	// Modal questions.
 	Yes, No key.Binding
 
@@ -96,11 +98,18 @@ func newKeyMap() *keyMap {
 
 		CancelTransfer: b([]string{"x"}, "x", "cancel transfer"),
 		DropFiles:      key.NewBinding(key.WithKeys(noKey), key.WithHelp("drop", "file(s) to send")),
+		Retry:          b([]string{"r"}, "r", "retry failed send"),
+		ClearOne:       b([]string{"c"}, "c", "clear finished row"),
+		ClearDone:      b([]string{"C"}, "C", "clear all finished"),
+		OpenFolder:     b([]string{"o"}, "o", "open: show + copy folder"),
 
 		StorePut:    b([]string{"a"}, "a", "put key"),
 		StoreDelete: b([]string{"x"}, "x", "delete key"),
 		StoreFetch:  b([]string{"f"}, "f", "fetch from network"),
 		Open:        b([]string{"enter"}, "enter", "details"),
+		StoreEdit:   b([]string{"E"}, "E", "edit value"),
+		Export:      b([]string{"e"}, "e", "export pane as JSON"),
+		ExportAlt:   b([]string{"alt+e"}, "M-e", "export pane (also while typing)"),
 
 		Yes: b([]string{"y", "Y"}, "y", "yes"),
 		No:  b([]string{"n", "N", "esc"}, "n", "no"),
@@ -122,6 +131,9 @@ func newKeyMap() *keyMap {
 		// Added with the latency chart.
 		"chart_zoom_in": &k.ChartZoomIn, "chart_zoom_out": &k.ChartZoomOut, "chart_freeze": &k.ChartFreeze,
 		"chart_reset": &k.ChartReset, "chart_all": &k.ChartAll, "chart_ascii": &k.ChartASCII,
+		// Transfers, Storage and export (issue 14).
+		"retry_transfer": &k.Retry, "clear_transfer": &k.ClearOne, "clear_finished": &k.ClearDone,
+		"open_folder": &k.OpenFolder, "store_edit": &k.StoreEdit, "export": &k.Export, "export_always": &k.ExportAlt,
 	}
 	return k
 }
@@ -180,13 +192,13 @@ func (k *keyMap) helpGroups() [][]key.Binding {
 		return key.NewBinding(key.WithKeys(noKey), key.WithHelp(title, ""))
 	}
 	return [][]key.Binding{
-		{h("GLOBAL (commands)"), k.Panes, k.NextPane, k.PrevPane, k.Zoom, k.Filter, k.Up, k.Down, k.PgUp, k.PgDown, k.Top, k.Bottom, k.Back, k.Help, k.Quit},
-		{h("ALWAYS (also typing)"), k.PanesAlt, k.NextPane, k.ZoomAlt, k.Suspend, k.AcceptAlt, k.DeclineAlt, k.Accept, k.Decline},
+		{h("GLOBAL (commands)"), k.Panes, k.NextPane, k.PrevPane, k.Zoom, k.Filter, k.Export, k.Up, k.Down, k.PgUp, k.PgDown, k.Top, k.Bottom, k.Back, k.Help, k.Quit},
+		{h("ALWAYS (also typing)"), k.PanesAlt, k.NextPane, k.ZoomAlt, k.ExportAlt, k.Suspend, k.AcceptAlt, k.DeclineAlt, k.Accept, k.Decline},
 		{h("EDGES"), k.Connect, k.CloseEdge, k.Ping, k.PingPad, k.ChartZoomIn, k.ChartZoomOut, k.ChartFreeze, k.ChartReset, k.ChartAll, k.ChartASCII},
 		{h("TOPICS"), k.Type, k.Send, k.Blur, k.NextTopic, k.PrevTopic, k.History, k.Commands, k.Commands2},
 		{h("DISCOVERY"), k.Discover, k.DiscoverOne},
-		{h("TRANSFERS"), k.CancelTransfer, k.Open, k.DropFiles},
-		{h("STORAGE"), k.StorePut, k.StoreDelete, k.StoreFetch, k.Open},
+		{h("TRANSFERS"), k.CancelTransfer, k.Retry, k.ClearOne, k.ClearDone, k.OpenFolder, k.Open, k.DropFiles},
+		{h("STORAGE"), k.StorePut, k.StoreEdit, k.StoreDelete, k.StoreFetch, k.Open},
 		{h("QUESTIONS"), k.Yes, k.No},
 	}
 }

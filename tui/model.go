@@ -34,6 +34,7 @@ type Options struct {
 	LogLines          int              // lines kept in the log pane; 0 = 1000
 	Connect           []string         // addresses to connect to at start, retried until up
 	StoreNote         string           // why the node has no store, and the fix (shown in Storage)
+	DataDir           string           // where e writes exports; "" = the store's directory
 	Now               func() time.Time // clock; nil = time.Now
 }
 
@@ -121,6 +122,8 @@ type model struct {
 	overlayLines []string
 	overlayOff   int
 	detailBody   []byte
+	detailKind   string // text, JSON or binary (hex): how the detail view shows its body
+	clip         string // an OSC 52 sequence for the next frame (copy to clipboard)
 
 	frames     map[frameKey]frameStrings
 	cache      [numPanes]paneCache
@@ -171,9 +174,11 @@ func New(b Backend, opts Options) Model {
 		transfers: map[string]*chaski.TransferInfo{}, offered: map[string]bool{}, peerIdx: map[string]int{},
 		storeStale: true,
 	}
+	sh.xhist.init()
 	m := &model{sh: sh, ctx: ctx, stop: cancel, viewDirty: true, suspended: new(atomic.Bool)}
 	m.logs = newLogPane(sh, opts.LogLines)
 	sh.logf = m.logs.add
+	sh.loadTransfers()
 	m.edges = newEdgesPane(sh)
 	m.chat = newTopicsPane(sh)
 	m.disc = newDiscoveryPane(sh)
@@ -425,6 +430,9 @@ func (m *model) update(msg tea.Msg) tea.Cmd {
 		return waitMessages(m.ctx, m.msgs)
 	case frameMsg:
 		m.onFrame()
+		if save := sh.saveTransfersCmd(); save != nil {
+			return tea.Batch(frameTick(), save)
+		}
 		return frameTick()
 	case snapshotMsg:
 		sh.applySnapshot(msg)
@@ -598,6 +606,8 @@ func (m *model) onAlwaysKey(msg tea.KeyMsg) (tea.Cmd, bool) {
 	case key.Matches(msg, k.ZoomAlt):
 		m.zoomed = !m.zoomed
 		return nil, true
+	case key.Matches(msg, k.ExportAlt):
+		return m.export(), true
 	case key.Matches(msg, k.AcceptAlt):
 		return m.answerOffer(true), true
 	case key.Matches(msg, k.DeclineAlt):
@@ -627,6 +637,8 @@ func (m *model) onCommandKey(msg tea.KeyMsg) (tea.Cmd, bool) {
 		return nil, true
 	case key.Matches(msg, k.Filter):
 		return m.startFilter(), true
+	case key.Matches(msg, k.Export):
+		return m.export(), true
 	case key.Matches(msg, k.Back):
 		c := m.panes[m.focus]
 		if c.filter() != "" {
@@ -782,6 +794,11 @@ func (m *model) onPaste(msg tea.KeyMsg) tea.Cmd {
 		// the viewer's to learn.
 	} else if files := pastedFiles(string(msg.Runes)); files != nil {
 		return m.dropFiles(files)
+	} else if paths := droppedPaths(string(msg.Runes)); paths != nil {
+		// Absolute paths that are not all regular files: a drop of a
+		// directory (sent whole when the node can) or of a file that is
+		// gone. Each gets a row saying why; none becomes silent text.
+		return m.dropFiles(paths)
 	}
 	m.overlay = ""
 	if m.sh.readOnly {

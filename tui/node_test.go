@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/charmbracelet/x/exp/teatest"
 
 	"github.com/chaski-dev/chaski/chaski"
+	"github.com/chaski-dev/chaski/chaski/store"
 )
 
 // The dashboard is written for *chaski.Node.
@@ -105,4 +107,162 @@ func TestFlowRealNodesRefusedDrop(t *testing.T) {
 	tm.Send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(path), Paste: true})
 	waitText(t, tm, "↑ dropped.t", "✗ failed: no peer accepts f", "send dropped.txt: no peer accepts files")
 	quitFlow(t, tm)
+}
+
+// TestTransferListSurvivesRestartRealNode: a file sent by a real peer to
+// the dashboard's real node is in the Transfers list, with its hash and
+// where it was saved, after the node and its store are closed and opened
+// again (the list is a state record in the store, not a store entry).
+func TestTransferListSurvivesRestartRealNode(t *testing.T) {
+	if os.Getenv("CHASKI_TUI_SKIP_NODE") != "" {
+		t.Skip("CHASKI_TUI_SKIP_NODE set")
+	}
+	dataDir, dl := t.TempDir(), t.TempDir()
+	storePath := filepath.Join(dataDir, "store.db")
+	startA := func() (*chaski.Node, *store.Store) {
+		st, err := store.Open(storePath, store.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := chaski.Start(chaski.Config{Name: "tui-a", Listen: "127.0.0.1:0", Subscriptions: []string{"chat"},
+			Paired: true, Store: st, AcceptFiles: true, DownloadDir: dl})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n, st
+	}
+	stopA := func(n *chaski.Node, st *store.Store) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = n.Close(ctx)
+		_ = st.Close()
+	}
+	a, st := startA()
+	b, err := chaski.Start(chaski.Config{Name: "peer-b", Listen: "127.0.0.1:0", Subscriptions: []string{"chat"}, Paired: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = b.Close(ctx)
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), flowWait)
+	defer cancel()
+	if _, err := b.Connect(ctx, a.Addr()); err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	src := filepath.Join(t.TempDir(), "report.txt")
+	if err := os.WriteFile(src, []byte("the quarterly report\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	m := New(a, Options{DataDir: dataDir})
+	send(m, tea.WindowSizeMsg{Width: 200, Height: 50})
+	if _, err := b.SendFile(ctx, "chat", src, nil); err != nil {
+		t.Fatalf("send: %v", err)
+	}
+	var got chaski.TransferInfo
+	eventually(t, "the transfer done in the dashboard", func() bool {
+		send(m, m.m.snapshot(false))
+		for _, tr := range m.m.sh.transfers {
+			if _, sum := xferHash(tr); tr.Name == "report.txt" && tr.State == chaski.TransferDone && sum != "" {
+				got = *tr
+				return true
+			}
+		}
+		return false
+	})
+	frameSave(m)
+	m.Close()
+	stopA(a, st)
+
+	a2, st2 := startA()
+	defer stopA(a2, st2)
+	m2 := New(a2, Options{DataDir: dataDir})
+	defer m2.Close()
+	send(m2, tea.WindowSizeMsg{Width: 200, Height: 50})
+	keys(m2, "esc", "4", "z")
+	s := frame(m2)
+	algo, sum := xferHash(&got)
+	wantIn(t, s, "report.txt", "✓ (earlier run) saved to "+filepath.Dir(got.Path))
+	keys(m2, "g")
+	wantIn(t, frame(m2), "▸ report.txt · "+algo+" "+sum[:12]+" · saved to "+got.Path)
+	keys(m2, "enter")
+	wantIn(t, frame(m2), algo+": "+sum)
+	if es, _ := a2.StoreEntries(); len(es) != 0 {
+		t.Errorf("the transfer list shows as store entries: %+v", es)
+	}
+}
+
+// TestDropDirectoryRealNodes: a folder dropped on the dashboard of a real
+// node is sent whole to a real peer (the node's SendFile sends the tree),
+// each file a row under its path in the folder, whose own folder o opens.
+func TestDropDirectoryRealNodes(t *testing.T) {
+	if os.Getenv("CHASKI_TUI_SKIP_NODE") != "" {
+		t.Skip("CHASKI_TUI_SKIP_NODE set")
+	}
+	dl := t.TempDir()
+	start := func(cfg chaski.Config) *chaski.Node {
+		cfg.Listen, cfg.Subscriptions, cfg.Paired = "127.0.0.1:0", []string{"chat"}, true
+		n, err := chaski.Start(cfg)
+		if err != nil {
+			t.Fatalf("start %s: %v", cfg.Name, err)
+		}
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_ = n.Close(ctx)
+		})
+		return n
+	}
+	a := start(chaski.Config{Name: "tui-a"})
+	b := start(chaski.Config{Name: "peer-b", AcceptFiles: true, DownloadDir: dl})
+	ctx, cancel := context.WithTimeout(context.Background(), flowWait)
+	defer cancel()
+	if _, err := a.Connect(ctx, b.Addr()); err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	eventually(t, "b accepts files", func() bool {
+		e, ok := a.Edge(b.ID())
+		return ok && e.AcceptsFiles
+	})
+	root := filepath.Join(t.TempDir(), "photos")
+	if err := os.MkdirAll(filepath.Join(root, "2024"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for name, body := range map[string]string{"a.txt": "first", "2024/b.txt": "second"} {
+		if err := os.WriteFile(filepath.Join(root, name), []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := New(a, Options{})
+	t.Cleanup(m.Close)
+	send(m, tea.WindowSizeMsg{Width: 200, Height: 50})
+	run(m, send(m, tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(root), Paste: true}))
+	wantNot(t, frame(m), "not supported")
+	eventually(t, "both files at the receiver", func() bool {
+		x, _ := os.ReadFile(filepath.Join(dl, "photos", "a.txt"))
+		y, _ := os.ReadFile(filepath.Join(dl, "photos", "2024", "b.txt"))
+		return string(x) == "first" && string(y) == "second"
+	})
+	eventually(t, "two done rows in the dashboard", func() bool {
+		send(m, m.m.snapshot(false))
+		done := 0
+		for _, tr := range m.m.sh.transfers {
+			if tr.State == chaski.TransferDone && strings.HasPrefix(tr.Name, "photos/") {
+				done++
+			}
+		}
+		return done == 2
+	})
+	keys(m, "esc", "4", "z")
+	s := frame(m)
+	wantIn(t, s, "photos/a.txt", "photos/2024/b.txt")
+	for i, r := range m.m.xfers.rows() {
+		if r.t != nil && r.t.Name == "photos/2024/b.txt" {
+			m.m.xfers.sel = i
+		}
+	}
+	keys(m, "o")
+	wantIn(t, frame(m), "folder "+filepath.Join(root, "2024")+" (copied")
 }

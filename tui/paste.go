@@ -162,3 +162,34 @@ func pastedFiles(s string) []string {
 	}
 	return nil
 }
+
+// droppedPaths returns the paths of a paste that reads as a drop although
+// not every path is a regular file (a directory, a file that does not
+// exist): every token an absolute path below the root that exists or
+// whose folder exists. Anything else is text: "/help" or "/api/v1/users"
+// pasted into the chat stay text.
+func droppedPaths(s string) []string {
+	if strings.TrimSpace(s) == "" || len(s) > 64<<10 {
+		return nil
+	}
+	ps := ParsePastedPaths(s)
+	if len(ps) == 0 || len(ps) > 64 {
+		return nil
+	}
+	for _, p := range ps {
+		if !filepath.IsAbs(p) || strings.ContainsAny(p, "\n\r") {
+			return nil
+		}
+		dir := filepath.Dir(filepath.Clean(p))
+		if dir == filepath.Dir(dir) {
+			return nil // directly under the root: more likely a command than a file
+		}
+		if _, err := os.Stat(p); err == nil {
+			continue
+		}
+		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+			return nil
+		}
+	}
+	return ps
+}

@@ -136,6 +136,7 @@ func (m *model) render() string {
 	}
 	var b strings.Builder
 	b.Grow(w * h * 3)
+	b.WriteString(m.takeClipboard()) // zero width: an OSC 52 copy, once
 	b.WriteString(m.renderHeader())
 	b.WriteByte('\n')
 	if m.stripShown() {
@@ -420,11 +421,7 @@ func (m *model) renderOverlay(w, h int) []string {
 		if m.overlay == "help" {
 			m.overlayLines = m.helpLines(iw)
 		} else {
-			if _, bin := payloadText(m.detailBody, 1<<20); !bin {
-				m.overlayLines = strings.Split(wrapText(strings.ReplaceAll(string(m.detailBody), "\t", "    "), iw), "\n")
-			} else {
-				m.overlayLines = strings.Split(hexDump(m.detailBody, iw), "\n")
-			}
+			m.overlayLines, m.detailKind = viewerLines(m.detailBody, iw)
 		}
 	}
 	ih := max(0, h-2)
@@ -433,7 +430,7 @@ func (m *model) renderOverlay(w, h int) []string {
 	title := " " + trunc(sanitize(m.overlayTitle), max(1, iw-30)) + " "
 	extra := " esc closes "
 	if m.overlay == "detail" {
-		extra = " " + fmtBytes(int64(len(m.detailBody))) + " · esc closes "
+		extra = " " + m.detailKind + " · " + fmtBytes(int64(len(m.detailBody))) + " · esc closes "
 	}
 	fillW := max(0, iw-1-lipgloss.Width(title)-lipgloss.Width(extra))
 	out := []string{fs.Render(br.TopLeft+br.Top) + st.PaneTitleFocus.Render(title) + st.Muted.Render(extra) + fs.Render(strings.Repeat(br.Top, fillW)+br.TopRight)}

@@ -4,18 +4,24 @@
 //
 // # On-disk format
 //
-// The file is a bbolt database with three top-level buckets:
+// The file is a bbolt database with four top-level buckets:
 //
 //	entries  key -> record
 //	expiry   deadline (8 bytes) ++ key -> empty
 //	meta     "format" -> 1 byte, "count" -> uint64 (number of records)
+//	state    name -> the application's own record (SetState; no header)
 //
 // A record is a 25-byte header followed by the value bytes:
 //
-//	byte 0       record version (1)
+//	byte 0       record version (1, or 2 when an origin follows)
 //	bytes 1-8    created, unix nanoseconds, big-endian int64
 //	bytes 9-16   updated, same encoding
 //	bytes 17-24  expires, same encoding; 0 means never
+//	version 2:   byte 25 origin length N (<= 255), then N bytes of origin
+//
+// Only values stored with an origin (SetFrom: a node's fetch records the
+// peer that answered) use version 2, so a file holding local values only
+// stays readable by builds that know version 1 alone.
 //
 // The header lives inside the value rather than in parallel buckets so that
 // a record is one bbolt write and can never be half-updated, and so that a

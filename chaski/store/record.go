@@ -13,6 +13,9 @@ var (
 	bucketEntries = []byte("entries")
 	bucketExpiry  = []byte("expiry")
 	bucketMeta    = []byte("meta")
+	// bucketState holds the application's own records (SetState): not
+	// entries, so never listed, fetched by peers or expired.
+	bucketState = []byte("state")
 
 	metaFormat = []byte("format")
 	metaCount  = []byte("count")
@@ -24,8 +27,16 @@ const (
 	// apart so a future header change can be migrated record by record.
 	formatVersion byte = 1
 	recordVersion byte = 1
+	// recordVersionOrigin is recordVersion's header followed by the
+	// entry's origin: one length byte and that many bytes. Only entries
+	// with an origin (fetched from a peer) are written this way, so a
+	// store whose values are all local stays readable by older builds.
+	recordVersionOrigin byte = 2
 
 	headerLen = 1 + 8 + 8 + 8 // version, created, updated, expires
+
+	// MaxOriginLen bounds the origin recorded with an entry (SetFrom).
+	MaxOriginLen = 255
 
 	// noExpiry is the stored "expires" for entries that never expire.
 	noExpiry int64 = 0
@@ -33,7 +44,8 @@ const (
 
 // header is the decoded fixed-size prefix of a stored record.
 type header struct {
-	created, updated, expires int64 // unix nanoseconds; expires == noExpiry means never
+	created, updated, expires int64  // unix nanoseconds; expires == noExpiry means never
+	origin                    string // where the value came from; "" = written here
 }
 
 // expiredAt reports whether the entry is dead at now. An entry whose deadline
@@ -44,12 +56,21 @@ func (h header) expiredAt(now int64) bool {
 }
 
 func encodeRecord(h header, value []byte) []byte {
-	buf := make([]byte, headerLen+len(value))
+	n := headerLen
+	if h.origin != "" {
+		n += 1 + len(h.origin)
+	}
+	buf := make([]byte, n+len(value))
 	buf[0] = recordVersion
 	binary.BigEndian.PutUint64(buf[1:9], uint64(h.created))
 	binary.BigEndian.PutUint64(buf[9:17], uint64(h.updated))
 	binary.BigEndian.PutUint64(buf[17:25], uint64(h.expires))
-	copy(buf[headerLen:], value)
+	if h.origin != "" {
+		buf[0] = recordVersionOrigin
+		buf[headerLen] = byte(len(h.origin)) // SetFrom checked it fits
+		copy(buf[headerLen+1:], h.origin)
+	}
+	copy(buf[n:], value)
 	return buf
 }
 
@@ -59,7 +80,7 @@ func decodeRecord(key, raw []byte) (header, []byte, error) {
 	if len(raw) < headerLen {
 		return header{}, nil, fmt.Errorf("%w: key %q: record of %d bytes is shorter than its header", ErrCorrupt, key, len(raw))
 	}
-	if raw[0] != recordVersion {
+	if raw[0] != recordVersion && raw[0] != recordVersionOrigin {
 		return header{}, nil, fmt.Errorf("%w: key %q: unknown record version %d", ErrCorrupt, key, raw[0])
 	}
 	h := header{
@@ -67,7 +88,15 @@ func decodeRecord(key, raw []byte) (header, []byte, error) {
 		updated: int64(binary.BigEndian.Uint64(raw[9:17])),
 		expires: int64(binary.BigEndian.Uint64(raw[17:25])),
 	}
-	return h, raw[headerLen:], nil
+	rest := raw[headerLen:]
+	if raw[0] == recordVersionOrigin {
+		if len(rest) < 1 || len(rest) < 1+int(rest[0]) {
+			return header{}, nil, fmt.Errorf("%w: key %q: record of %d bytes is shorter than its origin", ErrCorrupt, key, len(raw))
+		}
+		h.origin = string(rest[1 : 1+int(rest[0])])
+		rest = rest[1+int(rest[0]):]
+	}
+	return h, rest, nil
 }
 
 // Expiry index keys are an 8-byte deadline followed by the entry key, so a

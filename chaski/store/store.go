@@ -124,6 +124,9 @@ type Entry struct {
 	Size             int
 	Created, Updated time.Time
 	Expires          time.Time // zero = never
+	// Origin is where the value came from, as given to SetFrom (for a
+	// node: the peer a fetch got it from); "" for a value written here.
+	Origin string
 }
 
 // TTL returns the lifetime left at now, shaped so that
@@ -262,6 +265,9 @@ func initBuckets(tx *bolt.Tx) error {
 		return err
 	}
 	if _, err := tx.CreateBucketIfNotExists(bucketExpiry); err != nil {
+		return err
+	}
+	if _, err := tx.CreateBucketIfNotExists(bucketState); err != nil {
 		return err
 	}
 	if meta.Get(metaCount) == nil {
@@ -428,8 +434,18 @@ func (s *Store) Len() int {
 // Overwriting a live entry keeps its Created time; overwriting an expired one
 // first reports it as an EventExpire, then starts afresh.
 func (s *Store) Set(key string, value []byte, ttl time.Duration) error {
+	return s.SetFrom(key, value, ttl, "")
+}
+
+// SetFrom is Set recording where the value came from (Entry.Origin): at
+// most MaxOriginLen bytes of UTF-8 without control characters, or "" for a
+// value written here. A later Set of the key makes it local again.
+func (s *Store) SetFrom(key string, value []byte, ttl time.Duration, origin string) error {
 	if err := validateKey(key); err != nil {
 		return err
+	}
+	if len(origin) > MaxOriginLen || validateKey("o"+origin) != nil {
+		return fmt.Errorf("store: invalid origin %q (at most %d bytes of text)", origin, MaxOriginLen)
 	}
 	if len(value) > MaxValueLen {
 		return fmt.Errorf("%w: %d bytes (max %d)", ErrValueTooLarge, len(value), MaxValueLen)
@@ -443,7 +459,7 @@ func (s *Store) Set(key string, value []byte, ttl time.Duration) error {
 	k := []byte(key)
 	return s.update(func(w *writeTx) error {
 		now := s.nowNanos()
-		h := header{created: now, updated: now, expires: deadline(now, ttl)}
+		h := header{created: now, updated: now, expires: deadline(now, ttl), origin: origin}
 		existed, err := w.removeOld(k, now)
 		if err != nil {
 			return err
@@ -674,6 +690,53 @@ func (s *Store) purgeLoop(interval time.Duration) {
 	}
 }
 
+// --- application state ---
+
+// SetState keeps value under name apart from the entries: state records
+// are never listed by Keys or Entries, never returned by Get (so a peer's
+// fetch cannot read them), never expire, and report no events. They hold
+// an application's own bookkeeping (the dashboard's transfer list) in the
+// same file. A nil value deletes the record. Names follow the key rules.
+func (s *Store) SetState(name string, value []byte) error {
+	if err := validateKey(name); err != nil {
+		return err
+	}
+	if len(value) > MaxValueLen {
+		return fmt.Errorf("%w: %d bytes (max %d)", ErrValueTooLarge, len(value), MaxValueLen)
+	}
+	return s.update(func(w *writeTx) error {
+		b, err := w.tx.CreateBucketIfNotExists(bucketState)
+		if err != nil {
+			return err
+		}
+		if value == nil {
+			return b.Delete([]byte(name))
+		}
+		return b.Put([]byte(name), value)
+	})
+}
+
+// State returns a copy of the state record name, or ErrNotFound.
+func (s *Store) State(name string) ([]byte, error) {
+	if err := validateKey(name); err != nil {
+		return nil, err
+	}
+	var out []byte
+	err := s.view(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketState)
+		if b == nil {
+			return ErrNotFound
+		}
+		v := b.Get([]byte(name))
+		if v == nil {
+			return ErrNotFound
+		}
+		out = cloneValue(v)
+		return nil
+	})
+	return out, err
+}
+
 // --- transaction plumbing ---
 
 func (s *Store) nowNanos() int64 { return s.now().UnixNano() }
@@ -888,6 +951,7 @@ func makeEntry(key string, h header, v []byte) Entry {
 		Size:    len(v),
 		Created: nanosToTime(h.created),
 		Updated: nanosToTime(h.updated),
+		Origin:  h.origin,
 	}
 	if h.expires != noExpiry {
 		e.Expires = nanosToTime(h.expires)

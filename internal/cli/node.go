@@ -99,18 +99,7 @@ func runHeadless(ctx context.Context, e *env, o *nodeOpts, so *serveOpts) (err e
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		// Nearby discovery (and its automatic connections) start inside
-		// chaski.Start, before this watch was registered: what happened in
-		// between is reported from the node's state first, and the events
-		// that reported the same things are then not printed twice.
-		var shown startupState
-		for _, ev := range shown.snapshot(n.Node) {
-			print1(o, out, ev)
-		}
 		for ev := range events {
-			if shown.repeat(ev) {
-				continue
-			}
 			print1(o, out, ev)
 		}
 	}()
@@ -155,51 +144,4 @@ func print1(o *nodeOpts, out *printer, ev chaski.Event) {
 	} else if s := eventText(ev); s != "" {
 		out.linef("%s", s)
 	}
-}
-
-// startupState remembers the edges and nearby nodes reported from the
-// node's state when its events began to be printed, so that the events
-// queued for the same edges and nodes are skipped once.
-type startupState struct {
-	edges, nearby map[string]bool
-}
-
-// snapshot returns events for the edges up and the nodes nearby now.
-func (s *startupState) snapshot(n *chaski.Node) []chaski.Event {
-	s.edges, s.nearby = map[string]bool{}, map[string]bool{}
-	var out []chaski.Event
-	for _, e := range n.Edges() {
-		if e.State != chaski.StateUp {
-			continue
-		}
-		s.edges[e.PeerID] = true
-		out = append(out, &chaski.EdgeUpEvent{Edge: e})
-	}
-	for _, p := range n.Nearby() {
-		s.nearby[p.ID] = true
-		out = append(out, &chaski.NearbyEvent{Node: p, Change: "found"})
-	}
-	return out
-}
-
-// repeat tells whether ev reports what the snapshot already did.
-func (s *startupState) repeat(ev chaski.Event) bool {
-	switch e := ev.(type) {
-	case *chaski.EdgeUpEvent:
-		seen := s.edges[e.Edge.PeerID]
-		delete(s.edges, e.Edge.PeerID)
-		return seen
-	case *chaski.EdgeDownEvent:
-		delete(s.edges, e.Edge.PeerID)
-	case *chaski.NearbyEvent:
-		switch e.Change {
-		case "found":
-			seen := s.nearby[e.Node.ID]
-			delete(s.nearby, e.Node.ID)
-			return seen
-		case "lost":
-			delete(s.nearby, e.Node.ID)
-		}
-	}
-	return false
 }

@@ -54,6 +54,7 @@ type dashboardOptions struct {
 	Keys              map[string][]string // [keys] of the config file
 	Connect           []string            // --connect: dialled (and retried) by the dashboard
 	StoreNote         string              // why there is no store, with the fix
+	DataDir           string              // where the dashboard writes exports (e)
 	serve             *serveOpts          // --metrics
 }
 
@@ -109,6 +110,7 @@ func runTUI(ctx context.Context, e *env, o *nodeOpts, opts dashboardOptions) (er
 		defer sv.stop() // before the node closes
 	}
 	opts.AcceptFilesPrompt = !o.acceptFiles
+	opts.DataDir = o.resolvedDataDir()
 	// Background work stops before the node closes (defers run last first).
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -157,6 +159,7 @@ func (opts dashboardOptions) tuiOptions() tui.Options {
 		Keys:              opts.Keys,
 		Connect:           opts.Connect,
 		StoreNote:         opts.StoreNote,
+		DataDir:           opts.DataDir,
 	}
 }
 

@@ -125,3 +125,27 @@ func (v viewer) Fetch(ctx context.Context, key string) ([]byte, error) {
 	}
 	return v.Node.Fetch(ctx, key)
 }
+
+// FetchWith is Fetch telling which peer answered (the dashboard uses it
+// when the backend has it): guarded the same way.
+func (v viewer) FetchWith(ctx context.Context, key string, opts chaski.FetchOptions) (chaski.FetchResult, error) {
+	if err := v.guard(); err != nil {
+		return chaski.FetchResult{}, err
+	}
+	return v.Node.FetchWith(ctx, key, opts)
+}
+
+// SaveState writes the dashboard's own records (its transfer list) into
+// the node's store: a change.
+func (v viewer) SaveState(name string, value []byte) error {
+	if err := v.guard(); err != nil {
+		return err
+	}
+	return v.Node.SaveState(name, value)
+}
+
+// SendFile (which the dashboard uses for a dropped folder) is refused like
+// PushFile: the path would be the server's.
+func (v viewer) SendFile(context.Context, string, string, map[string]string) (string, error) {
+	return "", ErrNoFilesOverSSH
+}

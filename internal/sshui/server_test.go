@@ -428,15 +428,22 @@ func TestSSHReadOnlyCannotPublish(t *testing.T) {
 	v := viewer{Node: f.node, readOnly: true}
 	ctx := context.Background()
 	for name, err := range map[string]error{
-		"publish":   v.Publish(ctx, "chat", []byte("x")),
-		"close":     v.CloseEdge(f.peer.ID()),
-		"delete":    v.StoreDelete("k"),
-		"put":       v.StorePut("k", nil, 0),
-		"subscribe": v.Subscribe("other"),
+		"publish":    v.Publish(ctx, "chat", []byte("x")),
+		"close":      v.CloseEdge(f.peer.ID()),
+		"delete":     v.StoreDelete("k"),
+		"put":        v.StorePut("k", nil, 0),
+		"subscribe":  v.Subscribe("other"),
+		"save state": v.SaveState("chaski.tui.transfers", []byte("[]")),
 	} {
 		if !errors.Is(err, ErrReadOnly) {
 			t.Errorf("%s: %v", name, err)
 		}
+	}
+	if _, err := v.FetchWith(ctx, "k", chaski.FetchOptions{}); !errors.Is(err, ErrReadOnly) {
+		t.Errorf("fetch with: %v", err)
+	}
+	if _, err := (viewer{Node: f.node}).SendFile(ctx, "chat", "/etc", nil); !errors.Is(err, ErrNoFilesOverSSH) {
+		t.Errorf("send file (a folder): %v", err)
 	}
 	if _, err := (viewer{Node: f.node}).PushFile(ctx, "chat", strings.NewReader("x"), "passwd", 1, nil); !errors.Is(err, ErrNoFilesOverSSH) {
 		t.Errorf("push file: %v", err)
