@@ -2,6 +2,8 @@ package tui
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -217,5 +219,42 @@ func TestLatencyExport(t *testing.T) {
 	}
 	if len(m.m.edges.latencyExports()) != 1 {
 		t.Error("latencyExports")
+	}
+}
+
+// e on Edges writes each edge with the dashboard's latency view (stats
+// with p95, points with losses); e on Topics writes the messages, lines
+// from the stored history marked.
+func TestExportEdgesAndTopics(t *testing.T) {
+	dir := t.TempDir()
+	f := newFake()
+	f.edges = []chaski.EdgeInfo{{PeerID: "p-bravo", Name: "bravo", Address: "127.0.0.1:8512", State: chaski.StateUp}}
+	c := &clock{t: testStart}
+	m := newTestModelOpts(t, f, 160, 40, Options{Now: c.now, DataDir: dir})
+	for i := 0; i < 4; i++ {
+		c.add(time.Second)
+		send(m, events(lat(c, "bravo", time.Duration(100+100*i)*time.Microsecond, i == 2)))
+	}
+	m.m.chat.onHistory(historyMsg{topic: "chat", lines: []chaski.HistoryLine{{Topic: "chat", From: "bravo", FromID: "id-bravo", Time: testStart.Add(-time.Hour), Data: []byte("old line")}}})
+	send(m, messagesMsg{msgs: []*chaski.Message{chatMsg("chat", "bravo", "new line")}})
+	runAll(m, keys(m, "esc", "1", "e"))
+	runAll(m, keys(m, "esc", "2", "esc", "e"))
+	read := func(name string) string {
+		fs, _ := filepath.Glob(filepath.Join(dir, "export-"+name+"-*.json"))
+		if len(fs) != 1 {
+			t.Fatalf("%s exports: %v", name, fs)
+		}
+		raw, _ := os.ReadFile(fs[0])
+		return string(raw)
+	}
+	edges := read("edges")
+	for _, want := range []string{`"latency_view"`, `"p95_ns": 400000`, `"lost": 1`, `"sent": 4`, `"lost": true`} {
+		if !strings.Contains(edges, want) {
+			t.Errorf("edges export lacks %s:\n%s", want, edges)
+		}
+	}
+	topics := read("topics")
+	if !strings.Contains(topics, `"history": true`) || strings.Count(topics, `"history"`) != 1 || !strings.Contains(topics, "new line") {
+		t.Errorf("topics export:\n%s", topics)
 	}
 }
