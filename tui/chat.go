@@ -45,8 +45,8 @@ func commandHelp() string {
 		b.WriteString("\n      " + c.desc + "\n")
 	}
 	b.WriteString("\nWhile typing: enter publishes, ↑/↓ input history, tab completes commands, topics and peer\n" +
-		"names, pgup/pgdn scroll, esc leaves the input. Without the input: / searches this tab,\n" +
-		"G or end jumps to the newest line, [ and ] change tabs.")
+		"names, pgup/pgdn scroll, ctrl+end jumps to the newest line, esc leaves the input. Without the\n" +
+		"input: / searches this tab, G or end jumps to the newest line, [ and ] change tabs.")
 	return b.String()
 }
 

@@ -237,3 +237,27 @@ func TestFlowChatHistoryAfterRestart(t *testing.T) {
 		t.Errorf("first line %+v is not marked as history", e)
 	}
 }
+
+// PgUp scrolls back while typing, Ctrl-End jumps to the newest line; /
+// (without the input) searches the tab.
+func TestChatScrollJumpAndSearch(t *testing.T) {
+	m, _ := chatModel(t)
+	var msgs []*chaski.Message
+	for i := 0; i < 100; i++ {
+		msgs = append(msgs, chatMsg("chat", "bravo", "line "+strconv.Itoa(i)))
+	}
+	send(m, messagesMsg{msgs: msgs})
+	wantIn(t, frame(m), "line 99")
+	send(m, tea.KeyMsg{Type: tea.KeyPgUp})
+	v := frame(m)
+	wantIn(t, v, "newer below")
+	wantNot(t, v, "line 99")
+	send(m, tea.KeyMsg{Type: tea.KeyCtrlEnd})
+	v = frame(m)
+	wantIn(t, v, "line 99")
+	wantNot(t, v, "newer below")
+	keys(m, "esc", "/", "line 4", "enter")
+	v = frame(m)
+	wantIn(t, v, "line 4 ", "line 42")
+	wantNot(t, v, "line 99", "line 50")
+}

@@ -307,6 +307,9 @@ func (p *topicsPane) typeKey(msg tea.KeyMsg) tea.Cmd {
 	case key.Matches(msg, k.PgDown) && msg.Type != tea.KeyRunes:
 		p.scroll = max(0, p.scroll-p.msgRows())
 		return nil
+	case msg.Type == tea.KeyCtrlEnd:
+		p.scroll = 0 // the newest line (End itself moves the cursor in the input)
+		return nil
 	}
 	var cmd tea.Cmd
 	p.input, cmd = p.input.Update(msg)
