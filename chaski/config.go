@@ -98,6 +98,11 @@ type Config struct {
 	// fetch always popped it). Off by default: any peer could otherwise
 	// take every key away.
 	AllowFetchMove bool
+	// ChatHistory keeps the last ChatHistory messages of each topic (those
+	// received on a subscription and those this node published) in
+	// Store's logs, for Node.ChatHistory after a restart. 0 (the default)
+	// keeps none; it needs a Store.
+	ChatHistory int
 
 	// StatusFields, when set, adds the application's own fields to the
 	// status the node reports (Status().Extra) and serves over UDP to

@@ -50,6 +50,7 @@ type Node struct {
 	handlers map[string]HandlerFunc
 
 	msgs       chan *Message
+	hist       *chatHistory // stored scrollback (Config.ChatHistory)
 	terminated atomic.Bool
 	// streamEnd is closed by TerminateStream, waking a Next that waits.
 	streamEnd     chan struct{}
@@ -136,6 +137,7 @@ func Start(cfg Config) (*Node, error) {
 	if cfg.Store != nil {
 		n.attachStore()
 	}
+	n.startHistory()
 	n.goSafe(n.acceptLoop)
 	n.goSafe(n.udpLoop)
 	n.goSafe(n.keepAliveLoop)

@@ -90,6 +90,9 @@ func (n *Node) Publish(ctx context.Context, topic string, data []byte) error {
 	}
 	n.msgsOut.Add(1)
 	ts.msgsOut.Add(1)
+	if n.hist != nil {
+		n.remember(topic, n.cfg.Name, n.idStr, time.Unix(0, p.Time), data, true)
+	}
 	if n.events.wantsMessages() {
 		n.emit(&MessageEvent{EventBase: EventBase{At: time.Unix(0, p.Time)}, Outgoing: true, Msg: &Message{
 			Topic: topic, Data: data, From: n.cfg.Name, FromID: n.idStr, Seq: p.ID.Seq, Time: time.Unix(0, p.Time), ID: p.ID,
@@ -388,6 +391,9 @@ const (
 func (n *Node) deliver(e *edge, m *Message, stats *topicCounters) {
 	if n.events.wantsMessages() {
 		n.emit(&MessageEvent{EventBase: now(), Msg: m})
+	}
+	if n.hist != nil {
+		n.remember(m.Topic, m.From, m.FromID, m.Time, m.Data, false)
 	}
 	if n.terminated.Load() {
 		n.undelivered.Add(1)

@@ -80,10 +80,25 @@ type drop struct {
 	path  string // the local path, for a retry
 }
 
+// peerStyle is a peer's colour, the same in every pane: a hash of the
+// name into the palette, so that a nick keeps its colour from run to run,
+// unless another peer of this run already has that colour; then the next
+// free one, so that peers on one screen never share a colour while there
+// are fewer of them than colours.
 func (s *shared) peerStyle(name string) lipgloss.Style {
 	i, ok := s.peerIdx[name]
 	if !ok {
-		i = len(s.peerIdx)
+		n := max(1, len(s.st.Peers))
+		i = int(nameHash(name) % uint32(n))
+		if len(s.peerIdx) < n {
+			used := make(map[int]bool, len(s.peerIdx))
+			for _, j := range s.peerIdx {
+				used[j%n] = true
+			}
+			for used[i] {
+				i = (i + 1) % n
+			}
+		}
 		s.peerIdx[name] = i
 	}
 	return s.st.Peer(i)

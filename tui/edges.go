@@ -24,9 +24,40 @@ type base struct {
 type edgesPane struct {
 	base
 	list
+	lat   *latBook
+	chart chartView
+	cache chartCache
 }
 
-func newEdgesPane(sh *shared) *edgesPane { return &edgesPane{base: base{sh: sh}} }
+// chartView is how the latency chart is shown: its time span, frozen or
+// live, one edge or all, braille or ASCII.
+type chartView struct {
+	span     int                   // index into chartSpans
+	frozenAt time.Time             // zero while live
+	frozen   map[string]*latSeries // copies taken when frozen
+	all      bool                  // every edge on one chart
+	ascii    bool
+}
+
+// chartSpans are the chart's zoom levels (+ and - step through them).
+var chartSpans = []time.Duration{30 * time.Second, time.Minute, 2 * time.Minute, 5 * time.Minute, 10 * time.Minute}
+
+const defaultSpan = 2 // 2 minutes
+
+func newEdgesPane(sh *shared) *edgesPane {
+	return &edgesPane{base: base{sh: sh}, lat: newLatBook(), chart: chartView{span: defaultSpan}}
+}
+
+func (p *edgesPane) onEvent(ev chaski.Event) {
+	if e, ok := ev.(*chaski.LatencyEvent); ok {
+		// The first sample of a peer the dashboard has not drawn yet: take
+		// the node's history of the edge first.
+		if i := p.sh.edgeIndex(e.PeerID); i >= 0 {
+			p.lat.seed(&p.sh.edges[i], e.When())
+		}
+	}
+	p.lat.event(ev)
+}
 
 func (p *edgesPane) id() paneID { return paneEdges }
 
@@ -67,11 +98,17 @@ func (p *edgesPane) badge() string {
 	return s
 }
 
-func (p *edgesPane) want() int { return len(p.sh.dials) + len(p.sh.edges) + 2 }
+func (p *edgesPane) want() int {
+	n := len(p.sh.dials) + len(p.sh.edges) + 2
+	if len(p.sh.edges) > 0 && p.sh.height >= wideH {
+		n += chartWant // room for the chart where the screen has it
+	}
+	return n
+}
 
 func (p *edgesPane) shortHelp() []key.Binding {
 	k := p.sh.keys
-	return []key.Binding{k.Connect, k.CloseEdge, k.Ping, k.PingPad}
+	return []key.Binding{k.Connect, k.CloseEdge, k.Ping, k.ChartZoomIn, k.ChartFreeze, k.ChartAll}
 }
 
 func (p *edgesPane) key(msg tea.KeyMsg) (tea.Cmd, bool) {
@@ -81,6 +118,9 @@ func (p *edgesPane) key(msg tea.KeyMsg) (tea.Cmd, bool) {
 		return nil, true
 	}
 	r, ok := selectedOf(rows, p.sel)
+	if p.chartKey(msg, r, ok) {
+		return nil, true
+	}
 	switch {
 	case key.Matches(msg, k.Connect):
 		if m.denied("connect") {
@@ -230,13 +270,10 @@ func (p *edgesPane) sparkline(h []chaski.LatencySample, w int, plain bool) strin
 	if len(h) > w {
 		h = h[len(h)-w:]
 	}
-	lo, hi := time.Duration(-1), time.Duration(0)
+	hi := time.Duration(0)
 	for _, s := range h {
 		if s.Lost {
 			continue
-		}
-		if lo < 0 || s.RTT < lo {
-			lo = s.RTT
 		}
 		if s.RTT > hi {
 			hi = s.RTT
@@ -264,9 +301,10 @@ func (p *edgesPane) sparkline(h []chaski.LatencySample, w int, plain bool) strin
 			}
 			continue
 		}
+		// From zero, so that an 8 µs wobble on 100 µs stays a wobble.
 		lvl := 0
-		if hi > lo {
-			lvl = int(float64(s.RTT-lo) / float64(hi-lo) * float64(len(sparkLevels)-1))
+		if hi > 0 {
+			lvl = int(float64(s.RTT)/float64(hi)*float64(len(sparkLevels)-1) + 0.5)
 		}
 		run.WriteRune(sparkLevels[clamp(lvl, 0, len(sparkLevels)-1)])
 	}
@@ -299,10 +337,17 @@ func (p *edgesPane) view(w, h int, focused bool) []string {
 	}
 	t := newTable(st, cols, w)
 	lines := []string{t.header()}
-	n := h - 1
+	// The chart of the selected edge takes the rows the list does not need.
+	tableH, chartH := h, 0
+	if h-len(rows)-1 >= chartMin && w >= 30 {
+		tableH = max(len(rows)+1, min(h-chartMin, h/3))
+		tableH = min(tableH, h-chartMin)
+		chartH = h - tableH
+	}
+	n := tableH - 1
 	p.sel = clamp(p.sel, 0, len(rows)-1)
 	p.off = window(p.sel, p.off, n, len(rows))
-	for i := p.off; i < len(rows) && len(lines) < h; i++ {
+	for i := p.off; i < len(rows) && len(lines) < tableH; i++ {
 		r := rows[i]
 		sel := focused && i == p.sel
 		if r.bridge != nil {
@@ -349,6 +394,11 @@ func (p *edgesPane) view(w, h int, focused bool) []string {
 			{custom: func(w int, selected bool) string { return p.sparkline(hist, w, selected) }},
 			{text: "↓" + fmtBytes(int64(e.BytesIn)) + " ↑" + fmtBytes(int64(e.BytesOut))},
 		}, sel))
+	}
+	lines = fill(lines, tableH)
+	if chartH > 0 {
+		sel, _ := selectedOf(rows, p.sel)
+		lines = append(lines, p.chartLines(sel.edge, w, chartH)...)
 	}
 	return fill(lines, h)
 }

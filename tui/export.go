@@ -142,22 +142,28 @@ func payloadJSON(b []byte) jsonValue {
 type edgeExport struct {
 	chaski.EdgeInfo
 	State string `json:"state"`
+	// Latency is the dashboard's own record of the peer (it survives
+	// reconnects): the chart's statistics with p95 and σ, its points and
+	// outages.
+	LatencyView *latencyExport `json:"latency_view,omitempty"`
 }
 
 func (p *edgesPane) exportData() any {
 	out := make([]edgeExport, 0, len(p.sh.edges))
 	for _, e := range p.sh.edges {
-		out = append(out, edgeExport{EdgeInfo: e, State: e.State.String()})
+		out = append(out, edgeExport{EdgeInfo: e, State: e.State.String(), LatencyView: p.latencyExportOf(e.PeerID)})
 	}
 	return out
 }
 
 type messageExport struct {
-	At     time.Time `json:"at"`
-	Topic  string    `json:"topic"`
-	From   string    `json:"from"`
-	Self   bool      `json:"self,omitempty"`
-	Failed string    `json:"failed,omitempty"`
+	At      time.Time `json:"at"`
+	Topic   string    `json:"topic"`
+	From    string    `json:"from"`
+	FromID  string    `json:"from_id,omitempty"`
+	Self    bool      `json:"self,omitempty"`
+	Failed  string    `json:"failed,omitempty"`
+	History bool      `json:"history,omitempty"` // from the node's stored scrollback (an earlier run)
 	jsonValue
 }
 
@@ -169,7 +175,7 @@ func (p *topicsPane) exportData() any {
 	out := make([]messageExport, 0, r.Len())
 	for i := 0; i < r.Len(); i++ {
 		e := r.At(i)
-		out = append(out, messageExport{At: e.at, Topic: e.topic, From: e.from, Self: e.self, Failed: e.failed, jsonValue: payloadJSON(e.data)})
+		out = append(out, messageExport{At: e.at, Topic: e.topic, From: e.from, FromID: e.fromID, Self: e.self, Failed: e.failed, History: e.hist, jsonValue: payloadJSON(e.data)})
 	}
 	return out
 }

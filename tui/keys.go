@@ -21,6 +21,8 @@ type keyMap struct {
 	Accept, Decline key.Binding
 	// Edges.
 	Connect, CloseEdge, Ping, PingPad key.Binding
+	// Edges: the latency chart.
+	ChartZoomIn, ChartZoomOut, ChartFreeze, ChartReset, ChartAll, ChartASCII key.Binding
 	// Topics.
 	Send, Type, Blur, NextTopic, PrevTopic, History, Commands, Commands2 key.Binding
 	// Discovery.
@@ -74,6 +76,13 @@ func newKeyMap() *keyMap {
 		Ping:      b([]string{"p"}, "p", "ping now"),
 		PingPad:   b([]string{"P"}, "P", "ping with padding"),
 
+		ChartZoomIn:  b([]string{"+", "="}, "+", "chart: shorter span"),
+		ChartZoomOut: b([]string{"-"}, "-", "chart: longer span"),
+		ChartFreeze:  b([]string{" "}, "space", "chart: freeze / live"),
+		ChartReset:   b([]string{"r"}, "r", "chart: reset history and stats"),
+		ChartAll:     b([]string{"a"}, "a", "chart: all edges / selected"),
+		ChartASCII:   b([]string{"b"}, "b", "chart: ascii / braille"),
+
 		Send:      b([]string{"enter"}, "enter", "publish line"),
 		Type:      b([]string{"i", "enter"}, "i", "type a message"),
 		Blur:      b([]string{"esc"}, "esc", "stop typing (keys become commands)"),
@@ -119,6 +128,9 @@ func newKeyMap() *keyMap {
 		// Added with the multi-pane dashboard.
 		"zoom": &k.Zoom, "zoom_always": &k.ZoomAlt, "panes_always": &k.PanesAlt, "suspend": &k.Suspend,
 		"accept": &k.Accept, "decline": &k.Decline, "accept_always": &k.AcceptAlt, "decline_always": &k.DeclineAlt,
+		// Added with the latency chart.
+		"chart_zoom_in": &k.ChartZoomIn, "chart_zoom_out": &k.ChartZoomOut, "chart_freeze": &k.ChartFreeze,
+		"chart_reset": &k.ChartReset, "chart_all": &k.ChartAll, "chart_ascii": &k.ChartASCII,
 		// Transfers, Storage and export (issue 14).
 		"retry_transfer": &k.Retry, "clear_transfer": &k.ClearOne, "clear_finished": &k.ClearDone,
 		"open_folder": &k.OpenFolder, "store_edit": &k.StoreEdit, "export": &k.Export, "export_always": &k.ExportAlt,
@@ -182,7 +194,7 @@ func (k *keyMap) helpGroups() [][]key.Binding {
 	return [][]key.Binding{
 		{h("GLOBAL (commands)"), k.Panes, k.NextPane, k.PrevPane, k.Zoom, k.Filter, k.Export, k.Up, k.Down, k.PgUp, k.PgDown, k.Top, k.Bottom, k.Back, k.Help, k.Quit},
 		{h("ALWAYS (also typing)"), k.PanesAlt, k.NextPane, k.ZoomAlt, k.ExportAlt, k.Suspend, k.AcceptAlt, k.DeclineAlt, k.Accept, k.Decline},
-		{h("EDGES"), k.Connect, k.CloseEdge, k.Ping, k.PingPad},
+		{h("EDGES"), k.Connect, k.CloseEdge, k.Ping, k.PingPad, k.ChartZoomIn, k.ChartZoomOut, k.ChartFreeze, k.ChartReset, k.ChartAll, k.ChartASCII},
 		{h("TOPICS"), k.Type, k.Send, k.Blur, k.NextTopic, k.PrevTopic, k.History, k.Commands, k.Commands2},
 		{h("DISCOVERY"), k.Discover, k.DiscoverOne},
 		{h("TRANSFERS"), k.CancelTransfer, k.Retry, k.ClearOne, k.ClearDone, k.OpenFolder, k.Open, k.DropFiles},

@@ -203,6 +203,7 @@ func New(b Backend, opts Options) Model {
 	// calls only read the node's state.
 	sh.applySnapshot(m.snapshot(true))
 	m.chat.syncTopics()
+	m.initCmds = append(m.initCmds, m.chat.loadHistory())
 	// Started with a subscription, the chat input has the focus: a line
 	// typed at once goes to the topic.
 	if len(sh.status.Subscriptions) > 0 && !opts.ReadOnly {
@@ -437,7 +438,11 @@ func (m *model) update(msg tea.Msg) tea.Cmd {
 		sh.applySnapshot(msg)
 		m.chat.syncTopics()
 		m.dataDirty = true
-		return m.scheduleSnapshot()
+		return tea.Batch(m.scheduleSnapshot(), m.chat.loadHistory())
+	case historyMsg:
+		m.chat.onHistory(msg)
+		m.dataDirty = true
+		return nil
 	case resultMsg:
 		m.onResult(msg)
 		return nil
@@ -561,6 +566,9 @@ func (m *model) onKey(msg tea.KeyMsg) tea.Cmd {
 	}
 	if m.prompt != nil {
 		return m.onPromptKey(msg)
+	}
+	if msg.Type == tea.KeyTab && m.overlay == "" && m.focus == paneTopics && m.chat.typing() && m.chat.complete() {
+		return nil // Tab completes a word in the chat input (else it moves the focus)
 	}
 	if cmd, ok := m.onAlwaysKey(msg); ok {
 		return cmd

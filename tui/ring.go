@@ -3,9 +3,10 @@ package tui
 // ring is a bounded FIFO that overwrites its oldest element. It grows
 // lazily up to its capacity, so empty topics cost nothing.
 type ring[T any] struct {
-	buf   []T
-	start int
-	max   int
+	buf    []T
+	start  int
+	max    int
+	pushed int // elements ever pushed: the sequence number of the next one
 }
 
 func newRing[T any](max int) *ring[T] {
@@ -18,6 +19,7 @@ func newRing[T any](max int) *ring[T] {
 func (r *ring[T]) Len() int { return len(r.buf) }
 
 func (r *ring[T]) Push(v T) {
+	r.pushed++
 	if len(r.buf) < r.max {
 		r.buf = append(r.buf, v)
 		return
@@ -39,3 +41,6 @@ func (r *ring[T]) At(i int) *T {
 }
 
 func (r *ring[T]) Clear() { r.buf, r.start = r.buf[:0], 0 }
+
+// Seq is the sequence number of the i-th element (0 for the first ever pushed).
+func (r *ring[T]) Seq(i int) int { return r.pushed - len(r.buf) + i }

@@ -26,8 +26,10 @@ type msgEntry struct {
 	at     time.Time
 	topic  string
 	from   string
+	fromID string
 	data   []byte
 	self   bool
+	hist   bool   // from the node's stored history (before this run)
 	id     int    // local publish id while pending, 0 otherwise
 	failed string // publish error
 	// cached rendering: the wrapped lines for width lineW
@@ -58,10 +60,18 @@ type topicsPane struct {
 	pubSeq  int
 	filt    string
 	rows    int // message rows at the last draw (page size)
+
+	comp       *completion
+	loaded     map[string]bool // topics whose stored history was asked for
+	pendingDup map[string]bool // history lines that may still arrive as messages
+	allHist    []msgEntry      // every topic's history, by time (the "all" tab)
+	unread     map[string]int  // lines received on a topic while another tab was shown
+	lastRead   map[string]int  // per topic: ring sequence when the user left the tab
 }
 
 func newTopicsPane(sh *shared) *topicsPane {
-	p := &topicsPane{base: base{sh: sh}, all: newRing[msgEntry](topicLines), topics: map[string]*ring[msgEntry]{}, histIdx: -1}
+	p := &topicsPane{base: base{sh: sh}, all: newRing[msgEntry](topicLines), topics: map[string]*ring[msgEntry]{}, histIdx: -1,
+		loaded: map[string]bool{}, pendingDup: map[string]bool{}, unread: map[string]int{}, lastRead: map[string]int{}}
 	p.input = newInput(sh.st, "› ", "type a message, or /help")
 	return p
 }
@@ -167,13 +177,23 @@ func (p *topicsPane) addMessage(msg *chaski.Message) {
 	if at.IsZero() {
 		at = sh.now()
 	}
-	e := msgEntry{at: at, topic: msg.Topic, from: msg.From, data: msg.Data, self: self}
+	if len(p.pendingDup) > 0 {
+		k := msgKey(msg.FromID, at.UnixNano())
+		if p.pendingDup[k] {
+			delete(p.pendingDup, k) // already shown from the stored history
+			return
+		}
+	}
+	e := msgEntry{at: at, topic: msg.Topic, from: msg.From, fromID: msg.FromID, data: msg.Data, self: self}
 	p.push(e)
 }
 
 func (p *topicsPane) push(e msgEntry) {
 	p.all.Push(e)
 	p.topicRing(e.topic).Push(e)
+	if cur := p.currentTopic(); !e.self && cur != "" && cur != e.topic {
+		p.unread[e.topic]++
+	}
 	if p.scroll > 0 {
 		p.scroll++ // keep the lines the user scrolled to in place
 	}
@@ -202,8 +222,17 @@ func (p *topicsPane) onPublished(r publishedMsg) {
 
 func (p *topicsPane) moveTopic(d int) {
 	n := len(p.sh.status.Subscriptions) + 1
+	if t := p.currentTopic(); t != "" {
+		// The marker line goes where the user leaves off.
+		p.lastRead[t] = p.topicRing(t).pushed
+	}
 	p.tab = ((p.tab+d)%n + n) % n
 	p.scroll = 0
+	if t := p.currentTopic(); t != "" {
+		delete(p.unread, t)
+	} else {
+		clear(p.unread) // "all" shows every topic
+	}
 }
 
 func (p *topicsPane) scrollBy(d int) { p.scroll = max(0, p.scroll+d) }
@@ -277,6 +306,9 @@ func (p *topicsPane) typeKey(msg tea.KeyMsg) tea.Cmd {
 		return nil
 	case key.Matches(msg, k.PgDown) && msg.Type != tea.KeyRunes:
 		p.scroll = max(0, p.scroll-p.msgRows())
+		return nil
+	case msg.Type == tea.KeyCtrlEnd:
+		p.scroll = 0 // the newest line (End itself moves the cursor in the input)
 		return nil
 	}
 	var cmd tea.Cmd
@@ -407,15 +439,42 @@ func (p *topicsPane) command(line string) tea.Cmd {
 	case "/ping":
 		var cmds []tea.Cmd
 		for _, e := range sh.edges {
-			if e.State == chaski.StateUp {
+			if e.State == chaski.StateUp && (len(args) == 0 || e.Name == args[0] || e.PeerID == args[0]) {
 				cmds = append(cmds, m.ping(e, 0))
 			}
 		}
 		if len(cmds) == 0 {
-			sh.setNotice(true, "no live edges to ping — /connect ADDR first")
+			if len(args) > 0 {
+				sh.setNotice(true, "no live edge to %s", args[0])
+			} else {
+				sh.setNotice(true, "no live edges to ping — /connect ADDR first")
+			}
 			return nil
 		}
 		return tea.Batch(cmds...)
+	case "/me":
+		if !need(1, "/me TEXT") || m.denied("publish") {
+			return nil
+		}
+		topic := p.sendTopic()
+		if topic == "" {
+			sh.setNotice(true, "no topic: subscribe first with /sub TOPIC")
+			return nil
+		}
+		// Plain text, so every subscriber (chaski sub too) reads it.
+		return p.publish(topic, []byte("* "+sh.status.Name+" "+rest))
+	case "/clear":
+		if t := p.currentTopic(); t != "" {
+			p.topicRing(t).Clear()
+		} else {
+			p.all.Clear()
+			for _, r := range p.topics {
+				r.Clear()
+			}
+			p.allHist = nil
+		}
+		p.scroll = 0
+		return nil
 	case "/store", "/put":
 		if !need(2, "/store KEY VALUE") {
 			return nil
@@ -428,7 +487,7 @@ func (p *topicsPane) command(line string) tea.Cmd {
 		}
 		return m.fetch(args[0])
 	case "/help":
-		m.openHelp()
+		m.openDetail("chat commands", []byte(commandHelp()))
 		return nil
 	case "/quit", "/q", "/exit":
 		return m.quit()
@@ -453,12 +512,23 @@ func (p *topicsPane) renderTabs(w int) string {
 				name += " " + st.Symbols.OK
 			}
 		}
+		unread := 0
+		if i > 0 {
+			unread = p.unread[subs[i-1]]
+		}
+		if unread > 0 {
+			// The activity marker: a count of lines not seen yet.
+			name += " •" + strconv.Itoa(min(unread, 999))
+		}
 		label := " " + name + " "
 		lw := lipgloss.Width(label)
-		if i == p.tab {
+		switch {
+		case i == p.tab:
 			selEnd = pos + lw
 			parts = append(parts, st.TabActive.Render(label))
-		} else {
+		case unread > 0:
+			parts = append(parts, st.Warn.Bold(true).Render(label))
+		default:
 			parts = append(parts, st.Tab.Render(label))
 		}
 		pos += lw + 1
@@ -496,8 +566,14 @@ func (p *topicsPane) view(w, h int, focused bool) []string {
 	total, skip := 0, p.scroll
 	var picked [][]string
 	used := 0
+	readAt, hasRead := -1, false
+	if topic != "" {
+		readAt, hasRead = p.lastRead[topic]
+	}
+	newerHist, newerSeq := true, r.pushed
 	for i := r.Len() - 1; i >= 0 && used < rows; i-- {
 		e := r.At(i)
+		seq := r.Seq(i)
 		if p.filt != "" {
 			text, _ := payloadText(e.data, 256)
 			if !matches(p.filt, e.from, text, e.topic) {
@@ -507,8 +583,19 @@ func (p *topicsPane) view(w, h int, focused bool) []string {
 		total++
 		if skip > 0 {
 			skip--
+			newerHist, newerSeq = e.hist, seq
 			continue
 		}
+		// Marker lines between this entry and the newer one above it.
+		if hasRead && seq < readAt && newerSeq >= readAt && newerSeq < r.pushed && len(picked) > 0 {
+			picked = append(picked, []string{markerLine(st, "new since you left #"+topic, w)})
+			used++
+		}
+		if e.hist && !newerHist && len(picked) > 0 {
+			picked = append(picked, []string{markerLine(st, "history (stored before this run) above", w)})
+			used++
+		}
+		newerHist, newerSeq = e.hist, seq
 		ls := p.entryLines(e, w, allTab)
 		picked = append(picked, ls)
 		used += len(ls)
@@ -542,7 +629,6 @@ func (p *topicsPane) view(w, h int, focused bool) []string {
 	if p.scroll > 0 && len(body) > 0 {
 		body[0] = st.Muted.Render(fit("↓ "+strconv.Itoa(p.scroll)+" newer below — G or end follows", w, false))
 	}
-	_ = total
 	lines := make([]string, 0, h)
 	lines = append(lines, p.renderTabs(w))
 	lines = append(lines, body...)
@@ -591,16 +677,22 @@ func (p *topicsPane) entryLines(e *msgEntry, w int, allTab bool) []string {
 		head.WriteByte(' ')
 	}
 	from := e.from
-	sender := p.sh.peerStyle(e.from)
+	sender := p.nickStyle(e.from)
 	if e.self {
 		from, sender = "you", st.MsgSelf
+	}
+	text, bin := payloadText(e.data, 4096)
+	if !bin && strings.HasPrefix(text, "* ") {
+		// A /me line: the name is in the text.
+		from = "*"
 	}
 	head.WriteString(sender.Render(fit(from, nameW, false)))
 	head.WriteByte(' ')
 	headW := lipgloss.Width(head.String())
-	text, bin := payloadText(e.data, 4096)
 	style := st.MsgText
 	switch {
+	case e.hist:
+		style = st.Muted
 	case e.failed != "":
 		text = st.Symbols.Fail + " " + text + "  (not delivered: " + e.failed + ")"
 		style = st.Error

@@ -427,6 +427,9 @@ func (o *nodeOpts) start(ctx context.Context, env *env, setup nodeSetup) (*runni
 		case err == nil:
 			cfg.Store = st
 			rn.closers = append(rn.closers, func() { st.Close() })
+			if o.cmd.name == "tui" {
+				cfg.ChatHistory = 1000 // the dashboard's scrollback survives a restart
+			}
 		case setup.tryStore && errors.Is(err, store.ErrLocked):
 			if setup.warn != nil {
 				setup.warn(fmt.Sprintf("the store in %s is in use by another process; running without a store", o.resolvedDataDir()))
