@@ -4,7 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -533,4 +538,136 @@ func TestErrors(t *testing.T) {
 	case <-time.After(waitTimeout):
 		t.Error("no fatal error for a denied publication")
 	}
+}
+
+// NATS slower than the mesh: the bridge's connection goes through a proxy
+// that passes 1.6 MB/s towards the server, and the mesh publishes 32 MB (far
+// more than the sockets' buffers hold). The mesh publisher is never held
+// for long, what waits for NATS stays within the queue's bound, and every
+// message is either handed to NATS (and arrives, once) or counted as
+// dropped.
+func TestSlowNATSBoundedAndCounted(t *testing.T) {
+	s := startServer(t, nil)
+	proxy := throttledProxy(t, s.opts.Port, 16<<10, 10*time.Millisecond)
+	p, a := startNode(t, "p", "chat"), startNode(t, "a", "chat")
+	link(t, p, a)
+	waitPeerSub(t, p, a, "chat")
+	const queue = 64
+	b := startBridge(t, a, Config{URLs: []string{"nats://" + proxy}, Queue: queue})
+	obs := natsConn(t, s.URL())
+	var got atomic.Int64
+	if _, err := obs.Subscribe("chaski.chat", func(*nats.Msg) { got.Add(1) }); err != nil {
+		t.Fatal(err)
+	}
+	_ = obs.Flush()
+	interest(t, []*natsServer{s}, "chaski.chat", 3)
+
+	const n = 2000
+	stop := make(chan struct{})
+	maxPending := make(chan int, 1)
+	go func() {
+		peak := 0
+		for {
+			select {
+			case <-stop:
+				maxPending <- peak
+				return
+			default:
+			}
+			peak = max(peak, b.Info().Pending)
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	start := time.Now()
+	payload := make([]byte, 16<<10)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*waitTimeout)
+	defer cancel()
+	for i := 0; i < n; i++ {
+		if err := p.Publish(ctx, "chat", payload); err != nil {
+			t.Fatalf("publish %d: %v (the mesh must not wait for NATS)", i, err)
+		}
+	}
+	took := time.Since(start)
+	close(stop)
+	if peak := <-maxPending; peak > queue+1 {
+		t.Errorf("pending reached %d, bound %d", peak, queue+1)
+	}
+	var in Info
+	eventually(t, "every message sent or counted", func() bool {
+		in = b.Info()
+		return in.MsgsOut+in.Dropped == n && in.Pending == 0
+	})
+	if in.Dropped == 0 {
+		t.Errorf("NATS at 1.6 MB/s took all %d messages of 16 KiB in %v: the proxy did not slow it", n, took)
+	}
+	eventually(t, "what was handed to NATS arrives", func() bool { return uint64(got.Load()) == in.MsgsOut })
+	time.Sleep(200 * time.Millisecond)
+	if uint64(got.Load()) != in.MsgsOut {
+		t.Fatalf("NATS got %d, the bridge handed over %d", got.Load(), in.MsgsOut)
+	}
+	t.Logf("published %d in %v: %d to NATS, %d dropped", n, took, in.MsgsOut, in.Dropped)
+}
+
+// throttledProxy forwards 127.0.0.1 connections to port, passing at most
+// chunk bytes per pause towards it (and everything back at once).
+func throttledProxy(t *testing.T, port, chunk int, pause time.Duration) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			up, err := net.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+			if err != nil {
+				c.Close()
+				continue
+			}
+			mu.Lock()
+			conns = append(conns, c, up)
+			mu.Unlock()
+			wg.Add(2)
+			go func() {
+				defer wg.Done()
+				_, _ = io.Copy(c, up)
+				c.Close()
+			}()
+			go func() {
+				defer wg.Done()
+				buf := make([]byte, chunk)
+				for {
+					k, err := c.Read(buf)
+					if k > 0 {
+						if _, werr := up.Write(buf[:k]); werr != nil {
+							break
+						}
+						time.Sleep(pause)
+					}
+					if err != nil {
+						break
+					}
+				}
+				up.Close()
+			}()
+		}
+	}()
+	return ln.Addr().String()
 }
