@@ -408,11 +408,11 @@ func (n *Node) releaseInbound(src netip.Prefix) {
 // whoever reads them or hands them to a program, which browsers refuse or
 // rewrite too: bidirectional controls ("evil\u202etxt.exe" shows as
 // "evilexe.txt"), a leading '-' (read as an option by `rm *` and friends),
-// a leading '.' (a hidden file, or a dotfile such as .bashrc in the download
-// folder), and names that are only spaces or end in a space or dot (they
-// look empty, or Windows drops the end).
+// and names that are only spaces or end in a space or dot (they look
+// empty, or Windows drops the end). Hidden names are validFileName's
+// concern: inside a directory that is sent they are fine.
 func misleadingFileName(name string) bool {
-	if name == "" || name[0] == '-' || name[0] == '.' || strings.TrimSpace(name) == "" {
+	if name == "" || name[0] == '-' || strings.TrimSpace(name) == "" {
 		return true
 	}
 	if last := name[len(name)-1]; last == ' ' || last == '.' {
