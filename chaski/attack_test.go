@@ -9,11 +9,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"strconv"
@@ -997,4 +999,69 @@ func TestAttackIdleOffersLeaveRoom(t *testing.T) {
 		t.Fatalf("an honest send while %d idle offers hold slots: %v", accepted, err)
 	}
 	t.Logf("%d idle offers accepted; the honest send went through", accepted)
+}
+
+// A sender that comes back as a new process (a new node id) resumes its
+// interrupted file when it keeps its resume id (chaski keeps it in the data
+// dir): before, its partial was orphaned, kept a week and never resumed.
+func TestFileResumeAcrossSenderRestart(t *testing.T) {
+	dir := t.TempDir()
+	b := fileReceiver(t, Config{AcceptFiles: true, DownloadDir: dir})
+	resumeID := randomBytes(t, 16)
+	a := fileSender(t, Config{FileChunkSize: 64 << 10, ResumeID: resumeID}, b)
+	data := randomBytes(t, 4<<20)
+	g := newGated(data, 1<<20)
+	t.Cleanup(func() {
+		select {
+		case <-g.gate:
+		default:
+			close(g.gate)
+		}
+	})
+	res := pushAsync(t, a, "restart.bin", g, len(data))
+	eventually(t, "first MiB written", func() bool {
+		tr, ok := incoming(b, "restart.bin")
+		return ok && tr.Done >= 1<<20
+	})
+	killEdges(a)
+	eventually(t, "receiver reports the transfer failed", func() bool {
+		tr, ok := incoming(b, "restart.bin")
+		return ok && tr.State == TransferFailed
+	})
+	close(g.gate)
+	waitPush(t, res)
+	// A new process: another node id, the same resume id.
+	a2 := fileSender(t, Config{Name: "sender-again", FileChunkSize: 64 << 10, ResumeID: resumeID}, b)
+	infos, err := push(t, a2, "restart.bin", data, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if infos[0].Resumed < 1<<20 || infos[0].State != TransferDone {
+		t.Fatalf("not resumed by the restarted sender: %+v", infos[0])
+	}
+	if got, err := os.ReadFile(filepath.Join(dir, "restart.bin")); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("resumed file differs (%v)", err)
+	}
+}
+
+// Partials of senders without a resume id (they can never come back for
+// them) go after an hour; those of senders with one stay for the week.
+func TestAnonymousPartialsExpireQuickly(t *testing.T) {
+	dir := t.TempDir()
+	old := time.Now().Add(-2 * anonymousPartialAge)
+	for _, p := range []struct{ key, sender string }{{"anon", "1b4e28ba-2fa1-41d2-883f-0016d3cca427"}, {"kept", "r:00112233445566778899aabbccddeeff"}} {
+		base := filepath.Join(dir, partialPrefix+p.key)
+		raw, _ := json.Marshal(sidecar{Sender: p.sender, Name: p.key, Size: 10, Updated: old})
+		for path, data := range map[string][]byte{base: []byte("12345"), base + ".json": raw, base + leavesSuffix: {}} {
+			if err := os.WriteFile(path, data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_ = os.Chtimes(path, old, old)
+		}
+	}
+	cleanStalePartials(dir)
+	left := dirFiles(t, dir)
+	if len(left) != 3 || !strings.HasPrefix(left[0], partialPrefix+"kept") {
+		t.Fatalf("after cleaning: %v (want only the resumable partial's three files)", left)
+	}
 }

@@ -77,6 +77,11 @@ type Config struct {
 	// one source address (an IPv6 /64 counts as one), so that one host
 	// cannot take every slot (default 64, at most MaxEdges).
 	MaxEdgesPerSource int
+	// ResumeID (16 bytes) names this node's outgoing files across restarts,
+	// so that a receiver resumes a transfer a crash interrupted; keep it in
+	// the data directory (chaski's commands do). Nil: the node id, which
+	// changes every run, and receivers keep such partials for an hour only.
+	ResumeID []byte
 	// MaxConnections is the original's per-subscription limit used by
 	// discovery (default 5).
 	MaxConnections int

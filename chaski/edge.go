@@ -34,8 +34,11 @@ type edge struct {
 	dialerID wire.NodeID // who opened the connection: the duplicate tie-break
 	remote   string
 	source   netip.Prefix // the remote host (IPv6: its /64), for per-source limits
-	tls      bool
-	since    time.Time
+	// resumeKey names the peer's files for resuming: its stable resume id
+	// ("r:" and hex, with the certificate's name under TLS) or its node id.
+	resumeKey string
+	tls       bool
+	since     time.Time
 
 	mu         sync.Mutex
 	peerName   string
@@ -491,6 +494,7 @@ func (n *Node) handshake(ctx context.Context, conn net.Conn, dialed bool, pair *
 		}
 	}
 	fr.SetSource(&idleDeadlineReader{src: src, conn: conn, idle: n.deadTimeout()})
+	e.resumeKey = resumeKey(e, &h)
 	e.route.Store(newRoute(h.Subs, h.Root))
 	if dialed {
 		e.dialerID = n.id
@@ -546,6 +550,7 @@ func (n *Node) hello(pair *pairHello) *wire.Hello {
 		Subs:        subs,
 		Root:        n.cfg.Root,
 		AcceptFiles: n.acceptsFiles(),
+		Resume:      n.cfg.ResumeID,
 	}
 	if pair != nil {
 		h.PairTopic = pair.topic
@@ -563,6 +568,9 @@ func validateHello(h *wire.Hello) error {
 	}
 	if len(h.Listen) > wire.MaxAddrLen {
 		return errors.New("listening address too long")
+	}
+	if len(h.Resume) != 0 && len(h.Resume) != 16 {
+		return errors.New("resume id of a wrong length")
 	}
 	if len(h.Subs) > wire.MaxSubscriptions {
 		return fmt.Errorf("%d subscriptions (limit %d)", len(h.Subs), wire.MaxSubscriptions)

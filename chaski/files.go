@@ -151,8 +151,16 @@ func (n *Node) SetAcceptFiles(on bool) {
 // validFileName reports whether name may be used as a file name in the
 // download directory: a plain base name of valid UTF-8, 1–255 bytes, no
 // path separator, NUL or control character, not "." or "..", and not one
-// of Chaski's own partial-file names, nor misleading (misleadingFileName).
+// of Chaski's own partial-file names, nor misleading (misleadingFileName),
+// nor hidden (a leading '.': a dotfile such as .bashrc in the download
+// folder).
 func validFileName(name string) bool {
+	return validComponent(name) && name[0] != '.'
+}
+
+// validComponent is validFileName for a component inside a directory that
+// is sent, where hidden names (.gitignore, .config/) are ordinary.
+func validComponent(name string) bool {
 	if name == "" || name == "." || name == ".." || len(name) > maxFileNameLen || !utf8.ValidString(name) {
 		return false
 	}
@@ -186,8 +194,8 @@ func validRelPath(p string) bool {
 	if len(parts) > maxRelPathDepth {
 		return false
 	}
-	for _, c := range parts {
-		if !validFileName(c) {
+	for i, c := range parts {
+		if !validComponent(c) || (i == 0 && !validFileName(c)) {
 			return false
 		}
 	}

@@ -134,7 +134,7 @@ func (n *Node) handleOffer(e *edge, topic string, o *wire.FileOffer) {
 	}
 	x.n = n
 	x.retire = x.forgetLocked
-	x.pkey = partialKey(e.peerStr, o.Name, o.Size)
+	x.pkey = partialKey(e.resumeKey, o.Name, o.Size)
 	info := e.info()
 	x.info = TransferInfo{ID: id.String(), Name: o.Name, Topic: topic, Peer: info.Name, PeerID: info.PeerID,
 		Size: o.Size, State: TransferOffered, Meta: x.meta, Started: time.Now(), HashAlgo: x.algo}
@@ -466,7 +466,7 @@ func (x *inXfer) prepare() (*pwriter, string) {
 	cleanStalePartials(dir)
 	w := &pwriter{dir: dir, path: filepath.Join(dir, partialPrefix+x.pkey)}
 	w.sidecar = w.path + ".json"
-	if f, sc, ok := openPartial(w.path, w.sidecar, x.e.peerStr, x.name, x.size); ok {
+	if f, sc, ok := openPartial(w.path, w.sidecar, x.e.resumeKey, x.name, x.size); ok {
 		if x.resume(w, f, sc) {
 			return w, ""
 		}
@@ -502,7 +502,7 @@ func (x *inXfer) prepare() (*pwriter, string) {
 	} else {
 		w.h = sha256.New()
 	}
-	sc := sidecar{Sender: x.e.peerStr, Name: x.name, Size: x.size, Updated: time.Now(), Hash: x.algo, Group: x.group}
+	sc := sidecar{Sender: x.e.resumeKey, Name: x.name, Size: x.size, Updated: time.Now(), Hash: x.algo, Group: x.group}
 	if x.root != nil {
 		sc.Root = hex.EncodeToString(x.root)
 	}
@@ -646,12 +646,29 @@ func cleanStalePartials(dir string) {
 		return
 	}
 	limit := time.Now().Add(-partialMaxAge)
+	anonLimit := time.Now().Add(-anonymousPartialAge)
 	for _, de := range entries {
 		if !strings.HasPrefix(de.Name(), partialPrefix) || !de.Type().IsRegular() {
 			continue
 		}
-		if fi, err := de.Info(); err == nil && fi.ModTime().Before(limit) {
+		fi, err := de.Info()
+		if err != nil {
+			continue
+		}
+		if fi.ModTime().Before(limit) {
 			_ = os.Remove(filepath.Join(dir, de.Name()))
+			continue
+		}
+		// A sender without a resume id can never come back for its
+		// partial: an hour, not a week.
+		if base, ok := strings.CutSuffix(de.Name(), ".json"); ok && fi.ModTime().Before(anonLimit) {
+			raw, err := os.ReadFile(filepath.Join(dir, de.Name()))
+			var sc sidecar
+			if err == nil && json.Unmarshal(raw, &sc) == nil && !strings.HasPrefix(sc.Sender, "r:") {
+				for _, f := range []string{base, de.Name(), base + leavesSuffix} {
+					_ = os.Remove(filepath.Join(dir, f))
+				}
+			}
 		}
 	}
 }

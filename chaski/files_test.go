@@ -1064,6 +1064,14 @@ func TestValidFileName(t *testing.T) {
 			t.Errorf("%q accepted", bad)
 		}
 	}
+	// Inside a directory that is sent, hidden names are ordinary; at its
+	// top and anywhere else the rules hold.
+	for p, want := range map[string]bool{"proj/.gitignore": true, "proj/.config/x": true, ".git/x": false,
+		"proj/-rf": false, "proj/evil\u202etxt.exe": false} {
+		if validRelPath(p) != want {
+			t.Errorf("validRelPath(%q) = %v, want %v", p, !want, want)
+		}
+	}
 }
 
 func BenchmarkFileTransfer100MiB(b *testing.B) {

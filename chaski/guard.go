@@ -5,7 +5,9 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"net/netip"
@@ -15,6 +17,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/chaski-dev/chaski/chaski/pki"
+	"github.com/chaski-dev/chaski/chaski/wire"
 )
 
 // guardState holds the node-wide bounds that keep hostile peers from taking
@@ -403,11 +408,11 @@ func (n *Node) releaseInbound(src netip.Prefix) {
 // whoever reads them or hands them to a program, which browsers refuse or
 // rewrite too: bidirectional controls ("evil\u202etxt.exe" shows as
 // "evilexe.txt"), a leading '-' (read as an option by `rm *` and friends),
-// a leading '.' (a hidden file, or a dotfile such as .bashrc in the download
-// folder), and names that are only spaces or end in a space or dot (they
-// look empty, or Windows drops the end).
+// and names that are only spaces or end in a space or dot (they look
+// empty, or Windows drops the end). Hidden names are validFileName's
+// concern: inside a directory that is sent they are fine.
 func misleadingFileName(name string) bool {
-	if name == "" || name[0] == '-' || name[0] == '.' || strings.TrimSpace(name) == "" {
+	if name == "" || name[0] == '-' || strings.TrimSpace(name) == "" {
 		return true
 	}
 	if last := name[len(name)-1]; last == ' ' || last == '.' {
@@ -426,3 +431,22 @@ func misleadingFileName(name string) bool {
 
 // diskFree is freeSpace, replaceable by tests (a full disk on demand).
 var diskFree = freeSpace
+
+// resumeKey is what a peer's partial files are filed under (see
+// edge.resumeKey). Under TLS the certificate's name is part of it, so that
+// one certificate holder cannot take over another's partial files by
+// claiming its resume id.
+func resumeKey(e *edge, h *wire.Hello) string {
+	if len(h.Resume) != 16 {
+		return e.peerStr
+	}
+	k := "r:" + hex.EncodeToString(h.Resume)
+	if tc, ok := e.conn.(*tls.Conn); ok {
+		k += "|" + pki.PeerName(tc.ConnectionState())
+	}
+	return k
+}
+
+// anonymousPartialAge: partial files of senders without a resume id (which
+// can never come back for them) are removed after this long, not a week.
+const anonymousPartialAge = time.Hour

@@ -28,6 +28,9 @@ type Hello struct {
 	// the dialer pairs for and the discovery request it answers.
 	PairTopic   string `msgpack:"pair_topic,omitempty"`
 	PairRequest []byte `msgpack:"pair_req,omitempty"`
+	// Resume is the sender's stable identity for resuming file transfers
+	// (16 bytes, kept across restarts; the node id changes every run).
+	Resume []byte `msgpack:"resume,omitempty"`
 }
 
 // Goodbye announces a deliberate close; the receiver must not reconnect.

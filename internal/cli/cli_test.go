@@ -963,3 +963,21 @@ func TestStatusPairingOmitted(t *testing.T) {
 		t.Errorf("status of a node with 40 subscriptions: %d topics: %s", len(paired), out)
 	}
 }
+
+// The node keeps a resume id in its data directory, the same on every run,
+// so that receivers resume its files after a restart (chaski.Config.ResumeID).
+func TestResumeIDKeptInDataDir(t *testing.T) {
+	data := t.TempDir()
+	n1, _ := startNode(t, "--data-dir", data, "--name", "keeper")
+	first, err := os.ReadFile(filepath.Join(data, "resume.id"))
+	if err != nil || len(first) != 16 {
+		t.Fatalf("resume id not kept: %d bytes, %v", len(first), err)
+	}
+	_ = n1.cmd.Process.Kill()
+	<-n1.done
+	startNode(t, "--data-dir", data, "--name", "keeper")
+	again, err := os.ReadFile(filepath.Join(data, "resume.id"))
+	if err != nil || !bytes.Equal(again, first) {
+		t.Fatalf("resume id changed across runs (%v)", err)
+	}
+}

@@ -394,6 +394,11 @@ func (o *nodeOpts) start(ctx context.Context, env *env, setup nodeSetup) (*runni
 	if cfg.Name == "" {
 		cfg.Name = defaultName()
 	}
+	if c := o.cmd.name; c == "send" || c == "node" || c == "tui" {
+		// A stable name for our outgoing files, so that a receiver
+		// resumes them after we restart.
+		cfg.ResumeID = loadResumeID(o.resolvedDataDir(), setup.warn)
+	}
 	if (o.cmd.name == "tui" || o.cmd.name == "node") && !o.cmd.given("listen") {
 		cfg.PreferredPorts = chaski.FavoritePorts
 	}
