@@ -127,6 +127,15 @@ type Config struct {
 	DownloadDir   string
 	MaxFileSize   int64 // default 4 GiB
 	FileChunkSize int   // default 256 KiB
+	// MaxPartialBytesPerSender and MaxPartialBytes bound the bytes held in
+	// partial files (kept ones by their bytes on disk, transfers in
+	// progress by their declared size), per sender and in total: a new
+	// file past either is refused ("partial-file budget exceeded"); a
+	// resume of a sender's own partial never is. Defaults: per sender
+	// 4 GiB (at least MaxFileSize), in total 16 GiB (at least the per
+	// sender budget).
+	MaxPartialBytesPerSender int64
+	MaxPartialBytes          int64
 	// FileHash is the hash that verifies the files this node sends:
 	// HashBLAKE3 (default: every chunk is checked as it arrives, see
 	// docs/PROTOCOL.md §9) or HashSHA256 (checked once, at the end).
@@ -217,6 +226,12 @@ func (c *Config) setDefaults() error {
 	}
 	if c.MaxFileSize <= 0 {
 		c.MaxFileSize = 4 << 30
+	}
+	if c.MaxPartialBytesPerSender <= 0 {
+		c.MaxPartialBytesPerSender = max(4<<30, c.MaxFileSize)
+	}
+	if c.MaxPartialBytes <= 0 {
+		c.MaxPartialBytes = max(16<<30, c.MaxPartialBytesPerSender)
 	}
 	switch c.FileHash {
 	case "":

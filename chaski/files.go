@@ -68,6 +68,7 @@ const (
 	reasonDeclined      = "declined by the user"
 	reasonNoAnswer      = "offer not answered in time"
 	reasonCancelled     = "cancelled"
+	reasonPartialBudget = "partial-file budget exceeded"
 )
 
 type xferID [16]byte
@@ -92,6 +93,8 @@ type fileState struct {
 	// writeHook, when set, is called before every write to a partial file;
 	// an error is treated as a write error (tests simulate a full disk).
 	writeHook atomic.Pointer[func(off int64, p []byte) error]
+
+	budgetMu sync.Mutex // serialises partial-file budget checks (files_budget.go)
 
 	mu       sync.Mutex
 	out      map[xferID]*outLeg

@@ -36,6 +36,8 @@ type inXfer struct {
 	size     int64 // declared, -1 when unknown
 	meta     map[string]string
 	pkey     string    // partial-file key
+	budgeted bool      // charged against the partial-file budget (under files.mu)
+	charged  int64     // what it counts there (see files_budget.go)
 	decide   chan bool // non-nil when the offer waits for AcceptTransfer
 	answered atomic.Bool
 
@@ -468,6 +470,7 @@ func (x *inXfer) prepare() (*pwriter, string) {
 	w.sidecar = w.path + ".json"
 	if f, sc, ok := openPartial(w.path, w.sidecar, x.e.resumeKey, x.name, x.size); ok {
 		if x.resume(w, f, sc) {
+			x.chargeBudget(dir, true) // already held: never refused
 			return w, ""
 		}
 		f.Close()
@@ -477,6 +480,9 @@ func (x *inXfer) prepare() (*pwriter, string) {
 	_ = os.Remove(w.path)
 	_ = os.Remove(w.sidecar)
 	_ = os.Remove(w.path + leavesSuffix)
+	if reason := x.chargeBudget(dir, false); reason != "" {
+		return nil, reason
+	}
 	// A file of unknown size (-1) needs room too: it is charged what an
 	// unknown size may take before its writes fail (unknownSizeReserve).
 	if need := x.size; need != 0 {
