@@ -6,7 +6,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/chaski-dev/chaski/chaski/wire"
 )
 
 // TXT record keys (DNS-SD "key=value" strings, RFC 6763 §6). The same
@@ -42,23 +43,9 @@ type Record struct {
 	Topics  []string
 }
 
-// validText reports whether s is a non-empty, valid UTF-8 string without
-// control characters of at most max bytes (the rule of wire.ValidName).
-func validText(s string, max int) bool {
-	if s == "" || len(s) > max || !utf8.ValidString(s) {
-		return false
-	}
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
-// validTopic is validText plus "no comma" (the list separator).
+// validTopic is wire.ValidName plus "no comma" (the list separator).
 func validTopic(s string) bool {
-	return validText(s, MaxTopicLen) && !strings.ContainsRune(s, ',')
+	return wire.ValidName(s, MaxTopicLen) && !strings.ContainsRune(s, ',')
 }
 
 // AdvertisableTopics returns the topics of ts that can be announced, in
@@ -138,7 +125,7 @@ func ParseTXT(parts []string) (Record, error) {
 			}
 			r.ID = v
 		case keyName:
-			if !validText(v, MaxNameLen) {
+			if !wire.ValidName(v, MaxNameLen) {
 				return Record{}, fmt.Errorf("%w: name %q", ErrMalformed, v)
 			}
 			r.Name = v
