@@ -247,7 +247,7 @@ func (n *Node) connect(ctx context.Context, addr string, pair *pairHello) (*edge
 		}
 		conn = tc
 	}
-	e, existing, err := n.handshake(ctx, conn, true, pair)
+	e, existing, err := n.handshake(ctx, conn, true, pair, nil)
 	if existing != nil {
 		return existing, nil
 	}
@@ -315,7 +315,14 @@ func (n *Node) acceptLoop() {
 			continue
 		}
 		n.goSafe(func() {
-			defer n.releaseInbound(src)
+			// The slot is given back as soon as the edge is registered
+			// (handshake calls release then), not once the edge's
+			// start-up work is done: a peer that dialled again the
+			// moment our hello arrived must not find the slots of
+			// handshakes that are over still taken.
+			var once sync.Once
+			release := func() { once.Do(func() { n.releaseInbound(src) }) }
+			defer release()
 			setNoDelay(conn)
 			c := conn
 			if n.cfg.ServerTLS != nil {
@@ -330,7 +337,7 @@ func (n *Node) acceptLoop() {
 				}
 				c = tc
 			}
-			if _, _, err := n.handshake(n.ctx, c, false, nil); err != nil {
+			if _, _, err := n.handshake(n.ctx, c, false, nil, release); err != nil {
 				n.logf(slog.LevelWarn, "handshake refused", "remote", conn.RemoteAddr().String(), "reason", err.Error())
 			}
 		})
@@ -367,7 +374,11 @@ func unwrapOp(err error) error {
 // handshake exchanges preambles and Hello frames under a deadline, then
 // registers and starts the edge. The dialer speaks first. When the peer
 // already has an edge with us, existing is that edge and no new one starts.
-func (n *Node) handshake(ctx context.Context, conn net.Conn, dialed bool, pair *pairHello) (e *edge, existing *edge, err error) {
+//
+// registered, when not nil, is called once the edge is registered and our
+// hello sent: the handshake is over then (the accept loop gives back the
+// connection's handshake slot).
+func (n *Node) handshake(ctx context.Context, conn net.Conn, dialed bool, pair *pairHello, registered func()) (e *edge, existing *edge, err error) {
 	remote := conn.RemoteAddr().String()
 	fail := func(format string, args ...any) (*edge, *edge, error) {
 		conn.Close()
@@ -523,6 +534,9 @@ func (n *Node) handshake(ctx context.Context, conn net.Conn, dialed bool, pair *
 			n.unregister(e)
 			return fail("sending hello: %v", err)
 		}
+	}
+	if registered != nil {
+		registered()
 	}
 	_ = conn.SetDeadline(time.Time{})
 	n.wg.Add(2)
