@@ -1010,24 +1010,7 @@ func TestFileResumeAcrossSenderRestart(t *testing.T) {
 	resumeID := randomBytes(t, 16)
 	a := fileSender(t, Config{FileChunkSize: 64 << 10, ResumeID: resumeID}, b)
 	data := randomBytes(t, 4<<20)
-	g := newGated(data, 1<<20)
-	t.Cleanup(func() {
-		select {
-		case <-g.gate:
-		default:
-			close(g.gate)
-		}
-	})
-	res := pushAsync(t, a, "restart.bin", g, len(data))
-	eventually(t, "first MiB written", func() bool {
-		tr, ok := incoming(b, "restart.bin")
-		return ok && tr.Done >= 1<<20
-	})
-	killEdges(a)
-	eventually(t, "receiver reports the transfer failed", func() bool {
-		tr, ok := incoming(b, "restart.bin")
-		return ok && tr.State == TransferFailed
-	})
+	g, res := pushCutAfterFirstMiB(t, a, b, "restart.bin", data)
 	close(g.gate)
 	waitPush(t, res)
 	// A new process: another node id, the same resume id.

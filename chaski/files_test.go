@@ -736,6 +736,33 @@ func incoming(n *Node, name string) (TransferInfo, bool) {
 
 // killEdges closes the connections of every edge of n abruptly, as a
 // crashed process would.
+// pushCutAfterFirstMiB starts pushing data as name from a to b, holds the
+// stream once the first MiB is written at b, cuts a's edges and waits until
+// b reports the transfer failed. Closing the returned reader's gate lets the
+// sender's push end; res is its result.
+func pushCutAfterFirstMiB(t *testing.T, a, b *Node, name string, data []byte) (*gatedReader, <-chan pushResult) {
+	t.Helper()
+	g := newGated(data, 1<<20)
+	t.Cleanup(func() {
+		select {
+		case <-g.gate:
+		default:
+			close(g.gate)
+		}
+	})
+	res := pushAsync(t, a, name, g, len(data))
+	eventually(t, "first MiB written", func() bool {
+		tr, ok := incoming(b, name)
+		return ok && tr.Done >= 1<<20
+	})
+	killEdges(a)
+	eventually(t, "receiver reports the transfer failed", func() bool {
+		tr, ok := incoming(b, name)
+		return ok && tr.State == TransferFailed
+	})
+	return g, res
+}
+
 func killEdges(n *Node) {
 	for _, e := range n.liveEdges() {
 		e.conn.Close()
@@ -748,24 +775,10 @@ func TestFileSenderLostThenResume(t *testing.T) {
 	b := fileReceiver(t, Config{AcceptFiles: true, DownloadDir: dir, FileHandler: log.add})
 	a := fileSender(t, Config{FileChunkSize: 64 << 10}, b)
 	data := randomBytes(t, 4<<20)
-	g := newGated(data, 1<<20)
-	t.Cleanup(func() {
-		select {
-		case <-g.gate:
-		default:
-			close(g.gate)
-		}
-	})
-	res := pushAsync(t, a, "resume.bin", g, len(data))
-	eventually(t, "first MiB written", func() bool {
-		tr, ok := incoming(b, "resume.bin")
-		return ok && tr.Done >= 1<<20
-	})
-	killEdges(a)
-	eventually(t, "receiver reports the transfer failed", func() bool {
-		tr, ok := incoming(b, "resume.bin")
-		return ok && tr.State == TransferFailed && strings.Contains(tr.Err, "peer lost")
-	})
+	g, res := pushCutAfterFirstMiB(t, a, b, "resume.bin", data)
+	if tr, _ := incoming(b, "resume.bin"); !strings.Contains(tr.Err, "peer lost") {
+		t.Fatalf("receiver's reason: %q", tr.Err)
+	}
 	if ps := partials(t, dir); len(ps) != 1 {
 		t.Fatalf("partials %v", ps)
 	}
