@@ -2,11 +2,11 @@ module github.com/chaski-dev/chaski/bench
 
 go 1.26.8
 
-require github.com/nats-io/nats.go v1.55.0
+require github.com/nats-io/nats.go v1.56.0
 
 require (
-	github.com/klauspost/compress v1.20.0 // indirect
-	github.com/nats-io/nkeys v0.4.16 // indirect
+	github.com/klauspost/compress v1.20.4 // indirect
+	github.com/nats-io/nkeys v0.4.17 // indirect
 	github.com/nats-io/nuid v1.0.1 // indirect
 	golang.org/x/crypto v0.59.0 // indirect
 	golang.org/x/sys v0.50.0 // indirect
