@@ -24,8 +24,11 @@ demo:
 test: vet lint
 	$(GO) test -race -timeout 15m $(PKGS)
 
+# bench/ is a module of its own (it imports internal/bench/stats through a
+# replace): vet it too, so that it never falls behind the main go.mod.
 vet:
 	$(GO) vet $(PKGS)
+	cd bench && $(GO) vet ./...
 
 ## lint: staticcheck (pinned, installed into the git-ignored .tools/)
 STATICCHECK_VERSION ?= v0.8.2
