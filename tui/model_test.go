@@ -211,8 +211,6 @@ func TestEveryLayoutFits(t *testing.T) {
 func TestFocusVisibleAndZoom(t *testing.T) {
 	for _, sz := range sizes {
 		t.Run(fmt.Sprintf("%dx%d", sz[0], sz[1]), func(t *testing.T) {
-			dir := t.TempDir()
-			_ = dir
 			f := newFake()
 			f.populate()
 			m := newTestModel(t, f, sz[0], sz[1])
@@ -234,8 +232,6 @@ func TestFocusVisibleAndZoom(t *testing.T) {
 func TestPaneStateSurvivesFocusZoomResize(t *testing.T) {
 	for _, sz := range sizes {
 		t.Run(fmt.Sprintf("%dx%d", sz[0], sz[1]), func(t *testing.T) {
-			dir := t.TempDir()
-			_ = dir
 			f := newFake()
 			f.populate()
 			m := newTestModel(t, f, sz[0], sz[1])
@@ -281,8 +277,6 @@ func TestTypeRightAway(t *testing.T) {
 func TestTypingKeysAreText(t *testing.T) {
 	for _, sz := range sizes {
 		t.Run(fmt.Sprintf("%dx%d", sz[0], sz[1]), func(t *testing.T) {
-			dir := t.TempDir()
-			_ = dir
 			f := newFake()
 			m := newTestModelOpts(t, f, sz[0], sz[1], Options{AcceptFilesPrompt: true})
 			send(m, events(&chaski.TransferEvent{Transfer: chaski.TransferInfo{ID: "in-1", Name: "notes.bin", Peer: "bravo", Size: 10, State: chaski.TransferPending}}))
@@ -314,8 +308,6 @@ func TestTypingKeysAreText(t *testing.T) {
 func TestPromptNeverStealsEsc(t *testing.T) {
 	for _, sz := range sizes {
 		t.Run(fmt.Sprintf("%dx%d", sz[0], sz[1]), func(t *testing.T) {
-			dir := t.TempDir()
-			_ = dir
 			f := newFake()
 			m := newTestModelOpts(t, f, sz[0], sz[1], Options{AcceptFilesPrompt: true})
 			keys(m, "2")
@@ -347,8 +339,6 @@ func TestPromptNeverStealsEsc(t *testing.T) {
 func TestKeysInOneReadAllHandled(t *testing.T) {
 	for _, sz := range sizes {
 		t.Run(fmt.Sprintf("%dx%d", sz[0], sz[1]), func(t *testing.T) {
-			dir := t.TempDir()
-			_ = dir
 			f := newFake()
 			f.populate()
 			f.edges = append(f.edges, chaski.EdgeInfo{PeerID: "p-delta", Name: "delta", State: chaski.StateUp})
@@ -370,8 +360,6 @@ func TestKeysInOneReadAllHandled(t *testing.T) {
 func TestPastedTextGoesToInput(t *testing.T) {
 	for _, sz := range sizes {
 		t.Run(fmt.Sprintf("%dx%d", sz[0], sz[1]), func(t *testing.T) {
-			dir := t.TempDir()
-			_ = dir
 			f := newFake()
 			f.populate()
 			m := newTestModel(t, f, sz[0], sz[1])
@@ -403,8 +391,6 @@ func TestSuspendKey(t *testing.T) {
 func TestNumberKeysAndTab(t *testing.T) {
 	for _, sz := range sizes {
 		t.Run(fmt.Sprintf("%dx%d", sz[0], sz[1]), func(t *testing.T) {
-			dir := t.TempDir()
-			_ = dir
 			f := newFake()
 			m := newTestModel(t, f, sz[0], sz[1])
 			keys(m, "tab")
@@ -444,8 +430,6 @@ func TestKeyOverridesShowInHelp(t *testing.T) {
 func TestReadOnly(t *testing.T) {
 	for _, sz := range sizes {
 		t.Run(fmt.Sprintf("%dx%d", sz[0], sz[1]), func(t *testing.T) {
-			dir := t.TempDir()
-			_ = dir
 			f := newFake()
 			f.populate()
 			m := newTestModelOpts(t, f, sz[0], sz[1], Options{ReadOnly: true})
@@ -464,8 +448,6 @@ func TestReadOnly(t *testing.T) {
 func TestChatWrapsLongMessages(t *testing.T) {
 	for _, sz := range sizes {
 		t.Run(fmt.Sprintf("%dx%d", sz[0], sz[1]), func(t *testing.T) {
-			dir := t.TempDir()
-			_ = dir
 			f := newFake()
 			m := newTestModel(t, f, sz[0], sz[1])
 			long := strings.Repeat("lorem ipsum dolor ", 12) + "THE-END"
@@ -480,8 +462,6 @@ func TestChatWrapsLongMessages(t *testing.T) {
 func TestLogDetailOnEnter(t *testing.T) {
 	for _, sz := range sizes {
 		t.Run(fmt.Sprintf("%dx%d", sz[0], sz[1]), func(t *testing.T) {
-			dir := t.TempDir()
-			_ = dir
 			f := newFake()
 			m := newTestModel(t, f, sz[0], sz[1])
 			long := "a very long log line " + strings.Repeat("x", 150) + " TAIL"
@@ -497,12 +477,10 @@ func TestLogDetailOnEnter(t *testing.T) {
 func TestRefusedDropIsAFailedRow(t *testing.T) {
 	for _, sz := range sizes {
 		t.Run(fmt.Sprintf("%dx%d", sz[0], sz[1]), func(t *testing.T) {
-			dir := t.TempDir()
-			_ = dir
 			f := newFake()
 			f.pushErr = fmt.Errorf("%w: no subscriber of \"chat\" accepts files", chaski.ErrRefused)
 			m := newTestModel(t, f, sz[0], sz[1])
-			path := filepath.Join(dir, "report.pdf")
+			path := filepath.Join(t.TempDir(), "report.pdf")
 			if err := os.WriteFile(path, []byte("pdf"), 0o600); err != nil {
 				t.Fatal(err)
 			}
@@ -555,8 +533,6 @@ func TestTransferWordsAndRate(t *testing.T) {
 func TestFailedConnectIsARow(t *testing.T) {
 	for _, sz := range sizes {
 		t.Run(fmt.Sprintf("%dx%d", sz[0], sz[1]), func(t *testing.T) {
-			dir := t.TempDir()
-			_ = dir
 			f := newFake()
 			f.connectErr = errors.New("chaski: cannot connect to 127.0.0.1:9: connect: connection refused")
 			m := newTestModel(t, f, sz[0], sz[1])
@@ -586,8 +562,6 @@ func TestConnectOptionRetries(t *testing.T) {
 func TestReconnectingShowsAttemptAndNext(t *testing.T) {
 	for _, sz := range sizes {
 		t.Run(fmt.Sprintf("%dx%d", sz[0], sz[1]), func(t *testing.T) {
-			dir := t.TempDir()
-			_ = dir
 			f := newFake()
 			m := newTestModel(t, f, sz[0], sz[1])
 			send(m, events(&chaski.EdgeStateEvent{EventBase: chaski.EventBase{At: testStart}, PeerID: "p-x", Name: "xray", Address: "127.0.0.1:9999",
@@ -601,8 +575,6 @@ func TestReconnectingShowsAttemptAndNext(t *testing.T) {
 func TestHeaderEdgesAgreeWithPane(t *testing.T) {
 	for _, sz := range sizes {
 		t.Run(fmt.Sprintf("%dx%d", sz[0], sz[1]), func(t *testing.T) {
-			dir := t.TempDir()
-			_ = dir
 			f := newFake()
 			f.populate() // one up, one reconnecting
 			m := newTestModel(t, f, sz[0], sz[1])
@@ -619,8 +591,6 @@ func TestHeaderEdgesAgreeWithPane(t *testing.T) {
 func TestStoreProblemShown(t *testing.T) {
 	for _, sz := range sizes {
 		t.Run(fmt.Sprintf("%dx%d", sz[0], sz[1]), func(t *testing.T) {
-			dir := t.TempDir()
-			_ = dir
 			f := newFake()
 			note := "store in use by another process: start this one with --data-dir DIR"
 			m := newTestModelOpts(t, f, sz[0], sz[1], Options{StoreNote: note})
@@ -633,8 +603,6 @@ func TestStoreProblemShown(t *testing.T) {
 func TestDiscoveryShowsRunning(t *testing.T) {
 	for _, sz := range sizes {
 		t.Run(fmt.Sprintf("%dx%d", sz[0], sz[1]), func(t *testing.T) {
-			dir := t.TempDir()
-			_ = dir
 			f := newFake()
 			f.pairings = []chaski.PairingInfo{{Topic: "chat", Running: true, LastRun: testStart}}
 			m := newTestModel(t, f, sz[0], sz[1])
