@@ -166,20 +166,11 @@ func TestFlowChatHistoryAfterRestart(t *testing.T) {
 	}
 	path := filepath.Join(t.TempDir(), "store.db")
 	start := func(name string, st *store.Store) *chaski.Node {
-		cfg := chaski.Config{Name: name, Listen: "127.0.0.1:0", Subscriptions: []string{"chat"}, Paired: true}
+		cfg := chaski.Config{Name: name}
 		if st != nil {
 			cfg.Store, cfg.ChatHistory = st, 1000
 		}
-		n, err := chaski.Start(cfg)
-		if err != nil {
-			t.Fatalf("start %s: %v", name, err)
-		}
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			_ = n.Close(ctx)
-		})
-		return n
+		return startChatNode(t, cfg)
 	}
 	st, err := store.Open(path, store.Options{PurgeInterval: -1})
 	if err != nil {

@@ -18,6 +18,29 @@ import (
 // The dashboard is written for *chaski.Node.
 var _ Backend = (*chaski.Node)(nil)
 
+// startChatNode starts a real node on 127.0.0.1 subscribed to "chat" and
+// paired (unless cfg says otherwise), closed when the test ends.
+func startChatNode(t *testing.T, cfg chaski.Config) *chaski.Node {
+	t.Helper()
+	if cfg.Listen == "" {
+		cfg.Listen = "127.0.0.1:0"
+	}
+	if cfg.Subscriptions == nil {
+		cfg.Subscriptions = []string{"chat"}
+	}
+	cfg.Paired = true
+	n, err := chaski.Start(cfg)
+	if err != nil {
+		t.Fatalf("start %s: %v", cfg.Name, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = n.Close(ctx)
+	})
+	return n
+}
+
 // TestFlowRealNodes drives the dashboard against two real nodes on
 // loopback: a line typed in the dashboard reaches the peer, and the peer's
 // line shows in the dashboard. Set CHASKI_TUI_SKIP_NODE=1 to skip it while
@@ -27,17 +50,7 @@ func TestFlowRealNodes(t *testing.T) {
 		t.Skip("CHASKI_TUI_SKIP_NODE set")
 	}
 	start := func(name string) *chaski.Node {
-		n, err := chaski.Start(chaski.Config{Name: name, Listen: "127.0.0.1:0", Subscriptions: []string{"chat"},
-			Paired: true, PingInterval: 200 * time.Millisecond})
-		if err != nil {
-			t.Fatalf("start %s: %v", name, err)
-		}
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			_ = n.Close(ctx)
-		})
-		return n
+		return startChatNode(t, chaski.Config{Name: name, PingInterval: 200 * time.Millisecond})
 	}
 	a, b := start("tui-a"), start("peer-b")
 	ctx, cancel := context.WithTimeout(context.Background(), flowWait)
@@ -78,19 +91,7 @@ func TestFlowRealNodesRefusedDrop(t *testing.T) {
 	if os.Getenv("CHASKI_TUI_SKIP_NODE") != "" {
 		t.Skip("CHASKI_TUI_SKIP_NODE set")
 	}
-	start := func(name string) *chaski.Node {
-		n, err := chaski.Start(chaski.Config{Name: name, Listen: "127.0.0.1:0", Subscriptions: []string{"chat"}, Paired: true})
-		if err != nil {
-			t.Fatalf("start %s: %v", name, err)
-		}
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			_ = n.Close(ctx)
-		})
-		return n
-	}
-	a, b := start("tui-a"), start("no-files")
+	a, b := startChatNode(t, chaski.Config{Name: "tui-a"}), startChatNode(t, chaski.Config{Name: "no-files"})
 	ctx, cancel := context.WithTimeout(context.Background(), flowWait)
 	defer cancel()
 	if _, err := a.Connect(ctx, b.Addr()); err != nil {
@@ -138,15 +139,7 @@ func TestTransferListSurvivesRestartRealNode(t *testing.T) {
 		_ = st.Close()
 	}
 	a, st := startA()
-	b, err := chaski.Start(chaski.Config{Name: "peer-b", Listen: "127.0.0.1:0", Subscriptions: []string{"chat"}, Paired: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = b.Close(ctx)
-	})
+	b := startChatNode(t, chaski.Config{Name: "peer-b"})
 	ctx, cancel := context.WithTimeout(context.Background(), flowWait)
 	defer cancel()
 	if _, err := b.Connect(ctx, a.Addr()); err != nil {
@@ -202,21 +195,8 @@ func TestDropDirectoryRealNodes(t *testing.T) {
 		t.Skip("CHASKI_TUI_SKIP_NODE set")
 	}
 	dl := t.TempDir()
-	start := func(cfg chaski.Config) *chaski.Node {
-		cfg.Listen, cfg.Subscriptions, cfg.Paired = "127.0.0.1:0", []string{"chat"}, true
-		n, err := chaski.Start(cfg)
-		if err != nil {
-			t.Fatalf("start %s: %v", cfg.Name, err)
-		}
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			_ = n.Close(ctx)
-		})
-		return n
-	}
-	a := start(chaski.Config{Name: "tui-a"})
-	b := start(chaski.Config{Name: "peer-b", AcceptFiles: true, DownloadDir: dl})
+	a := startChatNode(t, chaski.Config{Name: "tui-a"})
+	b := startChatNode(t, chaski.Config{Name: "peer-b", AcceptFiles: true, DownloadDir: dl})
 	ctx, cancel := context.WithTimeout(context.Background(), flowWait)
 	defer cancel()
 	if _, err := a.Connect(ctx, b.Addr()); err != nil {
