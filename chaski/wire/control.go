@@ -188,7 +188,28 @@ func ValidID(b []byte) bool { return len(b) == 16 }
 // ValidName reports whether s is an acceptable node name or topic: non-empty,
 // valid UTF-8, no control characters, at most max bytes.
 func ValidName(s string, max int) bool {
-	if s == "" || len(s) > max || !utf8.ValidString(s) {
+	if s == "" || len(s) > max {
+		return false
+	}
+	// Every relayed and delivered publish checks its topic here, and topics
+	// are nearly always ASCII: one pass over the bytes settles those, and
+	// only a name with a byte >= 0x80 pays for UTF-8 decoding.
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c == 0x7f {
+			return false
+		}
+		if c >= utf8.RuneSelf {
+			return validNameUTF8(s[i:])
+		}
+	}
+	return true
+}
+
+// validNameUTF8 is ValidName's rule for the rest of a name from its first
+// non-ASCII byte on: valid UTF-8 and no control character.
+func validNameUTF8(s string) bool {
+	if !utf8.ValidString(s) {
 		return false
 	}
 	for _, r := range s {
