@@ -77,6 +77,10 @@ type Config struct {
 	// one source address (an IPv6 /64 counts as one), so that one host
 	// cannot take every slot (default 64, at most MaxEdges).
 	MaxEdgesPerSource int
+	// EvictQuiet: when the node is at MaxEdges, an incoming connection
+	// closes an accepted edge whose peer sent nothing but keep-alive for
+	// this long (default 60s; negative: never evict, refuse the newcomer).
+	EvictQuiet time.Duration
 	// ResumeID (16 bytes) names this node's outgoing files across restarts,
 	// so that a receiver resumes a transfer a crash interrupted; keep it in
 	// the data directory (chaski's commands do). Nil: the node id, which
@@ -217,6 +221,9 @@ func (c *Config) setDefaults() error {
 	defi(&c.MaxEdges, 256)
 	defi(&c.MaxEdgesPerSource, 64)
 	c.MaxEdgesPerSource = min(c.MaxEdgesPerSource, c.MaxEdges)
+	if c.EvictQuiet == 0 {
+		c.EvictQuiet = 60 * time.Second
+	}
 	defi(&c.MaxConnections, 5)
 	def(&c.DiscoverTimeout, 10*time.Second)
 	def(&c.RequestTimeout, 10*time.Second)

@@ -81,11 +81,15 @@ type edge struct {
 
 	bytesIn, bytesOut atomic.Uint64
 	msgsIn, msgsOut   atomic.Uint64
-	lastRecv          atomic.Int64  // unix nanos of the last frame received
-	firstDirect       atomic.Uint64 // 1 + the sequence number of the peer's first own message on this edge; 0 = none yet
-	readerBusy        atomic.Bool   // the reader is handling a frame (it may wait on queues), not reading
-	busySeen          time.Time     // keep-alive's last sight of a busy reader (keep-alive's goroutine only)
-	writerIdle        atomic.Bool   // the writer has written everything it took and waits for more
+	lastRecv          atomic.Int64 // unix nanos of the last frame received
+	// lastUser is lastRecv as of the last frame that was not keep-alive:
+	// an edge whose peer only answers pings is a candidate for eviction
+	// when the node is full (see evictQuiet).
+	lastUser    atomic.Int64
+	firstDirect atomic.Uint64 // 1 + the sequence number of the peer's first own message on this edge; 0 = none yet
+	readerBusy  atomic.Bool   // the reader is handling a frame (it may wait on queues), not reading
+	busySeen    time.Time     // keep-alive's last sight of a busy reader (keep-alive's goroutine only)
+	writerIdle  atomic.Bool   // the writer has written everything it took and waits for more
 
 	// Counters for metrics (see EdgeInfo).
 	framesIn     atomic.Uint64
@@ -513,6 +517,7 @@ func (n *Node) handshake(ctx context.Context, conn net.Conn, dialed bool, pair *
 		e.dialerID = peer
 	}
 	e.lastRecv.Store(time.Now().UnixNano())
+	e.lastUser.Store(e.lastRecv.Load())
 	e.nextPing = time.Now().Add(n.pingPeriod() / 4)
 
 	kept, regErr := n.register(e)
@@ -983,6 +988,9 @@ func (e *edge) readLoop() {
 		// before the reader may block it is always read.
 		if frames++; frames%64 == 0 || fr.Buffered() < wire.HeaderLen {
 			e.lastRecv.Store(time.Now().UnixNano())
+		}
+		if f.Kind != wire.KindPing && f.Kind != wire.KindPong {
+			e.lastUser.Store(e.lastRecv.Load())
 		}
 		if err != nil {
 			if err != errStopReading {

@@ -9,6 +9,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"runtime/debug"
@@ -366,11 +367,21 @@ func sourceKey(a net.Addr) netip.Prefix {
 // reserveInbound takes a handshake slot for a connection from src, or says
 // why not.
 func (n *Node) reserveInbound(src netip.Prefix) string {
+	// Logged once n.mu is given back (deferred calls run last-in first-out).
+	var evicted []any
+	defer func() {
+		if evicted != nil {
+			n.logf(slog.LevelInfo, "edge evicted", evicted...)
+		}
+	}()
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	g := &n.guard
+	var evict *edge
 	if len(n.edges)+n.pending >= n.cfg.MaxEdges {
-		return fmt.Sprintf("edge limit (%d) reached", n.cfg.MaxEdges)
+		if evict = n.evictCandidateLocked(); evict == nil {
+			return fmt.Sprintf("edge limit (%d) reached, no accepted edge quiet for %v", n.cfg.MaxEdges, n.cfg.EvictQuiet)
+		}
 	}
 	if g.inPendingTotal >= max(1, n.cfg.MaxEdges/2) {
 		return fmt.Sprintf("%d handshakes in progress (limit %d)", g.inPendingTotal, max(1, n.cfg.MaxEdges/2))
@@ -380,17 +391,62 @@ func (n *Node) reserveInbound(src netip.Prefix) string {
 	}
 	held := g.inPending[src]
 	for _, e := range n.edges {
-		if e.source == src {
+		if e.source == src && e != evict {
 			held++
 		}
 	}
 	if held >= n.cfg.MaxEdgesPerSource {
 		return fmt.Sprintf("%d edges from this address (limit %d per address)", held, n.cfg.MaxEdgesPerSource)
 	}
+	if evict != nil {
+		// The evicted edge stays in n.edges until its goroutines end, so
+		// the slot is counted twice for a moment; that is the price of
+		// not waiting here.
+		quiet := time.Since(time.Unix(0, evict.lastUser.Load())).Truncate(time.Second)
+		reason := fmt.Sprintf("evicted: quiet for %.0fs to make room", quiet.Seconds())
+		evict.close(reason, true, false)
+		evicted = []any{"peer", evict.peerStr, "remote", evict.remote, "reason", reason}
+	}
 	n.pending++
 	g.inPending[src]++
 	g.inPendingTotal++
 	return ""
+}
+
+// evictCandidateLocked picks the edge to close for a newcomer when the
+// node is full: one the peer opened (edges we dialled are our choice), not
+// closing already, quiet for EvictQuiet or more; among those, one from the
+// source holding the most edges, then the quietest. Nil: none. n.mu held.
+func (n *Node) evictCandidateLocked() *edge {
+	if n.cfg.EvictQuiet < 0 {
+		return nil
+	}
+	cutoff := time.Now().Add(-n.cfg.EvictQuiet).UnixNano()
+	held := make(map[netip.Prefix]int)
+	for _, e := range n.edges {
+		held[e.source]++
+	}
+	var best *edge
+	var bestLast int64
+	for _, e := range n.edges {
+		if e.dialed {
+			continue
+		}
+		select {
+		case <-e.done:
+			continue
+		default:
+		}
+		last := e.lastUser.Load()
+		if last > cutoff {
+			continue
+		}
+		if best == nil || held[e.source] > held[best.source] ||
+			(held[e.source] == held[best.source] && last < bestLast) {
+			best, bestLast = e, last
+		}
+	}
+	return best
 }
 
 func (n *Node) releaseInbound(src netip.Prefix) {
