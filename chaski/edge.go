@@ -642,6 +642,15 @@ func (n *Node) register(e *edge) (kept *edge, err error) {
 			return old, errors.New(reasonDuplicate)
 		}
 	}
+	// A newcomer let in while the node was full takes the slot of the
+	// quietest accepted edge, now that it has proved itself in a handshake.
+	var evict *edge
+	if !e.dialed && !dup && len(n.edges) >= n.cfg.MaxEdges {
+		if evict = n.evictCandidateLocked(); evict == nil {
+			n.mu.Unlock()
+			return nil, fmt.Errorf("edge limit (%d) reached, no accepted edge quiet for %v", n.cfg.MaxEdges, n.cfg.EvictQuiet)
+		}
+	}
 	n.edges[e.peer] = e
 	n.routeGen.Add(1)
 	for addr, g := range n.ghosts {
@@ -652,6 +661,12 @@ func (n *Node) register(e *edge) (kept *edge, err error) {
 	n.mu.Unlock()
 	if dup {
 		old.close(reasonDuplicate, true, false)
+	}
+	if evict != nil {
+		quiet := time.Since(time.Unix(0, evict.lastUser.Load())).Truncate(time.Second)
+		reason := fmt.Sprintf("evicted: quiet for %.0fs to make room", quiet.Seconds())
+		evict.close(reason, true, false)
+		n.logf(slog.LevelInfo, "edge evicted", "peer", evict.peerStr, "remote", evict.remote, "reason", reason, "for", e.peerStr)
 	}
 	return nil, nil
 }
@@ -681,6 +696,11 @@ func (e *edge) writeLoop() {
 	}
 	for {
 		ctrl, data = e.q.take(ctrl[:0], data[:0], writeBatchBudget)
+		if len(data) > 0 {
+			// Data we send (a subscriber of ours) is talk as much as data
+			// we receive: such an edge is never quiet enough to evict.
+			e.lastUser.Store(time.Now().UnixNano())
+		}
 		if len(ctrl) == 0 && len(data) == 0 {
 			e.wmu.Lock()
 			err := e.flushLocked()

@@ -9,7 +9,6 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/netip"
 	"runtime/debug"
@@ -367,16 +366,13 @@ func sourceKey(a net.Addr) netip.Prefix {
 // reserveInbound takes a handshake slot for a connection from src, or says
 // why not.
 func (n *Node) reserveInbound(src netip.Prefix) string {
-	// Logged once n.mu is given back (deferred calls run last-in first-out).
-	var evicted []any
-	defer func() {
-		if evicted != nil {
-			n.logf(slog.LevelInfo, "edge evicted", evicted...)
-		}
-	}()
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	g := &n.guard
+	// A full node still lets a newcomer through to the handshake when some
+	// accepted edge is quiet enough to give up its slot; the edge is only
+	// closed once the newcomer has completed its handshake (register), so
+	// a bare TCP connection cannot evict anyone.
 	var evict *edge
 	if len(n.edges)+n.pending >= n.cfg.MaxEdges {
 		if evict = n.evictCandidateLocked(); evict == nil {
@@ -391,21 +387,14 @@ func (n *Node) reserveInbound(src netip.Prefix) string {
 	}
 	held := g.inPending[src]
 	for _, e := range n.edges {
+		// The edge that will give up its slot does not count against
+		// its source (it is the one most likely to be evicted later).
 		if e.source == src && e != evict {
 			held++
 		}
 	}
 	if held >= n.cfg.MaxEdgesPerSource {
 		return fmt.Sprintf("%d edges from this address (limit %d per address)", held, n.cfg.MaxEdgesPerSource)
-	}
-	if evict != nil {
-		// The evicted edge stays in n.edges until its goroutines end, so
-		// the slot is counted twice for a moment; that is the price of
-		// not waiting here.
-		quiet := time.Since(time.Unix(0, evict.lastUser.Load())).Truncate(time.Second)
-		reason := fmt.Sprintf("evicted: quiet for %.0fs to make room", quiet.Seconds())
-		evict.close(reason, true, false)
-		evicted = []any{"peer", evict.peerStr, "remote", evict.remote, "reason", reason}
 	}
 	n.pending++
 	g.inPending[src]++
