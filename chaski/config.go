@@ -77,9 +77,10 @@ type Config struct {
 	// one source address (an IPv6 /64 counts as one), so that one host
 	// cannot take every slot (default 64, at most MaxEdges).
 	MaxEdgesPerSource int
-	// EvictQuiet: when the node is at MaxEdges, an incoming connection
-	// closes an accepted edge whose peer sent nothing but keep-alive for
-	// this long (default 60s; negative: never evict, refuse the newcomer).
+	// EvictQuiet: when the node is at MaxEdges, a newcomer that completes
+	// its handshake takes the slot of an accepted edge that carried nothing
+	// but keep-alive, either way, for this long (default 60s; negative:
+	// never evict, refuse the newcomer).
 	EvictQuiet time.Duration
 	// ResumeID (16 bytes) names this node's outgoing files across restarts,
 	// so that a receiver resumes a transfer a crash interrupted; keep it in

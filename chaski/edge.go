@@ -82,9 +82,9 @@ type edge struct {
 	bytesIn, bytesOut atomic.Uint64
 	msgsIn, msgsOut   atomic.Uint64
 	lastRecv          atomic.Int64 // unix nanos of the last frame received
-	// lastUser is lastRecv as of the last frame that was not keep-alive:
-	// an edge whose peer only answers pings is a candidate for eviction
-	// when the node is full (see evictQuiet).
+	// lastUser: unix nanos of the last traffic other than keep-alive, a
+	// frame received or data sent; an edge that only carries pings is a
+	// candidate for eviction when the node is full (evictCandidateLocked).
 	lastUser    atomic.Int64
 	firstDirect atomic.Uint64 // 1 + the sequence number of the peer's first own message on this edge; 0 = none yet
 	readerBusy  atomic.Bool   // the reader is handling a frame (it may wait on queues), not reading
@@ -648,7 +648,7 @@ func (n *Node) register(e *edge) (kept *edge, err error) {
 	if !e.dialed && !dup && len(n.edges) >= n.cfg.MaxEdges {
 		if evict = n.evictCandidateLocked(); evict == nil {
 			n.mu.Unlock()
-			return nil, fmt.Errorf("edge limit (%d) reached, no accepted edge quiet for %v", n.cfg.MaxEdges, n.cfg.EvictQuiet)
+			return nil, errors.New(n.fullReason())
 		}
 	}
 	n.edges[e.peer] = e

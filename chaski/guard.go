@@ -376,7 +376,7 @@ func (n *Node) reserveInbound(src netip.Prefix) string {
 	var evict *edge
 	if len(n.edges)+n.pending >= n.cfg.MaxEdges {
 		if evict = n.evictCandidateLocked(); evict == nil {
-			return fmt.Sprintf("edge limit (%d) reached, no accepted edge quiet for %v", n.cfg.MaxEdges, n.cfg.EvictQuiet)
+			return n.fullReason()
 		}
 	}
 	if g.inPendingTotal >= max(1, n.cfg.MaxEdges/2) {
@@ -400,6 +400,12 @@ func (n *Node) reserveInbound(src netip.Prefix) string {
 	g.inPending[src]++
 	g.inPendingTotal++
 	return ""
+}
+
+// fullReason says why a full node refuses a newcomer: no edge may give
+// up its slot (reserveInbound before the handshake, register after it).
+func (n *Node) fullReason() string {
+	return fmt.Sprintf("edge limit (%d) reached, no accepted edge quiet for %v", n.cfg.MaxEdges, n.cfg.EvictQuiet)
 }
 
 // evictCandidateLocked picks the edge to close for a newcomer when the
