@@ -281,19 +281,29 @@ func TestAttackForgedOriginJump(t *testing.T) {
 		relayed  bool
 		tls      bool
 		forgedOK bool // the forgery may be delivered (a relayed origin cannot be checked)
+		signed   bool // every node requires signatures (Config.RequireSignatures)
 	}{
 		{name: "neighbour"},
 		{name: "neighbour-tls", tls: true},
 		{name: "relayed", relayed: true, forgedOK: true},
 		{name: "relayed-tls", relayed: true, tls: true, forgedOK: true},
+		// With signatures required nothing forged is delivered, relayed
+		// or not, and the next honest number cannot be taken either.
+		{name: "neighbour-signed", signed: true},
+		{name: "relayed-signed", relayed: true, signed: true},
+		{name: "relayed-tls-signed", relayed: true, tls: true, signed: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			mk := func(name string, subs ...string) *Node {
-				return startNode(t, "127.0.0.1", Config{Name: name, Subscriptions: subs})
+				return startNode(t, "127.0.0.1", Config{Name: name, Subscriptions: subs, RequireSignatures: tc.signed})
 			}
 			if tc.tls {
 				is := newIssuer(t)
-				mk = func(name string, subs ...string) *Node { return tlsNode(t, name, is.identity(t, name), subs...) }
+				mk = func(name string, subs ...string) *Node {
+					id := is.identity(t, name)
+					return startNode(t, "127.0.0.1", Config{Name: name, Subscriptions: subs, RequireSignatures: tc.signed,
+						ServerTLS: id.ServerConfig(), ClientTLS: id.ClientConfig()})
+				}
 			}
 			pub := mk("pub")
 			victim := mk("victim", "t")
@@ -340,10 +350,10 @@ func TestAttackForgedOriginJump(t *testing.T) {
 			// measure, a claim that the publisher itself sent it.
 			forge(t, attacker, victim, pub.id, pub.seq.Load()+1<<40, 1, "t", "forged-jump")
 			forge(t, attacker, victim, pub.id, pub.seq.Load()+1<<41, 0, "t", "forged-hop0")
-			if !tc.relayed {
+			if !tc.relayed || tc.signed {
 				// The next honest number, claimed first: a neighbour's
-				// numbers can be checked, a relayed origin's cannot (see
-				// docs/SECURITY.md).
+				// numbers can be checked, a relayed origin's only by its
+				// signature (see docs/SECURITY.md).
 				forge(t, attacker, victim, pub.id, pub.seq.Load()+1, 1, "t", "forged-next")
 			}
 			// The attacker's own message follows its forgeries on the same
@@ -361,7 +371,10 @@ func TestAttackForgedOriginJump(t *testing.T) {
 				forgedDelivered = true
 			}
 			if forgedDelivered && !tc.forgedOK {
-				t.Errorf("a forgery of a neighbour's messages was delivered: %v", others)
+				t.Errorf("a forgery of another node's messages was delivered: %v", others)
+			}
+			if tc.signed && tc.relayed && victim.guard.unsigned.Load() == 0 {
+				t.Error("no unsigned publish counted as dropped")
 			}
 			contained, refused := victim.msgFilter.leapStats()
 			t.Logf("honest %d/%d arrived; also delivered %v; leaps contained %d, refused %d; hops-0 claims dropped %d, neighbour copies dropped %d",

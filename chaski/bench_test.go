@@ -95,6 +95,16 @@ func BenchmarkMessages100B(b *testing.B) {
 	benchDelivery(b, pub, sub)
 }
 
+// BenchmarkMessagesSigned is BenchmarkMessages100B with signed publishes,
+// the subscriber requiring them: the cost of Config.RequireSignatures.
+func BenchmarkMessagesSigned(b *testing.B) {
+	pub := startNode(b, "127.0.0.1", Config{Name: "pub", PingInterval: time.Hour, SignPublishes: true})
+	sub := startNode(b, "127.0.0.1", Config{Name: "sub", Subscriptions: []string{"bench"}, PingInterval: time.Hour, RequireSignatures: true})
+	connect(b, sub, pub)
+	eventually(b, "subscription known", func() bool { e, ok := pub.Edge(sub.ID()); return ok && e.Subscribes("bench") })
+	benchDelivery(b, pub, sub)
+}
+
 // BenchmarkMessagesThroughRoot is the same through a relaying root node.
 func BenchmarkMessagesThroughRoot(b *testing.B) {
 	root := startNode(b, "127.0.0.1", Config{Name: "root", Root: true, PingInterval: time.Hour})

@@ -44,6 +44,10 @@ type edge struct {
 	peerName   string
 	listen     string
 	acceptFile bool
+	// peerSigned: the peer's hello says it understands signed publishes
+	// (wire.KindPublishSigned); others get them with the signature cut out.
+	// Set before the edge is shared, read-only after.
+	peerSigned bool
 	lat        latencyTracker
 	pings      map[uint64]pendingPing
 	missed     int
@@ -486,6 +490,7 @@ func (n *Node) handshake(ctx context.Context, conn net.Conn, dialed bool, pair *
 		peerName:   h.Name,
 		listen:     listen,
 		acceptFile: h.AcceptFiles,
+		peerSigned: h.Signed,
 		pings:      make(map[uint64]pendingPing),
 		q:          n.newEdgeQueue(),
 		bw:         bufio.NewWriterSize(conn, 64<<10),
@@ -570,6 +575,7 @@ func (n *Node) hello(pair *pairHello) *wire.Hello {
 		Root:        n.cfg.Root,
 		AcceptFiles: n.acceptsFiles(),
 		Resume:      n.cfg.ResumeID,
+		Signed:      !n.noSignedHello,
 	}
 	if pair != nil {
 		h.PairTopic = pair.topic

@@ -46,6 +46,9 @@ type guardState struct {
 	// Publishes dropped by forgedOrigin: hops 0 from another node than
 	// their origin; copies of a neighbour's messages from other edges.
 	forged, neighbourCopies atomic.Uint64
+	// Publishes dropped for want of a signature (Config.RequireSignatures)
+	// and signed ones that did not verify (each also closes its edge).
+	unsigned, badSignatures atomic.Uint64
 }
 
 const (

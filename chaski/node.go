@@ -2,10 +2,12 @@ package chaski
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
 	"log/slog"
 	"net"
 	"sort"
@@ -57,7 +59,17 @@ type Node struct {
 	terminateOnce sync.Once
 	seq           atomic.Uint64
 	pubMu         sync.Mutex
-	pubScratch    []byte   // where Publish builds small frames (pubMu held)
+	pubScratch    []byte // where Publish builds small frames (pubMu held)
+	// With Config.SignPublishes: this run's signing key (the node id is
+	// derived from it), a digest hash and a scratch buffer for the plain
+	// copy of a signed frame that peers without signed publishes get; all
+	// used under pubMu.
+	signKey      ed25519.PrivateKey
+	signHash     hash.Hash
+	plainScratch []byte
+	// noSignedHello leaves Hello.Signed out, as a node of a version before
+	// signed publishes did (tests of how such peers are served).
+	noSignedHello bool
 	pubClock      pubClock // publication times (pubMu held)
 
 	chunkBodies bodyRecycler // received file chunk bodies, reused
@@ -117,11 +129,22 @@ func Start(cfg Config) (*Node, error) {
 	}
 	n.events.watchers = make(map[int]*watcher)
 	n.guard.init()
-	if _, err := rand.Read(n.id[:]); err != nil {
-		return nil, err
+	if cfg.SignPublishes {
+		// A key of its own each run, like the random id it replaces: peers'
+		// duplicate filters must see a new origin when a node restarts
+		// (its sequence numbers start again at 1).
+		pub, priv, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			return nil, err
+		}
+		n.signKey, n.signHash, n.id = priv, wire.NewDigestHash(), wire.NodeIDForKey(pub)
+	} else {
+		if _, err := rand.Read(n.id[:]); err != nil {
+			return nil, err
+		}
+		n.id[6] = n.id[6]&0x0f | 0x40 // UUID version 4
+		n.id[8] = n.id[8]&0x3f | 0x80
 	}
-	n.id[6] = n.id[6]&0x0f | 0x40 // UUID version 4
-	n.id[8] = n.id[8]&0x3f | 0x80
 	n.idStr = idString(n.id)
 	for _, s := range cfg.Subscriptions {
 		n.subs[s] = true
@@ -279,24 +302,28 @@ func (n *Node) status() Status {
 	n.mu.RLock()
 	defer n.mu.RUnlock()
 	s := Status{
-		ID:            n.idStr,
-		Name:          n.cfg.Name,
-		Address:       n.addr,
-		Root:          n.cfg.Root,
-		Subscriptions: n.subscriptionsLocked(),
-		Paired:        make(map[string]bool, len(n.subs)),
-		Serving:       !n.closing.Load(),
-		Reconnecting:  len(n.ghosts) > 0,
-		Edges:         len(n.edges),
-		TLS:           n.cfg.ServerTLS != nil,
-		Started:       n.started,
-		MsgsIn:        n.msgsIn.Load(),
-		MsgsOut:       n.msgsOut.Load(),
-		BytesIn:       n.bytesIn.Load(),
-		BytesOut:      n.bytesOut.Load(),
-		Dropped:       n.events.dropped.Load(),
-		Unknown:       n.unknown.Load(),
-		LateDropped:   n.msgFilter.lateDrops(),
+		ID:                n.idStr,
+		Name:              n.cfg.Name,
+		Address:           n.addr,
+		Root:              n.cfg.Root,
+		Subscriptions:     n.subscriptionsLocked(),
+		Paired:            make(map[string]bool, len(n.subs)),
+		Serving:           !n.closing.Load(),
+		Reconnecting:      len(n.ghosts) > 0,
+		Edges:             len(n.edges),
+		TLS:               n.cfg.ServerTLS != nil,
+		Started:           n.started,
+		MsgsIn:            n.msgsIn.Load(),
+		MsgsOut:           n.msgsOut.Load(),
+		BytesIn:           n.bytesIn.Load(),
+		BytesOut:          n.bytesOut.Load(),
+		Dropped:           n.events.dropped.Load(),
+		Unknown:           n.unknown.Load(),
+		LateDropped:       n.msgFilter.lateDrops(),
+		Signing:           n.signKey != nil,
+		RequireSignatures: n.cfg.RequireSignatures,
+		Unsigned:          n.guard.unsigned.Load(),
+		BadSignatures:     n.guard.badSignatures.Load(),
 	}
 	for t := range n.subs {
 		s.Paired[t] = n.pairedForLocked(t)

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
 	"iter"
 	"log/slog"
 	"sync"
@@ -27,6 +28,9 @@ func (n *Node) Publish(ctx context.Context, topic string, data []byte) error {
 		return ErrClosed
 	}
 	overhead := wire.PublishFixedLen + len(n.cfg.Name)
+	if n.signKey != nil {
+		overhead += wire.SigBlockLen
+	}
 	if len(data)+overhead > n.cfg.MaxFrameBody {
 		return fmt.Errorf("%w: %d bytes (limit %d)", ErrTooLarge, len(data), n.cfg.MaxFrameBody-overhead)
 	}
@@ -59,7 +63,13 @@ func (n *Node) Publish(ctx context.Context, topic string, data []byte) error {
 	} else {
 		buf = make([]byte, 0, size)
 	}
-	frame, err := wire.AppendPublishFrame(buf, topic, &p)
+	var frame, plain []byte
+	var err error
+	if n.signKey != nil {
+		frame, err = wire.AppendSignedPublishFrame(buf, topic, &p, n.signKey, n.signHash)
+	} else {
+		frame, err = wire.AppendPublishFrame(buf, topic, &p)
+	}
 	if err != nil {
 		return err
 	}
@@ -69,7 +79,21 @@ func (n *Node) Publish(ctx context.Context, topic string, data []byte) error {
 	var firstErr error
 	sent := 0
 	for _, e := range targets {
-		if err := e.q.pushData(ctx, e.done, frame, borrowed); err != nil {
+		f := frame
+		if n.signKey != nil && !e.peerSigned {
+			// A peer that does not know signed publishes gets the plain
+			// frame (built once per message, in a scratch buffer when small).
+			if plain == nil {
+				if borrowed {
+					plain, _ = wire.AppendPublishFrame(n.plainScratch[:0], topic, &p)
+					n.plainScratch = plain[:0]
+				} else {
+					plain, _ = wire.AppendPublishFrame(nil, topic, &p)
+				}
+			}
+			f = plain
+		}
+		if err := e.q.pushData(ctx, e.done, f, borrowed); err != nil {
 			if ctx.Err() != nil {
 				return err
 			}
@@ -174,7 +198,8 @@ type recvCache struct {
 	nbrOrigin wire.NodeID
 	nbrEdge   *edge
 	nbrValid  bool
-	direct    bool // a message of the peer's own arrived (firstDirect is set)
+	direct    bool      // a message of the peer's own arrived (firstDirect is set)
+	sigHash   hash.Hash // digests of signed publishes (made at the first one)
 }
 
 func (c *recvCache) originID(id wire.NodeID) string {
@@ -224,7 +249,7 @@ func (n *Node) forgedOrigin(e *edge, p *wire.Publish) bool {
 }
 
 func init() {
-	routeFrames((*Node).handlePublish, wire.KindPublish)
+	routeFrames((*Node).handlePublish, wire.KindPublish, wire.KindPublishSigned)
 	routeFrames((*Node).handleSeqMark, wire.KindSeqMark)
 	routeFrames(func(n *Node, e *edge, f wire.Frame) error { return n.handleSubs(e, f.Body) }, wire.KindSubs)
 }
@@ -255,7 +280,16 @@ func (n *Node) handleSeqMark(e *edge, f wire.Frame) error {
 
 func (n *Node) handlePublish(e *edge, f wire.Frame) error {
 	rc := &e.rc
-	p, err := wire.ParsePublishReuse(f.Body, rc.name)
+	var p wire.Publish
+	var sp wire.SignedPublish
+	var err error
+	signed := f.Kind == wire.KindPublishSigned
+	if signed {
+		sp, err = wire.ParseSignedPublishReuse(f.Body, rc.name)
+		p = sp.Publish
+	} else {
+		p, err = wire.ParsePublishReuse(f.Body, rc.name)
+	}
 	if err != nil {
 		return err
 	}
@@ -267,7 +301,29 @@ func (n *Node) handlePublish(e *edge, f wire.Frame) error {
 		if n.forgedOrigin(e, &p) {
 			return nil
 		}
-	} else if !rc.direct {
+	}
+	if signed || n.cfg.RequireSignatures {
+		if !signed {
+			n.guard.unsigned.Add(1)
+			return nil
+		}
+		// A copy of a message already seen is dropped below anyway; only
+		// a new one is worth the ~90 µs of a verification.
+		if n.msgFilter.seen(p.ID) {
+			return nil
+		}
+		if rc.sigHash == nil {
+			rc.sigHash = wire.NewDigestHash()
+		}
+		if err := sp.Verify(f.Topic, rc.sigHash); err != nil {
+			// Every node that knows signed publishes verifies them before
+			// it relays them, so a bad one was made by this peer itself:
+			// drop the edge, as for any other malformed frame.
+			n.guard.badSignatures.Add(1)
+			return fmt.Errorf("publish %s/%d on %q: %w", idString(p.ID.Origin), p.ID.Seq, truncate(f.Topic, 40), err)
+		}
+	}
+	if p.ID.Origin == e.peer && !rc.direct {
 		rc.direct = true
 		e.firstDirect.Store(p.ID.Seq + 1)
 	}
@@ -310,7 +366,11 @@ func (n *Node) handlePublish(e *edge, f wire.Frame) error {
 			// Each target's lane gets the frame assembled in place,
 			// with TTL and hops rewritten: one copy per target.
 			fwd := relayFrame{topic: f.Topic, body: f.Body, ttl: p.TTL - 1, hops: (p.Hops&^wire.PublishBridged + 1) | p.Hops&wire.PublishBridged}
+			if signed {
+				fwd.signedHead = wire.SignedHeadLen(f.Body)
+			}
 			for _, t := range targets {
+				fwd.strip = signed && !t.peerSigned
 				if err := n.relay(t, &fwd, rr.stats); err != nil {
 					break
 				}
@@ -342,6 +402,7 @@ func (n *Node) handlePublish(e *edge, f wire.Frame) error {
 	m.Bridged = p.Hops&wire.PublishBridged != 0
 	m.Via = rc.via
 	m.ID = p.ID
+	m.Signed = signed
 	if taps := n.tapsFor(f.Topic); taps != nil {
 		observe(taps, m, false)
 	}

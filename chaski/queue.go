@@ -242,26 +242,51 @@ func (q *sendQueue) tailLocked(n int) *[]byte {
 
 // relayFrame is a Publish frame relayed for another node: it is assembled
 // straight into the lane (one copy of the message), with the copy's TTL
-// and hop count rewritten.
+// and hop count rewritten. A signed publish (signedHead > 0: the length of
+// its body before the signature block) keeps its kind, unless strip is set
+// for a target that does not know signed publishes: that one gets the
+// plain frame, the block cut out.
 type relayFrame struct {
-	topic     string
-	body      []byte
-	ttl, hops uint8
+	topic      string
+	body       []byte
+	ttl, hops  uint8
+	signedHead int
+	strip      bool
 }
 
-func (r *relayFrame) size() int { return wire.HeaderLen + len(r.topic) + len(r.body) }
+func (r *relayFrame) size() int {
+	n := wire.HeaderLen + len(r.topic) + len(r.body)
+	if r.strip {
+		n -= wire.SigBlockLen
+	}
+	return n
+}
 
 func (r *relayFrame) appendTo(b []byte) []byte {
 	// The reader already checked the topic and body lengths.
 	var h [wire.HeaderLen]byte
-	wire.PutHeader(h[:], wire.KindPublish, len(r.topic), len(r.body))
+	kind, body := wire.KindPublish, r.body
+	switch {
+	case r.strip:
+		wire.PutHeader(h[:], kind, len(r.topic), len(body)-wire.SigBlockLen)
+	case r.signedHead > 0:
+		kind = wire.KindPublishSigned
+		fallthrough
+	default:
+		wire.PutHeader(h[:], kind, len(r.topic), len(body))
+	}
 	b = append(b, h[:]...)
 	b = append(b, r.topic...)
 	start := len(b)
-	b = append(b, r.body...)
-	body := b[start:]
-	body[wire.PublishTTLOffset] = r.ttl
-	body[wire.PublishHopsOffset] = r.hops
+	if r.strip {
+		b = append(b, body[:r.signedHead]...)
+		b = append(b, body[r.signedHead+wire.SigBlockLen:]...)
+	} else {
+		b = append(b, body...)
+	}
+	out := b[start:]
+	out[wire.PublishTTLOffset] = r.ttl
+	out[wire.PublishHopsOffset] = r.hops
 	return b
 }
 

@@ -114,6 +114,11 @@ type Message struct {
 	// Bridged: the message entered the mesh through a bridge to another
 	// system (see Node.Inject).
 	Bridged bool
+	// Signed: the publish carried its origin's signature and it verified,
+	// so From, FromID, Seq, Time, Topic and Data are as the node with id
+	// FromID published them (Config.SignPublishes; docs/SECURITY.md). From
+	// is still only the name that node chose for itself.
+	Signed bool
 }
 
 // Status is the node's state as reported by Status() and over UDP.
@@ -143,6 +148,13 @@ type Status struct {
 	// a copy on another path: mostly late duplicates, but a first copy that
 	// late is lost. Non-zero only under heavy, sustained overload.
 	LateDropped uint64 `json:"late_dropped"`
+	// Signing: the node signs its publishes (Config.SignPublishes);
+	// RequireSignatures: it drops unsigned ones, counted in Unsigned.
+	// BadSignatures counts signed publishes that did not verify.
+	Signing           bool   `json:"signing,omitempty"`
+	RequireSignatures bool   `json:"require_signatures,omitempty"`
+	Unsigned          uint64 `json:"unsigned_dropped,omitempty"`
+	BadSignatures     uint64 `json:"bad_signatures,omitempty"`
 	// AcceptsFiles tells whether file offers may be accepted (the
 	// original's allow_incoming_files in its status).
 	AcceptsFiles bool `json:"accepts_files"`

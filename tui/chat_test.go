@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	tea "github.com/charmbracelet/bubbletea"
 
@@ -251,4 +252,32 @@ func TestChatScrollJumpAndSearch(t *testing.T) {
 	v = frame(m)
 	wantIn(t, v, "line 4 ", "line 42")
 	wantNot(t, v, "line 99", "line 50")
+}
+
+// A message whose origin's signature verified carries a mark after the
+// sender's name; an unsigned one does not, and the text column stays put.
+func TestChatMarksSignedMessages(t *testing.T) {
+	m, _ := chatModel(t)
+	signed := chatMsg("chat", "alice", "signed-line")
+	signed.Signed = true
+	send(m, messagesMsg{msgs: []*chaski.Message{signed, chatMsg("chat", "bob", "plain-line")}})
+	v := frame(m)
+	var sl, pl string
+	for _, l := range strings.Split(v, "\n") {
+		switch {
+		case strings.Contains(l, "signed-line"):
+			sl = l
+		case strings.Contains(l, "plain-line"):
+			pl = l
+		}
+	}
+	if !strings.Contains(sl, "alice✓") {
+		t.Fatalf("signed line without the mark: %q", sl)
+	}
+	if strings.Contains(pl, "✓") {
+		t.Fatalf("unsigned line with the mark: %q", pl)
+	}
+	if col := func(l, s string) int { return utf8.RuneCountInString(l[:strings.Index(l, s)]) }; col(sl, "signed-line") != col(pl, "plain-line") {
+		t.Fatalf("text columns differ:\n%s\n%s", sl, pl)
+	}
 }

@@ -29,6 +29,7 @@ type msgEntry struct {
 	fromID string
 	data   []byte
 	self   bool
+	signed bool   // its origin's signature verified (Message.Signed)
 	hist   bool   // from the node's stored history (before this run)
 	id     int    // local publish id while pending, 0 otherwise
 	failed string // publish error
@@ -184,7 +185,7 @@ func (p *topicsPane) addMessage(msg *chaski.Message) {
 			return
 		}
 	}
-	e := msgEntry{at: at, topic: msg.Topic, from: msg.From, fromID: msg.FromID, data: msg.Data, self: self}
+	e := msgEntry{at: at, topic: msg.Topic, from: msg.From, fromID: msg.FromID, data: msg.Data, self: self, signed: msg.Signed}
 	p.push(e)
 }
 
@@ -686,7 +687,17 @@ func (p *topicsPane) entryLines(e *msgEntry, w int, allTab bool) []string {
 		// A /me line: the name is in the text.
 		from = "*"
 	}
-	head.WriteString(sender.Render(fit(from, nameW, false)))
+	if e.signed && !e.self && from != "*" {
+		// The origin's signature verified: a mark after the name, which
+		// keeps its column.
+		mark := st.Symbols.OK
+		name := trunc(from, max(1, nameW-lipgloss.Width(mark)))
+		head.WriteString(sender.Render(name))
+		head.WriteString(st.OK.Render(mark))
+		head.WriteString(strings.Repeat(" ", max(0, nameW-lipgloss.Width(name)-lipgloss.Width(mark))))
+	} else {
+		head.WriteString(sender.Render(fit(from, nameW, false)))
+	}
 	head.WriteByte(' ')
 	headW := lipgloss.Width(head.String())
 	style := st.MsgText

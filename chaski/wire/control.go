@@ -31,6 +31,10 @@ type Hello struct {
 	// Resume is the sender's stable identity for resuming file transfers
 	// (16 bytes, kept across restarts; the node id changes every run).
 	Resume []byte `msgpack:"resume,omitempty"`
+	// Signed: the sender understands KindPublishSigned frames (whether or
+	// not it signs its own). A peer without it is sent signed publishes
+	// with the signature block cut out, as plain KindPublish frames.
+	Signed bool `msgpack:"signed,omitempty"`
 }
 
 // Goodbye announces a deliberate close; the receiver must not reconnect.

@@ -63,31 +63,32 @@ type Kind uint8
 
 // Frame kinds. Values are part of the protocol: never renumber.
 const (
-	KindHello      Kind = 0x01 // msgpack Hello
-	KindGoodbye    Kind = 0x02 // msgpack Goodbye: a deliberate close, do not reconnect
-	KindPing       Kind = 0x03 // binary Ping
-	KindPong       Kind = 0x04 // binary Ping, echoed
-	KindSubs       Kind = 0x05 // msgpack Subs: the sender's subscriptions changed
-	KindPublish    Kind = 0x10 // binary Publish; topic in the header
-	KindSeqMark    Kind = 0x11 // binary SeqMark: from here on, the sender's own publishes come on this edge
-	KindDiscover   Kind = 0x20 // msgpack Discover
-	KindPaired     Kind = 0x21 // msgpack PairReport
-	KindRequest    Kind = 0x30 // msgpack Request (generic named request over an edge)
-	KindResponse   Kind = 0x31 // msgpack Response
-	KindStoreReq   Kind = 0x38 // msgpack StoreRequest
-	KindStoreResp  Kind = 0x39 // msgpack StoreResponse
-	KindStoreTaken Kind = 0x3A // msgpack StoreTaken: a moved value is stored, the holder may delete it
-	KindFileOffer  Kind = 0x40 // msgpack FileOffer; topic in the header
-	KindFileChunk  Kind = 0x41 // binary FileChunk
-	KindFileEnd    Kind = 0x42 // msgpack FileEnd
-	KindFileAck    Kind = 0x43 // msgpack FileAck (accept/resume offset, or final verdict)
-	KindFileAbort  Kind = 0x44 // msgpack FileAbort (cancel from either side)
-	KindFileTree   Kind = 0x45 // binary FileTree (leaves of a verified stream)
+	KindHello         Kind = 0x01 // msgpack Hello
+	KindGoodbye       Kind = 0x02 // msgpack Goodbye: a deliberate close, do not reconnect
+	KindPing          Kind = 0x03 // binary Ping
+	KindPong          Kind = 0x04 // binary Ping, echoed
+	KindSubs          Kind = 0x05 // msgpack Subs: the sender's subscriptions changed
+	KindPublish       Kind = 0x10 // binary Publish; topic in the header
+	KindSeqMark       Kind = 0x11 // binary SeqMark: from here on, the sender's own publishes come on this edge
+	KindPublishSigned Kind = 0x12 // binary Publish with its origin's key and signature (sign.go)
+	KindDiscover      Kind = 0x20 // msgpack Discover
+	KindPaired        Kind = 0x21 // msgpack PairReport
+	KindRequest       Kind = 0x30 // msgpack Request (generic named request over an edge)
+	KindResponse      Kind = 0x31 // msgpack Response
+	KindStoreReq      Kind = 0x38 // msgpack StoreRequest
+	KindStoreResp     Kind = 0x39 // msgpack StoreResponse
+	KindStoreTaken    Kind = 0x3A // msgpack StoreTaken: a moved value is stored, the holder may delete it
+	KindFileOffer     Kind = 0x40 // msgpack FileOffer; topic in the header
+	KindFileChunk     Kind = 0x41 // binary FileChunk
+	KindFileEnd       Kind = 0x42 // msgpack FileEnd
+	KindFileAck       Kind = 0x43 // msgpack FileAck (accept/resume offset, or final verdict)
+	KindFileAbort     Kind = 0x44 // msgpack FileAbort (cancel from either side)
+	KindFileTree      Kind = 0x45 // binary FileTree (leaves of a verified stream)
 )
 
 var kindNames = map[Kind]string{
 	KindHello: "hello", KindGoodbye: "goodbye", KindPing: "ping", KindPong: "pong",
-	KindSubs: "subs", KindPublish: "publish", KindSeqMark: "seq_mark", KindDiscover: "discover", KindPaired: "paired",
+	KindSubs: "subs", KindPublish: "publish", KindSeqMark: "seq_mark", KindPublishSigned: "publish_signed", KindDiscover: "discover", KindPaired: "paired",
 	KindRequest: "request", KindResponse: "response", KindStoreReq: "store_req",
 	KindStoreResp: "store_resp", KindStoreTaken: "store_taken", KindFileOffer: "file_offer", KindFileChunk: "file_chunk",
 	KindFileEnd: "file_end", KindFileAck: "file_ack", KindFileAbort: "file_abort",

@@ -2,6 +2,7 @@ package wire
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"testing"
 	"testing/iotest"
 )
@@ -19,6 +20,7 @@ func FuzzReadFrame(f *testing.F) {
 	tree, _ := AppendFileTreeFrame(nil, &FileTree{First: 2, Leaves: make([]byte, 64)})
 	f.Add(tree)
 	f.Add(AppendSeqMarkFrame(nil, 42))
+	f.Add(signedSeed(f))
 	f.Add([]byte{1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff})
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -35,6 +37,10 @@ func FuzzReadFrame(f *testing.F) {
 			switch fr.Kind {
 			case KindPublish:
 				_, _ = ParsePublish(fr.Body)
+			case KindPublishSigned:
+				if s, err := ParseSignedPublishReuse(fr.Body, ""); err == nil {
+					_ = s.Verify(fr.Topic, NewDigestHash())
+				}
 			case KindPing, KindPong:
 				_, _ = ParsePing(fr.Body)
 			case KindFileChunk:
@@ -131,4 +137,50 @@ func FuzzDatagram(f *testing.F) {
 			_ = Unmarshal(body, &r)
 		}
 	})
+}
+
+// FuzzSignedPublish checks that no body, however forged, both parses and
+// verifies unless it is the one that was signed (or differs from it only in
+// the TTL and hops a relay rewrites).
+func FuzzSignedPublish(f *testing.F) {
+	frame := signedSeed(f)
+	h, err := ParseHeader(frame, HardMaxBody)
+	if err != nil {
+		f.Fatal(err)
+	}
+	signedBody := frame[HeaderLen+h.TopicLen:]
+	f.Add(append([]byte(nil), signedBody...))
+	f.Add(signedBody[:40])
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, body []byte) {
+		s, err := ParseSignedPublishReuse(body, "")
+		if err != nil {
+			return
+		}
+		if s.Verify("t", NewDigestHash()) != nil {
+			return
+		}
+		if len(body) != len(signedBody) {
+			t.Fatalf("a body of %d bytes verifies; only the signed one (%d) may", len(body), len(signedBody))
+		}
+		for i := range body {
+			if body[i] != signedBody[i] && i != PublishTTLOffset && i != PublishHopsOffset {
+				t.Fatalf("byte %d changed and the signature still verifies", i)
+			}
+		}
+	})
+}
+
+// signedSeed is a signed publish frame on topic "t" for the seed corpora.
+func signedSeed(tb testing.TB) []byte {
+	pub, priv, err := ed25519.GenerateKey(bytes.NewReader(make([]byte, 64)))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	p := Publish{ID: MessageID{Origin: NodeIDForKey(pub), Seq: 7}, Time: 1, TTL: 3, Name: "n", Payload: []byte("hello")}
+	frame, err := AppendSignedPublishFrame(nil, "t", &p, priv, NewDigestHash())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return frame
 }

@@ -981,3 +981,24 @@ func TestResumeIDKeptInDataDir(t *testing.T) {
 		t.Fatalf("resume id changed across runs (%v)", err)
 	}
 }
+
+// With --require-signed on the relay and the subscriber, only the signed
+// publish arrives, marked "signed" in the JSON event.
+func TestRequireSignedDropsUnsignedPub(t *testing.T) {
+	root, addr := startNode(t, "--root", "--require-signed")
+	sub := start(t, "sub", "--json", "--require-signed", "--count", "1", "--connect", addr, "--timeout", "60s", "chat")
+	root.waitLine(1, waitFor, "the subscriber's edge_up", isEvent("edge_up"))
+	if _, e, code := runCmd(t, "", "pub", "chat", "unsigned", "--connect", addr, "--name", "mallory"); code != 0 {
+		t.Fatalf("pub: exit %d: %s", code, e)
+	}
+	if _, e, code := runCmd(t, "", "pub", "--sign", "chat", "signed", "--connect", addr, "--name", "alice"); code != 0 {
+		t.Fatalf("pub --sign: exit %d: %s", code, e)
+	}
+	if code := sub.wait(waitFor); code != 0 {
+		t.Fatalf("sub: exit %d: %s", code, sub.stderrText())
+	}
+	ev := jsonEvent(sub.lines[0])
+	if ev == nil || ev["data"] != "signed" || ev["from"] != "alice" || ev["signed"] != true {
+		t.Fatalf("first message %q, want alice's signed one", sub.lines[0])
+	}
+}

@@ -114,7 +114,11 @@ func messageJSON(m *chaski.Message) obj {
 	if !m.Time.IsZero() {
 		o = o.add("time", m.Time.UTC().Format(time.RFC3339Nano))
 	}
-	return o.add("hops", m.Hops).add("via", m.Via)
+	o = o.add("hops", m.Hops).add("via", m.Via)
+	if m.Signed {
+		o = o.add("signed", true)
+	}
+	return o
 }
 
 // messageText renders a received message for people.

@@ -38,6 +38,8 @@ type nodeOpts struct {
 	dataDir         string
 	acceptFiles     bool
 	allowFetchMove  bool
+	sign            bool
+	requireSigned   bool
 	downloadDir     string
 	pingInterval    time.Duration
 	json            bool
@@ -99,6 +101,8 @@ func addNodeFlags(c *command, full bool) *nodeOpts {
 	}
 	fs.DurationVar(&o.pingInterval, "ping-interval", pi, "how often each edge is pinged (keep-alive and latency)")
 	c.placeholder("ping-interval", "DUR")
+	fs.BoolVar(&o.sign, "sign", false, "sign every message this node publishes (Ed25519), so that receivers can check who published it (costs ~35 µs per message)")
+	fs.BoolVar(&o.requireSigned, "require-signed", false, "deliver and relay only messages signed by their origin; implies --sign (costs ~90 µs per message received)")
 	if !full {
 		o.markNodeFlags()
 		return o
@@ -375,18 +379,20 @@ func (o *nodeOpts) start(ctx context.Context, env *env, setup nodeSetup) (*runni
 	}
 	rn.closers = append(rn.closers, closeLog)
 	cfg := chaski.Config{
-		Name:            o.name,
-		Listen:          o.listen,
-		Subscriptions:   dedupe(append(append([]string(nil), o.subs...), setup.subs...)),
-		Root:            o.root,
-		DeliverAll:      setup.deliverAll,
-		PingInterval:    o.pingInterval,
-		DiscoverTimeout: o.discoverTimeout,
-		Logger:          log,
-		FileHandler:     setup.fileHandler,
-		PromptFiles:     setup.promptFiles,
-		AllowFetchMove:  o.allowFetchMove,
-		FileHash:        setup.fileHash,
+		Name:              o.name,
+		Listen:            o.listen,
+		Subscriptions:     dedupe(append(append([]string(nil), o.subs...), setup.subs...)),
+		Root:              o.root,
+		DeliverAll:        setup.deliverAll,
+		PingInterval:      o.pingInterval,
+		DiscoverTimeout:   o.discoverTimeout,
+		Logger:            log,
+		FileHandler:       setup.fileHandler,
+		PromptFiles:       setup.promptFiles,
+		AllowFetchMove:    o.allowFetchMove,
+		FileHash:          setup.fileHash,
+		SignPublishes:     o.sign,
+		RequireSignatures: o.requireSigned,
 	}
 	if o.nats.enabled() {
 		cfg.StatusFields = o.nats.statusFields
