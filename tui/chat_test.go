@@ -281,3 +281,21 @@ func TestChatMarksSignedMessages(t *testing.T) {
 		t.Fatalf("text columns differ:\n%s\n%s", sl, pl)
 	}
 }
+
+// The header says whether the node signs or requires signatures, and how
+// many unsigned or badly signed publishes it dropped.
+func TestHeaderShowsSignatures(t *testing.T) {
+	f := newFake()
+	f.status.RequireSignatures, f.status.Signing, f.status.Unsigned = true, true, 7
+	wantIn(t, frame(newTestModel(t, f, 200, 40)), "signed only · unsigned dropped 7")
+	f.mu.Lock()
+	f.status.RequireSignatures, f.status.Unsigned, f.status.BadSignatures = false, 0, 2
+	f.mu.Unlock()
+	v := frame(newTestModel(t, f, 200, 40))
+	wantIn(t, v, "signed on", "bad signatures 2")
+	wantNot(t, v, "signed only")
+	f.mu.Lock()
+	f.status.Signing, f.status.BadSignatures = false, 0
+	f.mu.Unlock()
+	wantNot(t, frame(newTestModel(t, f, 200, 40)), "signed")
+}

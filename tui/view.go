@@ -308,6 +308,19 @@ func (m *model) renderHeader() string {
 		hk("up ")+hv(uptime),
 		hk("TLS ")+hv(tls),
 	)
+	switch {
+	case s.RequireSignatures:
+		sig := hk("signed ") + hv("only")
+		if s.Unsigned > 0 {
+			sig += hk(" · unsigned dropped ") + hv(strconv.FormatUint(s.Unsigned, 10))
+		}
+		parts = append(parts, sig)
+	case s.Signing:
+		parts = append(parts, hk("signed ")+hv("on"))
+	}
+	if s.BadSignatures > 0 {
+		parts = append(parts, st.Error.Render("bad signatures "+strconv.FormatUint(s.BadSignatures, 10)))
+	}
 	if s.Dropped > 0 {
 		parts = append(parts, hk("events dropped ")+hv(strconv.FormatUint(s.Dropped, 10)))
 	}
