@@ -985,7 +985,8 @@ func TestResumeIDKeptInDataDir(t *testing.T) {
 // With --require-signed on the relay and the subscriber, only the signed
 // publish arrives, marked "signed" in the JSON event.
 func TestRequireSignedDropsUnsignedPub(t *testing.T) {
-	root, addr := startNode(t, "--root", "--require-signed")
+	dir := t.TempDir()
+	root, addr := startNode(t, "--root", "--require-signed", "--data-dir", dir)
 	sub := start(t, "sub", "--json", "--require-signed", "--count", "1", "--connect", addr, "--timeout", "60s", "chat")
 	root.waitLine(1, waitFor, "the subscriber's edge_up", isEvent("edge_up"))
 	if _, e, code := runCmd(t, "", "pub", "chat", "unsigned", "--connect", addr, "--name", "mallory"); code != 0 {
@@ -1000,5 +1001,11 @@ func TestRequireSignedDropsUnsignedPub(t *testing.T) {
 	ev := jsonEvent(sub.lines[0])
 	if ev == nil || ev["data"] != "signed" || ev["from"] != "alice" || ev["signed"] != true {
 		t.Fatalf("first message %q, want alice's signed one", sub.lines[0])
+	}
+	// The relay's status (through its control socket) says what it dropped.
+	out, e, code := runCmd(t, "", "status", "--data-dir", dir)
+	st := jsonEvent(strings.TrimSpace(out))
+	if code != 0 || st == nil || st["require_signatures"] != true || st["signing"] != true || st["unsigned_dropped"] != float64(1) {
+		t.Fatalf("status: exit %d, %q, %s", code, out, e)
 	}
 }

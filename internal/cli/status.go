@@ -100,6 +100,20 @@ func printStatus(e *env, st chaski.Status) {
 		// "subscriptions" are empty because they are unknown.
 		o = o.add("paired_omitted", true)
 	}
+	// Signatures (docs/SECURITY.md), when set: only the control socket's
+	// status carries them, the UDP answer stays as small as it was.
+	if st.Signing {
+		o = o.add("signing", true)
+	}
+	if st.RequireSignatures {
+		o = o.add("require_signatures", true)
+	}
+	if st.Unsigned > 0 {
+		o = o.add("unsigned_dropped", st.Unsigned)
+	}
+	if st.BadSignatures > 0 {
+		o = o.add("bad_signatures", st.BadSignatures)
+	}
 	if f := natsStatusJSON(st.Extra); f != nil {
 		o = o.add("nats", f)
 	}
