@@ -539,14 +539,18 @@ func (n *Node) handshake(ctx context.Context, conn net.Conn, dialed bool, pair *
 		}
 		return nil, nil, fmt.Errorf("%w: %s: %v", ErrRefused, remote, regErr)
 	}
+	// The handshake slot is given back before our hello goes out: once
+	// the peer has it, it may dial again at once, and the edge must not
+	// count twice (registered and still in the handshake) against the
+	// limit that connection is checked against.
+	if registered != nil {
+		registered()
+	}
 	if !dialed {
 		if err := sendHello(); err != nil {
 			n.unregister(e)
 			return fail("sending hello: %v", err)
 		}
-	}
-	if registered != nil {
-		registered()
 	}
 	_ = conn.SetDeadline(time.Time{})
 	n.wg.Add(2)
