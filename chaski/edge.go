@@ -59,6 +59,13 @@ type edge struct {
 	// once, and a node must not take that short-lived edge for a pairing.
 	pairTopic     string
 	pairConfirmed atomic.Bool
+	// pairFate decides, once, between the two uses a peer's pairing offer
+	// can be put to when we are already paired for its topic: surplus
+	// (fateSurplus, closed by afterEdgeUp) or the answer to the peer's own
+	// discovery request that arrived meanwhile (fateAnswer, kept;
+	// handleDiscover). Without it the request was answered on an edge
+	// that was closed a moment later, and the peer waited for nothing.
+	pairFate atomic.Int32
 
 	route atomic.Pointer[routeInfo] // the peer's subscriptions, read on the hot path
 	rc    recvCache                 // owned by the reader goroutine
@@ -233,6 +240,11 @@ func (n *Node) connect(ctx context.Context, addr string, pair *pairHello) (*edge
 		return nil, fmt.Errorf("%w: %s", ErrSelfConnect, addr)
 	}
 	if e := n.edgeByAddr(addr); e != nil {
+		if pair != nil {
+			// Answering a discovery of a peer we are already connected to
+			// (its request and an edge of its own crossed): answer there.
+			n.answerOnEdge(e, pair.topic, pair.request)
+		}
 		return e, nil
 	}
 	if !n.reserveHandshake() {
