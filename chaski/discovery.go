@@ -17,6 +17,7 @@ type pairing struct {
 	paired  bool      // set by discovery, by Config.Paired or as first of topic
 	first   bool      // paired because nobody answered
 	peer    string    // who we paired with
+	peerID  string    // its node id, when the pairing came over an edge
 	lastRun time.Time // last discovery for this topic
 	outcome string
 	request []byte        // the discovery request in progress, if any
@@ -27,11 +28,26 @@ type pairing struct {
 type discoveryState struct {
 	seen    *idFilter     // discovery requests already handled
 	dialSem chan struct{} // bounds pairing dials started by requests
+	// answering lists the pairing dials in flight, by the origin they
+	// answer (at most cap(dialSem) entries): an offer that origin makes us
+	// meanwhile is the same pairing seen from its side (afterEdgeUp).
+	mu        sync.Mutex
+	answering map[wire.NodeID]pairHello
 }
 
 func (d *discoveryState) init() {
 	d.seen = newIDFilter(4096, time.Minute)
 	d.dialSem = make(chan struct{}, 8)
+	d.answering = make(map[wire.NodeID]pairHello)
+}
+
+// answeringFor returns the request of origin's that a dial of ours is
+// answering right now, if any.
+func (d *discoveryState) answeringFor(origin wire.NodeID) (pairHello, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	p, ok := d.answering[origin]
+	return p, ok
 }
 
 // Paired reports whether the node is paired for every subscription.
@@ -354,7 +370,7 @@ func (n *Node) markPaired(e *edge, topic string, request []byte) bool {
 		n.mu.Unlock()
 		return false
 	}
-	p.paired, p.first, p.peer = true, false, e.name()
+	p.paired, p.first, p.peer, p.peerID = true, false, e.name(), e.peerStr
 	if p.wake != nil {
 		close(p.wake)
 		p.wake = nil
@@ -425,11 +441,9 @@ func (n *Node) handleDiscover(e *edge, body []byte) error {
 		}
 		if existing != nil {
 			// Already connected: report the pairing on that edge (the
-			// original sent nothing and left the origin waiting).
-			f, err := wire.AppendControlFrame(nil, wire.KindPaired, "", &wire.PairReport{Request: d.Request, Topic: d.Topic})
-			if err == nil {
-				existing.sendCtrl(f)
-			}
+			// original sent nothing and left the origin waiting), unless
+			// that edge is a surplus offer being closed.
+			n.answerOnEdge(existing, d.Topic, d.Request)
 			return nil
 		}
 		if sharing >= n.cfg.MaxConnections {
@@ -445,8 +459,19 @@ func (n *Node) handleDiscover(e *edge, body []byte) error {
 			return nil // dialling addresses from the network at its rate limit
 		}
 		addr := d.OriginAddr
+		ph := pairHello{topic: d.Topic, request: d.Request}
+		n.disc.mu.Lock()
+		n.disc.answering[origin] = ph
+		n.disc.mu.Unlock()
 		n.goSafe(func() {
-			defer func() { <-n.disc.dialSem }()
+			defer func() {
+				n.disc.mu.Lock()
+				if a, ok := n.disc.answering[origin]; ok && bytes.Equal(a.request, ph.request) {
+					delete(n.disc.answering, origin)
+				}
+				n.disc.mu.Unlock()
+				<-n.disc.dialSem
+			}()
 			ctx, cancel := context.WithTimeout(n.ctx, n.cfg.DialTimeout+n.cfg.HandshakeTimeout)
 			defer cancel()
 			if _, err := n.connect(ctx, addr, &pairHello{topic: d.Topic, request: d.Request}); err != nil {
@@ -523,7 +548,7 @@ func (n *Node) pairingConfirmed(e *edge, topic string) {
 	p := n.paired[topic]
 	woke := false
 	if p != nil && p.request != nil && (!p.paired || p.first) {
-		p.paired, p.first, p.peer = true, false, e.name()
+		p.paired, p.first, p.peer, p.peerID = true, false, e.name(), e.peerStr
 		if p.wake != nil {
 			close(p.wake)
 			p.wake = nil
@@ -538,27 +563,99 @@ func (n *Node) pairingConfirmed(e *edge, topic string) {
 	}
 }
 
+// answerOnEdge answers a discovery request of e's peer on e, an edge we
+// already have to it: the pairing report says its request found us. An
+// offer of that peer's that we were about to close as surplus is not used
+// (it is going).
+func (n *Node) answerOnEdge(e *edge, topic string, request []byte) {
+	if !e.pairFate.CompareAndSwap(fateUndecided, fateAnswer) && e.pairFate.Load() != fateAnswer {
+		return
+	}
+	if f, err := wire.AppendControlFrame(nil, wire.KindPaired, "", &wire.PairReport{Request: request, Topic: topic}); err == nil {
+		e.sendCtrl(f)
+	}
+}
+
+// answeringOffer answers, on e, the request of e's peer that a pairing
+// dial of ours is answering right now; false if there is none.
+func (n *Node) answeringOffer(e *edge) bool {
+	ph, ok := n.disc.answeringFor(e.peer)
+	if !ok {
+		return false
+	}
+	n.answerOnEdge(e, ph.topic, ph.request)
+	return true
+}
+
+// surplusOfferGrace is how long an offer for a topic we are already paired
+// for is kept before it is closed (afterEdgeUp).
+const surplusOfferGrace = 2 * time.Second
+
+// Values of edge.pairFate.
+const (
+	fateUndecided = iota
+	fateAnswer
+	fateSurplus
+)
+
 // afterEdgeUp handles the pairing fields of a new edge's hello: the dialer
 // is answering one of our discovery requests.
 func (n *Node) afterEdgeUp(e *edge, h *wire.Hello) {
 	if e.dialed || h.PairTopic == "" {
 		return
 	}
-	if n.markPaired(e, h.PairTopic, h.PairRequest) {
+	report := func() {
 		// Tell the dialer its answer was taken (it does not count the edge
 		// as a pairing until then).
 		if f, err := wire.AppendControlFrame(nil, wire.KindPaired, "", &wire.PairReport{Request: h.PairRequest, Topic: h.PairTopic}); err == nil {
 			e.sendCtrl(f)
 		}
+	}
+	if n.markPaired(e, h.PairTopic, h.PairRequest) {
+		report()
 	} else {
 		n.mu.RLock()
 		p := n.paired[h.PairTopic]
 		already := p != nil && p.paired && !p.first
+		samePeer := already && p.peerID == e.peerStr
 		n.mu.RUnlock()
-		if already {
+		switch {
+		case samePeer:
+			// The peer we paired with answered twice (both halves of the
+			// request reached it) and this second connection won the
+			// duplicate rule over the first, which is closed: this edge is
+			// the pairing now. Closing it too would leave us paired with
+			// nobody.
+			report()
+		case already && n.answeringOffer(e):
+			// We are dialling this peer ourselves, to answer its own
+			// request for a topic: its offer is the same pairing seen from
+			// its side, and closing it could leave neither connection (the
+			// duplicate rule may keep this one and close ours).
+		case already && e.pairFate.Load() == fateUndecided:
 			// A second offer for a topic already paired: this edge exists
-			// only for the pairing, so it goes (as in the original).
-			e.close("already paired for "+h.PairTopic, true, false)
+			// only for the pairing, so it goes (as in the original), after
+			// a grace. The peer answered a request of ours, so it is
+			// likely to be looking for the topic itself; when its own
+			// request reaches us meanwhile it is answered on this edge
+			// (answerOnEdge), which then stays. Closed at once, the request
+			// met an edge on its way out and went unanswered, and the
+			// peer's discovery ran to its second half alone.
+			topic := h.PairTopic
+			n.goSafe(func() {
+				t := time.NewTimer(surplusOfferGrace)
+				defer t.Stop()
+				select {
+				case <-t.C:
+				case <-e.done:
+					return
+				case <-n.ctx.Done():
+					return
+				}
+				if e.pairFate.CompareAndSwap(fateUndecided, fateSurplus) {
+					e.close("already paired for "+topic, true, false)
+				}
+			})
 		}
 	}
 }

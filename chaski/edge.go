@@ -59,6 +59,13 @@ type edge struct {
 	// once, and a node must not take that short-lived edge for a pairing.
 	pairTopic     string
 	pairConfirmed atomic.Bool
+	// pairFate decides, once, between the two uses a peer's pairing offer
+	// can be put to when we are already paired for its topic: surplus
+	// (fateSurplus, closed by afterEdgeUp) or the answer to the peer's own
+	// discovery request that arrived meanwhile (fateAnswer, kept;
+	// handleDiscover). Without it the request was answered on an edge
+	// that was closed a moment later, and the peer waited for nothing.
+	pairFate atomic.Int32
 
 	route atomic.Pointer[routeInfo] // the peer's subscriptions, read on the hot path
 	rc    recvCache                 // owned by the reader goroutine
@@ -233,6 +240,11 @@ func (n *Node) connect(ctx context.Context, addr string, pair *pairHello) (*edge
 		return nil, fmt.Errorf("%w: %s", ErrSelfConnect, addr)
 	}
 	if e := n.edgeByAddr(addr); e != nil {
+		if pair != nil {
+			// Answering a discovery of a peer we are already connected to
+			// (its request and an edge of its own crossed): answer there.
+			n.answerOnEdge(e, pair.topic, pair.request)
+		}
 		return e, nil
 	}
 	if !n.reserveHandshake() {
@@ -539,14 +551,18 @@ func (n *Node) handshake(ctx context.Context, conn net.Conn, dialed bool, pair *
 		}
 		return nil, nil, fmt.Errorf("%w: %s: %v", ErrRefused, remote, regErr)
 	}
+	// The handshake slot is given back before our hello goes out: once
+	// the peer has it, it may dial again at once, and the edge must not
+	// count twice (registered and still in the handshake) against the
+	// limit that connection is checked against.
+	if registered != nil {
+		registered()
+	}
 	if !dialed {
 		if err := sendHello(); err != nil {
 			n.unregister(e)
 			return fail("sending hello: %v", err)
 		}
-	}
-	if registered != nil {
-		registered()
 	}
 	_ = conn.SetDeadline(time.Time{})
 	n.wg.Add(2)

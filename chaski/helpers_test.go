@@ -53,6 +53,9 @@ func startNode(t testing.TB, host string, cfg Config) *Node {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = testLogger(t)
+		if cfg.Logger != nil && cfg.Name != "" {
+			cfg.Logger = cfg.Logger.With("node", cfg.Name)
+		}
 	}
 	if cfg.ReconnectAttempts == 0 {
 		cfg.ReconnectAttempts = -1 // as the original's tests: no reconnection unless asked
