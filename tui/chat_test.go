@@ -299,3 +299,10 @@ func TestHeaderShowsSignatures(t *testing.T) {
 	f.mu.Unlock()
 	wantNot(t, frame(newTestModel(t, f, 200, 40)), "signed")
 }
+
+// The help overlay explains the mark of a verified sender.
+func TestHelpExplainsSignedMark(t *testing.T) {
+	m := newTestModel(t, newFake(), 160, 50)
+	keys(m, "esc", "?")
+	wantIn(t, frame(m), "after a sender's name: the message carried its publisher's signature")
+}

@@ -488,7 +488,8 @@ func (m *model) helpLines(w int) []string {
 	}
 	flush()
 	intro := "Typing mode (badge TYPING): every printable key is text; Tab, Esc, Enter, Ctrl and Alt keys act. " +
-		"Command mode (badge KEYS): single keys are commands. Esc leaves typing, i or Enter starts it."
+		"Command mode (badge KEYS): single keys are commands. Esc leaves typing, i or Enter starts it. " +
+		"In the chat, " + m.sh.st.Symbols.OK + " after a sender's name: the message carried its publisher's signature and it verified (chaski --sign)."
 	out := strings.Split(wrapWords(intro, w), "\n")
 	out = append(out, "")
 	return append(out, strings.Split(strings.Join(rows, "\n"), "\n")...)
