@@ -25,6 +25,8 @@ import (
 // run, 100-byte messages per second
 //
 //   - plain:        a nats.go publisher to a nats.go subscriber;
+//   - plain-headers, plain-1header: the same with the bridge's three
+//     headers, and with Chaski-Id alone;
 //   - mesh-to-nats: a Chaski node publishing to a bridging node, which
 //     sends them to NATS, to a nats.go subscriber;
 //   - nats-to-mesh: a nats.go publisher to the bridging node, which injects
@@ -32,8 +34,9 @@ import (
 //
 // The bridging node runs in a process of its own (this test binary, run
 // again as TestBridgeHelperProcess), so that its peak RSS (VmHWM) is its
-// own; it is reported as peak-rss-MiB. Run with -benchtime 1000000x for the
-// figures of docs/PERFORMANCE.md.
+// own; it is reported as peak-rss-MiB. Every run reports the CPU it cost
+// per message (see account). Run with -benchtime 1000000x for the figures
+// of docs/PERFORMANCE.md.
 
 const benchSize = 100
 
@@ -76,40 +79,50 @@ func BenchmarkBridge(b *testing.B) {
 	})
 
 	// The same with the three headers a bridge adds (what the server and
-	// the subscriber pay for them, without any Chaski).
-	b.Run("plain-headers", func(b *testing.B) {
-		pub, sub := natsConn(b, s.URL()), natsConn(b, s.URL())
-		var got atomic.Int64
-		done := make(chan struct{})
-		n := int64(b.N)
-		sb, err := sub.Subscribe("chaski.plainh", func(*nats.Msg) {
-			if got.Add(1) == n {
-				close(done)
-			}
-		})
-		if err != nil {
-			b.Fatal(err)
-		}
-		_ = sb.SetPendingLimits(-1, -1)
-		_ = sub.Flush()
-		m := &nats.Msg{Subject: "chaski.plainh", Data: payload, Header: nats.Header{
-			HeaderID: {"5a0c3c52-8d3e-4a55-9a43-fd4b2d1f0c11/1"}, HeaderFrom: {"bench-peer"}, HeaderTime: {"1764680000000000000"}}}
-		b.SetBytes(benchSize)
-		b.ResetTimer()
-		acc := startAccount(nil)
-		start := time.Now()
-		for i := 0; i < b.N; i++ {
-			window(&got, i)
-			m.Header[HeaderID][0] = "5a0c3c52-8d3e-4a55-9a43-fd4b2d1f0c11/" + strconv.Itoa(i+1)
-			if err := pub.PublishMsg(m); err != nil {
+	// the subscriber pay for them, without any Chaski), and with the id
+	// header alone (the least that lets bridges deduplicate).
+	for _, hv := range []struct {
+		name string
+		all  bool
+	}{{"plain-headers", true}, {"plain-1header", false}} {
+		b.Run(hv.name, func(b *testing.B) {
+			subj := "chaski." + hv.name
+			pub, sub := natsConn(b, s.URL()), natsConn(b, s.URL())
+			var got atomic.Int64
+			done := make(chan struct{})
+			n := int64(b.N)
+			sb, err := sub.Subscribe(subj, func(*nats.Msg) {
+				if got.Add(1) == n {
+					close(done)
+				}
+			})
+			if err != nil {
 				b.Fatal(err)
 			}
-		}
-		_ = pub.Flush()
-		wait(b, done, &got, n)
-		report(b, start)
-		acc.report(b, nil)
-	})
+			_ = sb.SetPendingLimits(-1, -1)
+			_ = sub.Flush()
+			m := &nats.Msg{Subject: subj, Data: payload, Header: nats.Header{HeaderID: {""}}}
+			if hv.all {
+				m.Header[HeaderFrom] = []string{"bench-peer"}
+				m.Header[HeaderTime] = []string{"1764680000000000000"}
+			}
+			b.SetBytes(benchSize)
+			b.ResetTimer()
+			acc := startAccount(nil)
+			start := time.Now()
+			for i := 0; i < b.N; i++ {
+				window(&got, i)
+				m.Header[HeaderID][0] = "5a0c3c52-8d3e-4a55-9a43-fd4b2d1f0c11/" + strconv.Itoa(i+1)
+				if err := pub.PublishMsg(m); err != nil {
+					b.Fatal(err)
+				}
+			}
+			_ = pub.Flush()
+			wait(b, done, &got, n)
+			report(b, start)
+			acc.report(b, nil)
+		})
+	}
 
 	helper := startHelper(b, s.URL())
 	node := startNode(b, "bench-peer", "in")
