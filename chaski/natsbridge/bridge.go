@@ -191,6 +191,7 @@ type Bridge struct {
 	jsPub  jetstream.JetStream // with async publish options (stream mode)
 	topics map[string]string   // topic -> subject
 	subs   []*nats.Subscription
+	anns   []*announcer // core NATS only: one per topic
 	cons   jetstream.ConsumeContext
 	kv     *KV
 
@@ -928,26 +929,45 @@ func (b *Bridge) subscribeCore(topic, subj string) error {
 			b.fromNATS(topic, m, 0)
 		}
 	}
-	// The announcement and its headers are reused (one per topic: each
-	// claim subscription calls back on a goroutine of its own). It carries
-	// no Chaski-From: a receiving bridge takes "nats" for a message without
-	// one, which is what the claim gives it.
-	ann := &announcer{msg: nats.Msg{Subject: AnnounceSubject(subj)}}
-	ann.h.init(false)
-	ann.h.idPrefix = b.plainIDText
-	ann.msg.Header = ann.h.h
+	announced := func(m *nats.Msg) {
+		if m.Header.Get(HeaderBatch) != "" {
+			b.fromBatch(topic, m)
+		} else {
+			withID(m)
+		}
+	}
+	// One announcer per topic: each claim subscription calls back on a
+	// goroutine of its own. Announcements carry no Chaski-From: a
+	// receiving bridge takes "nats" for a message without one, which is
+	// what the claim gives it.
+	ann := newAnnouncer(b, subj)
+	b.anns = append(b.anns, ann)
 	claim := func(m *nats.Msg) { // always on this subscription's goroutine
+		// nats.go counts the message being handled as pending until its
+		// callback returns, so more than one means more to come. (Were
+		// that to change, batches would only end one message early.)
+		more := false
+		if sub := ann.sub.Load(); sub != nil {
+			if p, _, err := sub.Pending(); err == nil && p > 1 {
+				more = true
+			}
+		}
 		if m.Header.Get(HeaderID) == "" {
-			b.claim(topic, m, ann)
+			b.claim(topic, m, ann, more)
+		} else if !more {
+			ann.flush() // the burst ended with a message that was not ours to claim
 		}
 	}
 	for _, s := range []struct {
 		subj, queue string
 		cb          nats.MsgHandler
-	}{{subj, "", withID}, {subj, ClaimGroup, claim}, {AnnounceSubject(subj), "", withID}} {
+	}{{subj, "", withID}, {subj, ClaimGroup, claim}, {AnnounceSubject(subj), "", announced}} {
 		sub, err := b.nc.QueueSubscribe(s.subj, s.queue, s.cb)
 		if err != nil {
 			return b.explain(err, s.subj)
+		}
+		if s.queue != "" {
+			ann.sub.Store(sub)
 		}
 		_ = sub.SetPendingLimits(InPendingMsgs, InPendingBytes)
 		b.subs = append(b.subs, sub)
@@ -955,25 +975,15 @@ func (b *Bridge) subscribeCore(topic, subj string) error {
 	return nil
 }
 
-// announcer is a topic's reused announcement (nats.go copies it before
-// PublishMsg returns).
-type announcer struct {
-	msg nats.Msg
-	h   headerScratch
-}
-
-// claim handles a plain NATS message this bridge won in the claim group.
-func (b *Bridge) claim(topic string, nm *nats.Msg, ann *announcer) {
+// claim handles a plain NATS message this bridge won in the claim group:
+// it injects it under a new id and has it announced (more: the claim
+// subscription has more messages waiting, so the announcement may wait
+// for them and go out as one batch).
+func (b *Bridge) claim(topic string, nm *nats.Msg, ann *announcer, more bool) {
 	m := &chaski.Message{Topic: topic, Data: nm.Data, Via: "nats", From: "nats", Time: time.Now(),
 		ID: wire.MessageID{Origin: b.plainOrigin, Seq: b.plainSeq.Add(1)}}
-	ann.msg.Data = nm.Data
-	ann.h.set("", m.ID.Seq, m.Time.UnixNano(), "")
 	b.inject(m)
-	if err := b.nc.PublishMsg(&ann.msg); err != nil {
-		b.mu.Lock()
-		b.lastErr = "cannot announce a claimed message to other bridges: " + err.Error()
-		b.mu.Unlock()
-	}
+	ann.add(m, more)
 }
 
 // fromNATS injects a message received from NATS into the mesh. streamSeq
@@ -1050,6 +1060,9 @@ func (b *Bridge) Close() error {
 		}
 		for _, s := range b.subs {
 			_ = s.Unsubscribe()
+		}
+		for _, a := range b.anns {
+			a.flush() // claims injected here must still reach the other meshes
 		}
 		b.closedFlag.Store(true)
 		b.cancel()

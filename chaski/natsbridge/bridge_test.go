@@ -277,11 +277,24 @@ func TestAnnouncedIDAndTime(t *testing.T) {
 		defer mu.Unlock()
 		return len(atA) == n && len(atB) == n
 	})
+	// One message alone, after the burst: its announcement must not wait
+	// for a batch to fill.
+	if err := np.Publish("chaski.chat", []byte("nats-alone")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the lone message in both meshes", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(atA) == n+1 && len(atB) == n+1
+	})
 	mu.Lock()
 	defer mu.Unlock()
 	ids := map[string]bool{}
-	for i := 0; i < n; i++ {
+	for i := 0; i <= n; i++ {
 		k := fmt.Sprintf("nats-%d", i)
+		if i == n {
+			k = "nats-alone"
+		}
 		x, y := atA[k], atB[k]
 		if x.from != "nats" || y.from != "nats" {
 			t.Fatalf("%s: from %q and %q, want nats", k, x.from, y.from)
