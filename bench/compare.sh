@@ -230,19 +230,29 @@ echo
 # bridging node is a process of its own, its peak RSS is reported.
 say "NATS bridge (1M × 100 B each way, in-process nats-server)"
 if $GO test -run '^$' -bench '^BenchmarkBridge$' -benchtime 1000000x ./chaski/natsbridge/ >"$OUT/natsbridge.txt" 2>&1; then
-	awk '
+	# CPU per message (µs): the benchmark process (nats-server, the nats.go
+	# clients, the Chaski node) plus the bridging child. With every CPU busy
+	# a run cannot go faster than CPUs / CPU per message, so the ratio of
+	# two runs' CPU per message is the best ratio of their rates.
+	awk -v cpus="$(getconf _NPROCESSORS_ONLN)" '
 		/^BenchmarkBridge\// {
 			name = $1; sub(/^BenchmarkBridge\//, "", name); sub(/-[0-9]+$/, "", name)
 			for (i = 2; i < NF; i++) {
 				if ($(i+1) == "msgs/s") rate[name] = $i
 				if ($(i+1) == "peak-rss-MiB") rss[name] = $i
+				if ($(i+1) == "bench-cpu-µs/msg") cpu[name] += $i
+				if ($(i+1) == "bridge-cpu-µs/msg") { cpu[name] += $i; br[name] = $i }
 			}
+		}
+		function row(label, n) {
+			printf "  %s  %9.0f  (%.0f%% of plain, %.0f%% of plain with headers)   CPU %.2f µs/msg (bridge %.2f): at most %.0f%% of plain   bridging node peak RSS %s MiB\n", label, rate[n], 100*rate[n]/p, 100*rate[n]/rate["plain-headers"], cpu[n], br[n], 100*cpu["plain"]/cpu[n], rss[n]
 		}
 		END {
 			p = rate["plain"]
-			printf "\nNATS bridge, msgs/s (100 B)      plain nats.go %.0f   with the bridge headers %.0f\n", p, rate["plain-headers"]
-			printf "  mesh → NATS  %9.0f  (%.0f%% of plain, %.0f%% of plain with headers)   bridging node peak RSS %s MiB\n", rate["mesh-to-nats"], 100*rate["mesh-to-nats"]/p, 100*rate["mesh-to-nats"]/rate["plain-headers"], rss["mesh-to-nats"]
-			printf "  NATS → mesh  %9.0f  (%.0f%% of plain)   bridging node peak RSS %s MiB\n", rate["nats-to-mesh"], 100*rate["nats-to-mesh"]/p, rss["nats-to-mesh"]
+			printf "\nNATS bridge, msgs/s (100 B)      plain nats.go %.0f (CPU %.2f µs/msg)   with the bridge headers %.0f (CPU %.2f µs/msg)   with Chaski-Id alone %.0f (CPU %.2f µs/msg)\n", p, cpu["plain"], rate["plain-headers"], cpu["plain-headers"], rate["plain-1header"], cpu["plain-1header"]
+			row("mesh → NATS", "mesh-to-nats")
+			row("NATS → mesh", "nats-to-mesh")
+			printf "  (on %d CPUs plain nats.go could reach %.0f msgs/s at its CPU per message)\n", cpus, cpus*1e6/cpu["plain"]
 		}' "$OUT/natsbridge.txt"
 else
 	cat "$OUT/natsbridge.txt" >&2

@@ -44,6 +44,7 @@ type injectRouteCache struct {
 	gen     uint64
 	topic   string
 	origin  wire.NodeID
+	originS string // origin as text (Message.FromID), made once per origin
 	targets []*edge
 	stats   *topicCounters
 }
@@ -84,6 +85,19 @@ func (n *Node) tapsFor(topic string) []*Tap {
 	cur := n.taps.list.Load()
 	if cur == nil || len(*cur) == 0 {
 		return nil
+	}
+	// Usually every tap (one bridge) wants the topic: then the list itself
+	// is the answer, without a slice per message (it is never changed in
+	// place: AddTap and its remover store new lists).
+	all := true
+	for _, t := range *cur {
+		if !t.Wants(topic) {
+			all = false
+			break
+		}
+	}
+	if all {
+		return *cur
 	}
 	var out []*Tap
 	for _, t := range *cur {
@@ -140,8 +154,8 @@ func (n *Node) Inject(ctx context.Context, m *Message) (bool, error) {
 	gen := n.routeGen.Load()
 	rc := n.taps.injRoute.Load()
 	if rc == nil || rc.gen != gen || rc.topic != m.Topic || rc.origin != id.Origin {
-		rc = &injectRouteCache{gen: gen, topic: m.Topic, origin: id.Origin, targets: n.routeTargets(m.Topic, nil, &id.Origin),
-			stats: n.topicStats.get(m.Topic)}
+		rc = &injectRouteCache{gen: gen, topic: m.Topic, origin: id.Origin, originS: idString(id.Origin),
+			targets: n.routeTargets(m.Topic, nil, &id.Origin), stats: n.topicStats.get(m.Topic)}
 		n.taps.injRoute.Store(rc)
 	}
 	rc.stats.msgsIn.Add(1)
@@ -173,7 +187,7 @@ func (n *Node) Inject(ctx context.Context, m *Message) (bool, error) {
 		}
 	}
 	if n.cfg.DeliverAll || n.subscribedTo(m.Topic) {
-		m.FromID, m.Seq, m.Hops, m.Bridged = idString(id.Origin), id.Seq, 0, true
+		m.FromID, m.Seq, m.Hops, m.Bridged = rc.originS, id.Seq, 0, true
 		n.deliver(nil, m, rc.stats)
 	}
 	return true, nil

@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -23,6 +25,8 @@ import (
 // run, 100-byte messages per second
 //
 //   - plain:        a nats.go publisher to a nats.go subscriber;
+//   - plain-headers, plain-1header: the same with the bridge's three
+//     headers, and with Chaski-Id alone;
 //   - mesh-to-nats: a Chaski node publishing to a bridging node, which
 //     sends them to NATS, to a nats.go subscriber;
 //   - nats-to-mesh: a nats.go publisher to the bridging node, which injects
@@ -30,8 +34,9 @@ import (
 //
 // The bridging node runs in a process of its own (this test binary, run
 // again as TestBridgeHelperProcess), so that its peak RSS (VmHWM) is its
-// own; it is reported as peak-rss-MiB. Run with -benchtime 1000000x for the
-// figures of docs/PERFORMANCE.md.
+// own; it is reported as peak-rss-MiB. Every run reports the CPU it cost
+// per message (see account). Run with -benchtime 1000000x for the figures
+// of docs/PERFORMANCE.md.
 
 const benchSize = 100
 
@@ -59,6 +64,7 @@ func BenchmarkBridge(b *testing.B) {
 		_ = sub.Flush()
 		b.SetBytes(benchSize)
 		b.ResetTimer()
+		acc := startAccount(nil)
 		start := time.Now()
 		for i := 0; i < b.N; i++ {
 			window(&got, i)
@@ -69,41 +75,54 @@ func BenchmarkBridge(b *testing.B) {
 		_ = pub.Flush()
 		wait(b, done, &got, n)
 		report(b, start)
+		acc.report(b, nil)
 	})
 
 	// The same with the three headers a bridge adds (what the server and
-	// the subscriber pay for them, without any Chaski).
-	b.Run("plain-headers", func(b *testing.B) {
-		pub, sub := natsConn(b, s.URL()), natsConn(b, s.URL())
-		var got atomic.Int64
-		done := make(chan struct{})
-		n := int64(b.N)
-		sb, err := sub.Subscribe("chaski.plainh", func(*nats.Msg) {
-			if got.Add(1) == n {
-				close(done)
-			}
-		})
-		if err != nil {
-			b.Fatal(err)
-		}
-		_ = sb.SetPendingLimits(-1, -1)
-		_ = sub.Flush()
-		m := &nats.Msg{Subject: "chaski.plainh", Data: payload, Header: nats.Header{
-			HeaderID: {"5a0c3c52-8d3e-4a55-9a43-fd4b2d1f0c11/1"}, HeaderFrom: {"bench-peer"}, HeaderTime: {"1764680000000000000"}}}
-		b.SetBytes(benchSize)
-		b.ResetTimer()
-		start := time.Now()
-		for i := 0; i < b.N; i++ {
-			window(&got, i)
-			m.Header[HeaderID][0] = "5a0c3c52-8d3e-4a55-9a43-fd4b2d1f0c11/" + strconv.Itoa(i+1)
-			if err := pub.PublishMsg(m); err != nil {
+	// the subscriber pay for them, without any Chaski), and with the id
+	// header alone (the least that lets bridges deduplicate).
+	for _, hv := range []struct {
+		name string
+		all  bool
+	}{{"plain-headers", true}, {"plain-1header", false}} {
+		b.Run(hv.name, func(b *testing.B) {
+			subj := "chaski." + hv.name
+			pub, sub := natsConn(b, s.URL()), natsConn(b, s.URL())
+			var got atomic.Int64
+			done := make(chan struct{})
+			n := int64(b.N)
+			sb, err := sub.Subscribe(subj, func(*nats.Msg) {
+				if got.Add(1) == n {
+					close(done)
+				}
+			})
+			if err != nil {
 				b.Fatal(err)
 			}
-		}
-		_ = pub.Flush()
-		wait(b, done, &got, n)
-		report(b, start)
-	})
+			_ = sb.SetPendingLimits(-1, -1)
+			_ = sub.Flush()
+			m := &nats.Msg{Subject: subj, Data: payload, Header: nats.Header{HeaderID: {""}}}
+			if hv.all {
+				m.Header[HeaderFrom] = []string{"bench-peer"}
+				m.Header[HeaderTime] = []string{"1764680000000000000"}
+			}
+			b.SetBytes(benchSize)
+			b.ResetTimer()
+			acc := startAccount(nil)
+			start := time.Now()
+			for i := 0; i < b.N; i++ {
+				window(&got, i)
+				m.Header[HeaderID][0] = "5a0c3c52-8d3e-4a55-9a43-fd4b2d1f0c11/" + strconv.Itoa(i+1)
+				if err := pub.PublishMsg(m); err != nil {
+					b.Fatal(err)
+				}
+			}
+			_ = pub.Flush()
+			wait(b, done, &got, n)
+			report(b, start)
+			acc.report(b, nil)
+		})
+	}
 
 	helper := startHelper(b, s.URL())
 	node := startNode(b, "bench-peer", "in")
@@ -137,6 +156,7 @@ func BenchmarkBridge(b *testing.B) {
 		ctx := context.Background()
 		b.SetBytes(benchSize)
 		b.ResetTimer()
+		acc := startAccount(helper)
 		start := time.Now()
 		for i := 0; i < b.N; i++ {
 			if err := node.Publish(ctx, "out", payload); err != nil {
@@ -145,6 +165,7 @@ func BenchmarkBridge(b *testing.B) {
 		}
 		wait(b, done, &got, n)
 		report(b, start)
+		acc.report(b, helper)
 		b.ReportMetric(helper.peakRSS(b), "peak-rss-MiB")
 		_ = sb.Unsubscribe()
 	})
@@ -162,6 +183,7 @@ func BenchmarkBridge(b *testing.B) {
 		got, done := counter.reset(int64(b.N))
 		b.SetBytes(benchSize)
 		b.ResetTimer()
+		acc := startAccount(helper)
 		start := time.Now()
 		for i := 0; i < b.N; i++ {
 			window(got, i)
@@ -174,6 +196,7 @@ func BenchmarkBridge(b *testing.B) {
 			return fmt.Sprintf("edges %+v status %+v", node.Edges(), node.Status())
 		})
 		report(b, start)
+		acc.report(b, helper)
 		b.ReportMetric(helper.peakRSS(b), "peak-rss-MiB")
 	})
 }
@@ -303,10 +326,25 @@ func TestBridgeHelperProcess(t *testing.T) {
 			defer func() { pprof.StopCPUProfile(); f.Close() }()
 		}
 	}
+	var ms0 runtime.MemStats
+	runtime.ReadMemStats(&ms0)
 	fmt.Printf("ready %s\n", n.Addr())
 	_, _ = bufio.NewReader(os.Stdin).ReadString('\n')
 	in := br.Info()
-	fmt.Fprintf(os.Stderr, "bridge: out %d in %d dropped %d in-dropped %d\n", in.MsgsOut, in.MsgsIn, in.Dropped, in.InDropped)
+	var ms1 runtime.MemStats
+	runtime.ReadMemStats(&ms1)
+	// Allocations while bridging (both directions of the run, and the
+	// idle time between them), per message bridged.
+	moved := max(in.MsgsOut+in.MsgsIn, 1)
+	fmt.Fprintf(os.Stderr, "bridge: out %d in %d dropped %d in-dropped %d; %.2f allocs and %.0f B per message, %d GCs\n",
+		in.MsgsOut, in.MsgsIn, in.Dropped, in.InDropped, float64(ms1.Mallocs-ms0.Mallocs)/float64(moved),
+		float64(ms1.TotalAlloc-ms0.TotalAlloc)/float64(moved), ms1.NumGC-ms0.NumGC)
+	if path := os.Getenv("CHASKI_BRIDGE_HELPER_MEMPROFILE"); path != "" {
+		if f, err := os.Create(path); err == nil {
+			_ = pprof.Lookup("allocs").WriteTo(f, 0)
+			f.Close()
+		}
+	}
 	br.Close()
 	cctx, ccancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer ccancel()
@@ -335,4 +373,92 @@ func (c *runCounter) add() {
 	if c.got != nil && c.got.Add(1) == c.n {
 		close(c.done)
 	}
+}
+
+// account measures the CPU a run costs per message: of this process (the
+// nats-server, the nats.go clients and the Chaski node of the benchmark,
+// from getrusage) and of the bridging child (from /proc, in clock ticks),
+// with the child's read and write system calls (/proc/PID/io). On two CPUs
+// the sum of the two CPU figures bounds the rate of a CPU-bound run: rate
+// ≤ CPUs / (CPU seconds per message).
+type account struct {
+	start        time.Time
+	self         time.Duration
+	child        time.Duration
+	sysr, sysw   int64
+	haveChildCPU bool
+}
+
+func startAccount(h *helperProc) *account {
+	a := &account{start: time.Now(), self: selfCPU()}
+	if h != nil {
+		a.child, a.haveChildCPU = h.cpu()
+		a.sysr, a.sysw = h.syscalls()
+	}
+	return a
+}
+
+func (a *account) report(b *testing.B, h *helperProc) {
+	b.Helper()
+	wall := time.Since(a.start)
+	n := float64(b.N)
+	self := selfCPU() - a.self
+	total := self
+	b.ReportMetric(float64(self.Nanoseconds())/1e3/n, "bench-cpu-µs/msg")
+	if h != nil && a.haveChildCPU {
+		c, _ := h.cpu()
+		r, w := h.syscalls()
+		total += c - a.child
+		b.ReportMetric(float64((c-a.child).Nanoseconds())/1e3/n, "bridge-cpu-µs/msg")
+		b.ReportMetric(float64(r-a.sysr+w-a.sysw)/n, "bridge-rw-syscalls/msg")
+	}
+	b.ReportMetric(total.Seconds()/wall.Seconds(), "CPUs-busy")
+}
+
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// cpu is the child's user and system time so far (/proc/PID/stat, fields
+// 14 and 15, in ticks of 1/100 s: Linux's USER_HZ).
+func (h *helperProc) cpu() (time.Duration, bool) {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(h.cmd.Process.Pid) + "/stat")
+	if err != nil {
+		return 0, false
+	}
+	s := string(data)
+	i := strings.LastIndexByte(s, ')') // the command name may hold spaces
+	if i < 0 {
+		return 0, false
+	}
+	f := strings.Fields(s[i+1:]) // f[0] is field 3 (state)
+	if len(f) < 13 {
+		return 0, false
+	}
+	ut, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, false
+	}
+	return time.Duration(ut+st) * 10 * time.Millisecond, true
+}
+
+// syscalls is the child's count of read and write system calls so far.
+func (h *helperProc) syscalls() (r, w int64) {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(h.cmd.Process.Pid) + "/io")
+	if err != nil {
+		return 0, 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "syscr: "); ok {
+			r, _ = strconv.ParseInt(v, 10, 64)
+		} else if v, ok := strings.CutPrefix(line, "syscw: "); ok {
+			w, _ = strconv.ParseInt(v, 10, 64)
+		}
+	}
+	return r, w
 }

@@ -38,6 +38,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/chaski-dev/chaski/chaski"
 	"github.com/chaski-dev/chaski/chaski/wire"
@@ -190,6 +191,7 @@ type Bridge struct {
 	jsPub  jetstream.JetStream // with async publish options (stream mode)
 	topics map[string]string   // topic -> subject
 	subs   []*nats.Subscription
+	anns   []*announcer // core NATS only: one per topic
 	cons   jetstream.ConsumeContext
 	kv     *KV
 
@@ -212,8 +214,10 @@ type Bridge struct {
 	fatal1   sync.Once
 
 	held      []*nats.Msg // writer goroutine only
-	scratch   nats.Msg    // writer goroutine only
-	idBuf     []byte      // writer goroutine only
+	scratch   nats.Msg    // writer goroutine only, with:
+	scratchH  headerScratch
+	lastTopic string // the topic of the last message written, and its subject
+	lastSubj  string
 	heldBytes int
 	heldN     atomic.Int64
 
@@ -699,16 +703,67 @@ func (b *Bridge) toNATS(m *chaski.Message) *nats.Msg {
 	return &nats.Msg{Subject: b.topics[m.Topic], Header: h, Data: m.Data}
 }
 
-func (b *Bridge) fillScratch(m *chaski.Message) {
-	if b.scratch.Header == nil {
-		b.scratch.Header = nats.Header{HeaderID: {""}, HeaderFrom: {""}, HeaderTime: {""}}
+// headerScratch is a reused header map whose values are written in place
+// (through the slices kept here, without map look-ups) and whose id and
+// time values are views of reused buffers (see transient).
+type headerScratch struct {
+	h                 nats.Header
+	id, from, tm      []string // the map's value slices
+	idBuf, timeBuf    []byte
+	idPrefix          string // the id text up to and including '/', when fixed
+	withFrom, started bool
+}
+
+func (s *headerScratch) init(withFrom bool) {
+	s.id, s.tm = []string{""}, []string{""}
+	s.h = nats.Header{HeaderID: s.id, HeaderTime: s.tm}
+	if withFrom {
+		s.from = []string{""}
+		s.h[HeaderFrom] = s.from
 	}
-	b.idBuf = strconv.AppendUint(append(append(b.idBuf[:0], m.FromID...), '/'), m.Seq, 10)
-	b.scratch.Subject = b.topics[m.Topic]
+	s.withFrom, s.started = withFrom, true
+}
+
+// set fills the values: id "<origin>/<seq>" (origin "" means idPrefix),
+// the time in Unix nanoseconds, and from when the map has it.
+func (s *headerScratch) set(origin string, seq uint64, unixNano int64, from string) {
+	if origin == "" {
+		s.idBuf = append(s.idBuf[:0], s.idPrefix...)
+	} else {
+		s.idBuf = append(append(s.idBuf[:0], origin...), '/')
+	}
+	s.idBuf = strconv.AppendUint(s.idBuf, seq, 10)
+	s.timeBuf = strconv.AppendInt(s.timeBuf[:0], unixNano, 10)
+	s.id[0] = transient(s.idBuf)
+	s.tm[0] = transient(s.timeBuf)
+	if s.withFrom {
+		s.from[0] = from
+	}
+}
+
+// transient views b as a string without copying it. Only for header values
+// of a reused nats.Msg: nats.go encodes the headers into its own buffer
+// before PublishMsg returns and keeps nothing, and b is rewritten only
+// after that, so nobody reads such a string once its bytes change. It saves
+// the two string allocations per message that the id and the time cost.
+func transient(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(unsafe.SliceData(b), len(b))
+}
+
+func (b *Bridge) fillScratch(m *chaski.Message) {
+	if !b.scratchH.started {
+		b.scratchH.init(true)
+		b.scratch.Header = b.scratchH.h
+	}
+	if m.Topic != b.lastTopic || b.lastSubj == "" {
+		b.lastTopic, b.lastSubj = m.Topic, b.topics[m.Topic]
+	}
+	b.scratch.Subject = b.lastSubj
 	b.scratch.Data = m.Data
-	b.scratch.Header[HeaderID][0] = string(b.idBuf)
-	b.scratch.Header[HeaderFrom][0] = m.From
-	b.scratch.Header[HeaderTime][0] = strconv.FormatInt(m.Time.UnixNano(), 10)
+	b.scratchH.set(m.FromID, m.Seq, m.Time.UnixNano(), m.From)
 }
 
 // writer sends queued mesh messages to NATS, holding them while
@@ -874,19 +929,45 @@ func (b *Bridge) subscribeCore(topic, subj string) error {
 			b.fromNATS(topic, m, 0)
 		}
 	}
-	ann := &nats.Msg{Subject: AnnounceSubject(subj), Header: nats.Header{HeaderID: {""}, HeaderFrom: {"nats"}, HeaderTime: {""}}}
+	announced := func(m *nats.Msg) {
+		if m.Header.Get(HeaderBatch) != "" {
+			b.fromBatch(topic, m)
+		} else {
+			withID(m)
+		}
+	}
+	// One announcer per topic: each claim subscription calls back on a
+	// goroutine of its own. Announcements carry no Chaski-From: a
+	// receiving bridge takes "nats" for a message without one, which is
+	// what the claim gives it.
+	ann := newAnnouncer(b, subj)
+	b.anns = append(b.anns, ann)
 	claim := func(m *nats.Msg) { // always on this subscription's goroutine
+		// nats.go counts the message being handled as pending until its
+		// callback returns, so more than one means more to come. (Were
+		// that to change, batches would only end one message early.)
+		more := false
+		if sub := ann.sub.Load(); sub != nil {
+			if p, _, err := sub.Pending(); err == nil && p > 1 {
+				more = true
+			}
+		}
 		if m.Header.Get(HeaderID) == "" {
-			b.claim(topic, m, ann)
+			b.claim(topic, m, ann, more)
+		} else if !more {
+			ann.flush() // the burst ended with a message that was not ours to claim
 		}
 	}
 	for _, s := range []struct {
 		subj, queue string
 		cb          nats.MsgHandler
-	}{{subj, "", withID}, {subj, ClaimGroup, claim}, {AnnounceSubject(subj), "", withID}} {
+	}{{subj, "", withID}, {subj, ClaimGroup, claim}, {AnnounceSubject(subj), "", announced}} {
 		sub, err := b.nc.QueueSubscribe(s.subj, s.queue, s.cb)
 		if err != nil {
 			return b.explain(err, s.subj)
+		}
+		if s.queue != "" {
+			ann.sub.Store(sub)
 		}
 		_ = sub.SetPendingLimits(InPendingMsgs, InPendingBytes)
 		b.subs = append(b.subs, sub)
@@ -894,21 +975,15 @@ func (b *Bridge) subscribeCore(topic, subj string) error {
 	return nil
 }
 
-// claim handles a plain NATS message this bridge won in the claim group;
-// ann is the announcement, reused (nats.go copies it before PublishMsg
-// returns).
-func (b *Bridge) claim(topic string, nm *nats.Msg, ann *nats.Msg) {
+// claim handles a plain NATS message this bridge won in the claim group:
+// it injects it under a new id and has it announced (more: the claim
+// subscription has more messages waiting, so the announcement may wait
+// for them and go out as one batch).
+func (b *Bridge) claim(topic string, nm *nats.Msg, ann *announcer, more bool) {
 	m := &chaski.Message{Topic: topic, Data: nm.Data, Via: "nats", From: "nats", Time: time.Now(),
 		ID: wire.MessageID{Origin: b.plainOrigin, Seq: b.plainSeq.Add(1)}}
-	ann.Data = nm.Data
-	ann.Header[HeaderID][0] = b.plainIDText + strconv.FormatUint(m.ID.Seq, 10)
-	ann.Header[HeaderTime][0] = strconv.FormatInt(m.Time.UnixNano(), 10)
 	b.inject(m)
-	if err := b.nc.PublishMsg(ann); err != nil {
-		b.mu.Lock()
-		b.lastErr = "cannot announce a claimed message to other bridges: " + err.Error()
-		b.mu.Unlock()
-	}
+	ann.add(m, more)
 }
 
 // fromNATS injects a message received from NATS into the mesh. streamSeq
@@ -985,6 +1060,9 @@ func (b *Bridge) Close() error {
 		}
 		for _, s := range b.subs {
 			_ = s.Unsubscribe()
+		}
+		for _, a := range b.anns {
+			a.flush() // claims injected here must still reach the other meshes
 		}
 		b.closedFlag.Store(true)
 		b.cancel()

@@ -40,6 +40,7 @@ func TestMirrorBothWays(t *testing.T) {
 	}
 	cPub, cBr := collect(pub), collect(br)
 
+	before := time.Now().UnixNano()
 	publishN(t, pub, "chat", "mesh", 100)
 	for i := 0; i < 100; i++ {
 		select {
@@ -55,6 +56,11 @@ func TestMirrorBothWays(t *testing.T) {
 			}
 			if m.Header.Get(HeaderTime) == "" || m.Header.Get(jetstream.MsgIDHeader) != "" {
 				t.Fatalf("headers %v: want Chaski-Time and no Nats-Msg-Id without a stream", m.Header)
+			}
+			// The header values are written into reused buffers: each
+			// message must carry its own time, not a later one's bytes.
+			if ns, err := strconv.ParseInt(m.Header.Get(HeaderTime), 10, 64); err != nil || ns < before || ns > time.Now().UnixNano() {
+				t.Fatalf("Chaski-Time %q: not a time since the test began (%v)", m.Header.Get(HeaderTime), err)
 			}
 		case <-time.After(waitTimeout):
 			t.Fatalf("NATS got %d of 100 mesh messages", i)
@@ -225,6 +231,81 @@ func TestTwoMeshesThroughCluster(t *testing.T) {
 	settle(cs...)
 	for i, node := range nodes {
 		cs[i].exactlyOnce(t, node.Name(), want(node))
+	}
+}
+
+// A plain NATS message claimed by one bridge reaches another mesh through
+// the announcement with the same id and time, from "nats" (the
+// announcement carries no Chaski-From), every one with its own values.
+func TestAnnouncedIDAndTime(t *testing.T) {
+	s := startServer(t, nil)
+	a, b := startNode(t, "a", "chat"), startNode(t, "b", "chat") // two meshes of one node
+	startBridge(t, a, Config{URLs: []string{s.URL()}})
+	startBridge(t, b, Config{URLs: []string{s.URL()}})
+	interest(t, []*natsServer{s}, AnnounceSubject("chaski.chat"), 2)
+
+	type seen struct {
+		from, id string
+		at       time.Time
+	}
+	record := func(n *chaski.Node, out map[string]seen, mu *sync.Mutex) {
+		go func() {
+			for m := range n.Messages() {
+				mu.Lock()
+				out[string(m.Data)] = seen{m.From, fmt.Sprintf("%s/%d", m.FromID, m.Seq), m.Time}
+				mu.Unlock()
+			}
+		}()
+	}
+	var mu sync.Mutex
+	atA, atB := map[string]seen{}, map[string]seen{}
+	record(a, atA, &mu)
+	record(b, atB, &mu)
+
+	np := natsConn(t, s.URL())
+	const n = 200
+	for i := 0; i < n; i++ {
+		if err := np.Publish("chaski.chat", []byte(fmt.Sprintf("nats-%d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := np.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "every message in both meshes", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(atA) == n && len(atB) == n
+	})
+	// One message alone, after the burst: its announcement must not wait
+	// for a batch to fill.
+	if err := np.Publish("chaski.chat", []byte("nats-alone")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the lone message in both meshes", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(atA) == n+1 && len(atB) == n+1
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	ids := map[string]bool{}
+	for i := 0; i <= n; i++ {
+		k := fmt.Sprintf("nats-%d", i)
+		if i == n {
+			k = "nats-alone"
+		}
+		x, y := atA[k], atB[k]
+		if x.from != "nats" || y.from != "nats" {
+			t.Fatalf("%s: from %q and %q, want nats", k, x.from, y.from)
+		}
+		if x.id != y.id || !x.at.Equal(y.at) {
+			t.Fatalf("%s: id %s at %v in one mesh, %s at %v in the other", k, x.id, x.at, y.id, y.at)
+		}
+		if ids[x.id] {
+			t.Fatalf("%s: id %s given twice", k, x.id)
+		}
+		ids[x.id] = true
 	}
 }
 
