@@ -252,6 +252,7 @@ if $GO test -run '^$' -bench '^BenchmarkBridge$' -benchtime 1000000x ./chaski/na
 			printf "\nNATS bridge, msgs/s (100 B)      plain nats.go %.0f (CPU %.2f µs/msg)   with the bridge headers %.0f (CPU %.2f µs/msg)   with Chaski-Id alone %.0f (CPU %.2f µs/msg)\n", p, cpu["plain"], rate["plain-headers"], cpu["plain-headers"], rate["plain-1header"], cpu["plain-1header"]
 			row("mesh → NATS", "mesh-to-nats")
 			row("NATS → mesh", "nats-to-mesh")
+			printf "  (the bridging node runs with batched announcements, --nats-batch)\n"
 			printf "  (on %d CPUs plain nats.go could reach %.0f msgs/s at its CPU per message)\n", cpus, cpus*1e6/cpu["plain"]
 		}' "$OUT/natsbridge.txt"
 else

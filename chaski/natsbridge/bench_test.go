@@ -311,7 +311,7 @@ func TestBridgeHelperProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	br, err := Start(ctx, n, Config{URLs: []string{url}})
+	br, err := Start(ctx, n, Config{URLs: []string{url}, BatchAnnouncements: true})
 	cancel()
 	if err != nil {
 		t.Fatal(err)

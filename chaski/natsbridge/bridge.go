@@ -126,6 +126,15 @@ type Config struct {
 	// Queue and Hold bound the outbound buffers (DefaultQueue,
 	// DefaultHold, DefaultHoldBytes).
 	Queue, Hold, HoldBytes int
+	// BatchAnnouncements announces a burst of claimed plain NATS messages
+	// to the other bridges in one message (Chaski-Batch, docs/PROTOCOL.md
+	// §13) instead of one each, which makes NATS → mesh about half as fast
+	// again (docs/PERFORMANCE.md). Every bridge on the cluster must know
+	// batches (this version or later): one that does not ignores them, and
+	// its mesh misses the messages they carry. Off by default, so that a
+	// cluster can be upgraded one bridge at a time; turn it on once all are.
+	// Batches are understood whether or not this is set.
+	BatchAnnouncements bool
 	// ConnectTimeout bounds the first connection; default 5s.
 	ConnectTimeout time.Duration
 	// Options are extra nats.go options (TLS: nats.Secure, nats.RootCAs,
@@ -947,7 +956,7 @@ func (b *Bridge) subscribeCore(topic, subj string) error {
 		// callback returns, so more than one means more to come. (Were
 		// that to change, batches would only end one message early.)
 		more := false
-		if sub := ann.sub.Load(); sub != nil {
+		if sub := ann.sub.Load(); sub != nil && b.cfg.BatchAnnouncements {
 			if p, _, err := sub.Pending(); err == nil && p > 1 {
 				more = true
 			}

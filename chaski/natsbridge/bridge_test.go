@@ -238,10 +238,16 @@ func TestTwoMeshesThroughCluster(t *testing.T) {
 // the announcement with the same id and time, from "nats" (the
 // announcement carries no Chaski-From), every one with its own values.
 func TestAnnouncedIDAndTime(t *testing.T) {
+	for _, batch := range []bool{false, true} {
+		t.Run(fmt.Sprintf("batch=%v", batch), func(t *testing.T) { testAnnouncedIDAndTime(t, batch) })
+	}
+}
+
+func testAnnouncedIDAndTime(t *testing.T, batch bool) {
 	s := startServer(t, nil)
 	a, b := startNode(t, "a", "chat"), startNode(t, "b", "chat") // two meshes of one node
-	startBridge(t, a, Config{URLs: []string{s.URL()}})
-	startBridge(t, b, Config{URLs: []string{s.URL()}})
+	startBridge(t, a, Config{URLs: []string{s.URL()}, BatchAnnouncements: batch})
+	startBridge(t, b, Config{URLs: []string{s.URL()}, BatchAnnouncements: batch})
 	interest(t, []*natsServer{s}, AnnounceSubject("chaski.chat"), 2)
 
 	type seen struct {
@@ -263,6 +269,21 @@ func TestAnnouncedIDAndTime(t *testing.T) {
 	record(b, atB, &mu)
 
 	np := natsConn(t, s.URL())
+	// A bridge without BatchAnnouncements sends none: the bridges of an
+	// earlier version it may share the cluster with would ignore them.
+	var batches atomic.Int64
+	watch, err := np.Subscribe(AnnounceSubject("chaski.chat"), func(m *nats.Msg) {
+		if m.Header.Get(HeaderBatch) != "" {
+			batches.Add(1)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer watch.Unsubscribe()
+	if err := np.Flush(); err != nil {
+		t.Fatal(err)
+	}
 	const n = 200
 	for i := 0; i < n; i++ {
 		if err := np.Publish("chaski.chat", []byte(fmt.Sprintf("nats-%d", i))); err != nil {
@@ -287,6 +308,10 @@ func TestAnnouncedIDAndTime(t *testing.T) {
 		defer mu.Unlock()
 		return len(atA) == n+1 && len(atB) == n+1
 	})
+	if !batch && batches.Load() != 0 {
+		t.Errorf("%d batched announcements sent with BatchAnnouncements off", batches.Load())
+	}
+	t.Logf("batched announcements seen: %d", batches.Load())
 	mu.Lock()
 	defer mu.Unlock()
 	ids := map[string]bool{}

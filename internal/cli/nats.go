@@ -25,6 +25,7 @@ type natsOpts struct {
 	topics listFlag
 	stream string
 	kv     string
+	batch  bool
 	bridge bool // node and tui: the whole bridge; store: only the bucket
 
 	running atomic.Pointer[natsbridge.Bridge]
@@ -46,6 +47,7 @@ func addNATSFlags(c *command, bridge bool) *natsOpts {
 		c.placeholder("nats-topics", "TOPICS")
 		fs.StringVar(&o.stream, "nats-stream", "", "also keep the topics in this JetStream stream and replay what this node missed (durable consumer named after --name)")
 		c.placeholder("nats-stream", "NAME")
+		fs.BoolVar(&o.batch, "nats-batch", false, "announce bursts of claimed NATS messages to the other bridges in one message (faster NATS -> mesh; every bridge on the cluster must be of this version or later)")
 	}
 	fs.StringVar(&o.kv, "nats-kv", "", "store put also writes this JetStream key-value bucket (with the TTL); store fetch falls back to it")
 	c.placeholder("nats-kv", "BUCKET")
@@ -63,7 +65,7 @@ func (o *natsOpts) validate() error {
 		return nil
 	}
 	if !o.enabled() {
-		for _, f := range []string{"nats-creds", "nats-prefix", "nats-topics", "nats-stream", "nats-kv"} {
+		for _, f := range []string{"nats-creds", "nats-prefix", "nats-topics", "nats-stream", "nats-kv", "nats-batch"} {
 			if o.cmd.given(f) {
 				return usageErrorf("--%s needs --nats URL", f)
 			}
@@ -80,7 +82,7 @@ func (o *natsOpts) validate() error {
 
 func (o *natsOpts) config() natsbridge.Config {
 	return natsbridge.Config{URLs: o.urls, Creds: o.creds, Prefix: o.prefix, Topics: o.topics,
-		Stream: o.stream, KV: o.kv}
+		Stream: o.stream, KV: o.kv, BatchAnnouncements: o.batch}
 }
 
 // statusFields is the node's Config.StatusFields: the bridge's state once
