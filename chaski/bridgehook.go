@@ -142,6 +142,28 @@ func (n *Node) Inject(ctx context.Context, m *Message) (bool, error) {
 		return false, fmt.Errorf("%w: %d bytes (limit %d)", ErrTooLarge, len(m.Data), n.cfg.MaxFrameBody-wire.PublishFixedLen-len(m.From))
 	}
 	id := m.ID
+	p := wire.Publish{ID: id, Time: m.Time.UnixNano(), TTL: uint8(n.cfg.TTL), Hops: wire.PublishBridged, Name: m.From, Payload: m.Data}
+	// A message that comes with its origin's signature (a bridge carried
+	// it) goes on signed, once the signature is checked against what is
+	// injected; one that does not verify goes on unsigned, like any other.
+	var signedFrame []byte
+	if len(m.Data)+wire.PublishFixedLen+len(m.From)+wire.SigBlockLen > n.cfg.MaxFrameBody {
+		m.Signature = nil // no room for the block under our peers' limit
+	}
+	if len(m.Signature) > 0 {
+		f, err := wire.AppendSignedPublishWith(nil, m.Topic, &p, m.Signature, wire.NewDigestHash())
+		if err != nil {
+			n.guard.badSignatures.Add(1)
+			m.Signature = nil
+		} else {
+			signedFrame = f
+		}
+	}
+	m.Signed = signedFrame != nil
+	if n.cfg.RequireSignatures && !m.Signed {
+		n.guard.unsigned.Add(1)
+		return false, ErrUnsigned
+	}
 	// The same stripe lock as handlePublish, so a copy arriving from the
 	// mesh at the same moment is handled strictly before or after.
 	lock := &n.originLocks[binary.LittleEndian.Uint64(id.Origin[:8])%uint64(len(n.originLocks))]
@@ -160,7 +182,6 @@ func (n *Node) Inject(ctx context.Context, m *Message) (bool, error) {
 	}
 	rc.stats.msgsIn.Add(1)
 	if len(rc.targets) > 0 {
-		p := wire.Publish{ID: id, Time: m.Time.UnixNano(), TTL: uint8(n.cfg.TTL), Hops: wire.PublishBridged, Name: m.From, Payload: m.Data}
 		buf := injectFrames.Get().(*[]byte)
 		frame, err := wire.AppendPublishFrame((*buf)[:0], m.Topic, &p)
 		if err != nil {
@@ -169,7 +190,12 @@ func (n *Node) Inject(ctx context.Context, m *Message) (bool, error) {
 		}
 		var perr error
 		for _, e := range rc.targets {
-			if err := e.q.pushData(ctx, e.done, frame, true); err != nil {
+			f, borrowed := frame, true
+			if signedFrame != nil && e.peerSigned {
+				// Shared by the queues, never written to again.
+				f, borrowed = signedFrame, false
+			}
+			if err := e.q.pushData(ctx, e.done, f, borrowed); err != nil {
 				if ctx.Err() != nil {
 					perr = err
 					break

@@ -109,8 +109,15 @@ func (n *Node) Publish(ctx context.Context, topic string, data []byte) error {
 		return firstErr
 	}
 	if len(taps) > 0 {
-		observe(taps, &Message{Topic: topic, Data: append([]byte(nil), data...), From: n.cfg.Name, FromID: n.idStr,
-			Seq: p.ID.Seq, Time: time.Unix(0, p.Time), ID: p.ID}, true)
+		tm := &Message{Topic: topic, Data: append([]byte(nil), data...), From: n.cfg.Name, FromID: n.idStr,
+			Seq: p.ID.Seq, Time: time.Unix(0, p.Time), ID: p.ID}
+		if n.signKey != nil {
+			// The bridge carries our signature on (frame: header, topic,
+			// then the body with the block after the name).
+			at := wire.HeaderLen + len(topic) + wire.PublishFixedLen + len(p.Name)
+			tm.Signed, tm.Signature = true, append([]byte(nil), frame[at:at+wire.SigBlockLen]...)
+		}
+		observe(taps, tm, true)
 	}
 	n.msgsOut.Add(1)
 	ts.msgsOut.Add(1)
@@ -403,6 +410,7 @@ func (n *Node) handlePublish(e *edge, f wire.Frame) error {
 	m.Via = rc.via
 	m.ID = p.ID
 	m.Signed = signed
+	m.Signature = sp.Block
 	if taps := n.tapsFor(f.Topic); taps != nil {
 		observe(taps, m, false)
 	}

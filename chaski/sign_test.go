@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -218,5 +219,61 @@ func TestSignedPublishToOlderPeer(t *testing.T) {
 	}
 	if s := oldFar.Status(); s.Unknown != 0 {
 		t.Fatalf("the older peer was sent %d frames it does not know", s.Unknown)
+	}
+}
+
+// Inject carries a message's signature on when it verifies, to peers that
+// know signed publishes (a plain frame to others); it refuses an unsigned
+// message on a node that requires signatures.
+func TestInjectSigned(t *testing.T) {
+	pub := startNode(t, "127.0.0.1", Config{Name: "pub", SignPublishes: true})
+	bridge := startNode(t, "127.0.0.1", Config{Name: "bridge", Subscriptions: []string{"t"}})
+	connect(t, bridge, pub)
+	eventually(t, "subscription known", func() bool { targets, _ := pub.publishTargets("t"); return len(targets) == 1 })
+	publish(t, pub, "t", "original")
+	orig := nextMessage(t, bridge)
+	if !orig.Signed || len(orig.Signature) != wire.SigBlockLen {
+		t.Fatalf("received: signed %v, %d signature bytes", orig.Signed, len(orig.Signature))
+	}
+
+	// Another mesh: the injecting node, a peer that knows signed publishes
+	// and requires them, and an older one.
+	inj := startNode(t, "127.0.0.1", Config{Name: "inj"})
+	strict := startNode(t, "127.0.0.1", Config{Name: "strict", Subscriptions: []string{"t"}, RequireSignatures: true})
+	old := startNode(t, "127.0.0.1", Config{Name: "old", Subscriptions: []string{"t"}})
+	old.noSignedHello = true
+	connect(t, strict, inj)
+	connect(t, old, inj)
+	eventually(t, "subscriptions known", func() bool { return len(inj.routeTargets("t", nil, nil)) == 2 })
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	copyOf := func(m *Message, data string) *Message {
+		return &Message{Topic: m.Topic, Data: []byte(data), From: m.From, Time: m.Time, ID: m.ID, Signature: m.Signature}
+	}
+	if fresh, err := inj.Inject(ctx, copyOf(orig, "original")); err != nil || !fresh {
+		t.Fatalf("inject: %v %v", fresh, err)
+	}
+	if m := nextMessage(t, strict); string(m.Data) != "original" || !m.Signed || m.FromID != pub.ID() {
+		t.Fatalf("strict got %q signed=%v from %s", m.Data, m.Signed, m.FromID)
+	}
+	if m := nextMessage(t, old); string(m.Data) != "original" || m.Signed {
+		t.Fatalf("old got %q signed=%v", m.Data, m.Signed)
+	}
+	// The signature of "original" over other data: injected unsigned.
+	forged := copyOf(orig, "forged")
+	forged.ID.Seq += 100
+	if _, err := inj.Inject(ctx, forged); err != nil {
+		t.Fatal(err)
+	}
+	if m := nextMessage(t, old); string(m.Data) != "forged" || m.Signed {
+		t.Fatalf("old got %q signed=%v", m.Data, m.Signed)
+	}
+	eventually(t, "strict drops the unsigned copy", func() bool { return strict.Status().Unsigned == 1 })
+	if inj.Status().BadSignatures != 1 {
+		t.Fatalf("bad signatures at the injector: %d", inj.Status().BadSignatures)
+	}
+	// A node that requires signatures refuses to inject an unsigned message.
+	if _, err := strict.Inject(ctx, &Message{Topic: "t", Data: []byte("x"), From: "nats", Time: time.Now(), ID: wire.MessageID{Seq: 1, Origin: wire.NodeID{1}}}); !errors.Is(err, ErrUnsigned) {
+		t.Fatalf("strict injected an unsigned message: %v", err)
 	}
 }

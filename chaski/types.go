@@ -28,6 +28,9 @@ var (
 	ErrNoStore         = errors.New("chaski: node has no store")
 	ErrEdgeLost        = errors.New("chaski: edge lost")
 	ErrUnknownCommand  = errors.New("chaski: unknown command")
+	// ErrUnsigned: Inject refused a message that carries no valid
+	// signature of its origin, on a node with Config.RequireSignatures.
+	ErrUnsigned = errors.New("chaski: message not signed by its origin")
 	// ErrStreamTerminated is returned by Next (and ends Stream) after
 	// TerminateStream.
 	ErrStreamTerminated = errors.New("chaski: stream terminated")
@@ -119,6 +122,11 @@ type Message struct {
 	// FromID published them (Config.SignPublishes; docs/SECURITY.md). From
 	// is still only the name that node chose for itself.
 	Signed bool
+	// Signature is the origin's public key and signature (96 bytes,
+	// wire.SigBlockLen) of a signed message, so that a bridge can carry
+	// the proof beyond the mesh (natsbridge's Chaski-Sig header), and
+	// Node.Inject checks and forwards it. Nil for unsigned messages.
+	Signature []byte
 }
 
 // Status is the node's state as reported by Status() and over UDP.

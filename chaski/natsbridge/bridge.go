@@ -27,6 +27,7 @@ package natsbridge
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -54,6 +55,11 @@ const (
 	HeaderID   = "Chaski-Id"
 	HeaderFrom = "Chaski-From"
 	HeaderTime = "Chaski-Time"
+	// HeaderSig carries a signed message's proof of origin: the origin's
+	// Ed25519 public key and signature (96 bytes, docs/PROTOCOL.md §5),
+	// base64 (standard alphabet, no padding). A bridge that brings the
+	// message into another mesh checks it and sends the message on signed.
+	HeaderSig = "Chaski-Sig"
 )
 
 // Defaults and bounds.
@@ -709,6 +715,9 @@ func (b *Bridge) toNATS(m *chaski.Message) *nats.Msg {
 	if b.cfg.Stream != "" {
 		h[jetstream.MsgIDHeader] = []string{id}
 	}
+	if len(m.Signature) > 0 {
+		h[HeaderSig] = []string{base64.RawStdEncoding.EncodeToString(m.Signature)}
+	}
 	return &nats.Msg{Subject: b.topics[m.Topic], Header: h, Data: m.Data}
 }
 
@@ -719,6 +728,9 @@ type headerScratch struct {
 	h                 nats.Header
 	id, from, tm      []string // the map's value slices
 	idBuf, timeBuf    []byte
+	sig               []string // Chaski-Sig's value slice, in h while hasSig
+	sigBuf            []byte
+	hasSig            bool
 	idPrefix          string // the id text up to and including '/', when fixed
 	withFrom, started bool
 }
@@ -773,6 +785,28 @@ func (b *Bridge) fillScratch(m *chaski.Message) {
 	b.scratch.Subject = b.lastSubj
 	b.scratch.Data = m.Data
 	b.scratchH.set(m.FromID, m.Seq, m.Time.UnixNano(), m.From)
+	b.scratchH.setSig(m.Signature)
+}
+
+// setSig puts a signed message's Chaski-Sig into the map, or takes the
+// header out for an unsigned one (a map operation only when that changes).
+func (s *headerScratch) setSig(block []byte) {
+	if len(block) == 0 {
+		if s.hasSig {
+			delete(s.h, HeaderSig)
+			s.hasSig = false
+		}
+		return
+	}
+	s.sigBuf = base64.RawStdEncoding.AppendEncode(s.sigBuf[:0], block)
+	if s.sig == nil {
+		s.sig = []string{""}
+	}
+	s.sig[0] = transient(s.sigBuf)
+	if !s.hasSig {
+		s.h[HeaderSig] = s.sig
+		s.hasSig = true
+	}
 }
 
 // writer sends queued mesh messages to NATS, holding them while
@@ -1018,12 +1052,22 @@ func (b *Bridge) fromNATS(topic string, nm *nats.Msg, streamSeq uint64) {
 	if m.From == "" {
 		m.From = "nats"
 	}
+	if v := nm.Header.Get(HeaderSig); v != "" && ok {
+		// Checked by Inject against what it injects; a block that does not
+		// decode to the right length is no signature at all.
+		if sig, err := base64.RawStdEncoding.DecodeString(v); err == nil && len(sig) == wire.SigBlockLen {
+			m.Signature = sig
+		}
+	}
 	b.inject(m)
 }
 
 func (b *Bridge) inject(m *chaski.Message) {
 	fresh, err := b.node.Inject(b.ctx, m)
 	switch {
+	case errors.Is(err, chaski.ErrUnsigned):
+		// The node requires signatures and this message has none: counted
+		// by the node (Status().Unsigned), not logged once per message.
 	case err != nil:
 		if b.ctx.Err() == nil {
 			b.log.Warn("nats message not injected", "topic", m.Topic, "error", err)

@@ -104,11 +104,12 @@ func AppendSignedPublishFrame(b []byte, topic string, p *Publish, key ed25519.Pr
 }
 
 // SignedPublish is a parsed KindPublishSigned body: the publish (Payload
-// aliases the body) and its key and signature (aliasing it too).
+// aliases the body) and its key and signature (aliasing it too; Block is
+// both, as they follow each other in the body).
 type SignedPublish struct {
 	Publish
-	Key, Sig []byte
-	head     []byte
+	Key, Sig, Block []byte
+	head            []byte
 }
 
 // ParseSignedPublishReuse decodes a KindPublishSigned body (see
@@ -127,6 +128,7 @@ func ParseSignedPublishReuse(body []byte, name string) (SignedPublish, error) {
 	s.head = body[:headLen]
 	s.Key = body[headLen : headLen+SigKeyLen]
 	s.Sig = body[headLen+SigKeyLen : headLen+SigBlockLen]
+	s.Block = body[headLen : headLen+SigBlockLen]
 	s.Payload = body[headLen+SigBlockLen:]
 	return s, nil
 }
@@ -144,6 +146,39 @@ func (s *SignedPublish) Verify(topic string, h hash.Hash) error {
 		return ErrBadSignature
 	}
 	return nil
+}
+
+// AppendSignedPublishWith appends a KindPublishSigned frame of p with a
+// signature block made elsewhere (block: key then signature, SigBlockLen
+// bytes), as a bridge does for a signed message it brings back into a
+// mesh. It checks the block first (Verify), so that a node never sends a
+// frame its peers would refuse; on error b is returned unchanged.
+func AppendSignedPublishWith(b []byte, topic string, p *Publish, block []byte, h hash.Hash) ([]byte, error) {
+	if len(block) != SigBlockLen {
+		return b, fmt.Errorf("%w: signature block of %d bytes", ErrMalformed, len(block))
+	}
+	start := len(b)
+	b, err := AppendPublishFrame(b, topic, p)
+	if err != nil {
+		return b[:start], err
+	}
+	bodyStart := start + HeaderLen + len(topic)
+	headEnd := bodyStart + PublishFixedLen + len(p.Name)
+	if len(b)-bodyStart+SigBlockLen > HardMaxBody {
+		return b[:start], ErrTooLarge
+	}
+	b = append(b, make([]byte, SigBlockLen)...)
+	copy(b[headEnd+SigBlockLen:], b[headEnd:len(b)-SigBlockLen])
+	copy(b[headEnd:], block)
+	PutHeader(b[start:], KindPublishSigned, len(topic), len(b)-bodyStart)
+	s, err := ParseSignedPublishReuse(b[bodyStart:], p.Name)
+	if err == nil {
+		err = s.Verify(topic, h)
+	}
+	if err != nil {
+		return b[:start], err
+	}
+	return b, nil
 }
 
 // SignedHeadLen is the length of a signed publish body before its signature
