@@ -387,6 +387,9 @@ func (o *nodeOpts) start(ctx context.Context, env *env, setup nodeSetup) (*runni
 		PromptFiles:     setup.promptFiles,
 		AllowFetchMove:  o.allowFetchMove,
 		FileHash:        setup.fileHash,
+		// A file sent again unchanged is not hashed again (its tree is
+		// kept here; receivers check every chunk either way).
+		FileTreeCache: filepath.Join(o.resolvedDataDir(), "trees"),
 	}
 	if o.nats.enabled() {
 		cfg.StatusFields = o.nats.statusFields
