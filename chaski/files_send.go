@@ -185,6 +185,7 @@ func (n *Node) sendHash(ctx context.Context, r io.Reader, size int64) (sendHashi
 			key, cacheable = k, true
 			if t, path := loadTree(dir, k, group); t != nil {
 				h.tree, h.cached = t, path
+				n.logf(slog.LevelDebug, "file tree from the cache", "file", f.Name(), "entry", path)
 				return h, nil
 			}
 		}
