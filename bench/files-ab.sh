@@ -7,8 +7,8 @@
 #       one receiver (NEW); `chaski send` by OLD and by NEW alternating, each
 #       with a data dir of its own that persists across its sends (so NEW's
 #       tree cache is warm after its first send, which is reported as such).
-#       Prints the wall clock of each send (start-up and connect included)
-#       and the sender's peak RSS.
+#       Prints the wall clock of each send (start-up and connect included),
+#       the sender's CPU time (user + system) and its peak RSS.
 #   bench/files-ab.sh recv OLD NEW [PAIRS]
 #       two receivers (OLD and NEW), one sender (NEW, tree cache warmed
 #       first) sending to each in turn; prints each receiver's CPU time per
@@ -48,15 +48,15 @@ receiver() {
 	ADDR=$(grep -o '"address":"[^"]*"' "$DIR/recv-$1.log" | head -1 | cut -d'"' -f4)
 	[ -n "$ADDR" ] || { echo "receiver $1 did not start" >&2; exit 1; }
 }
-# send BIN DATADIR ADDR RECVDIR: one send; prints "SECONDS MAXRSS_KB".
+# send BIN DATADIR ADDR RECVDIR: one send; prints "SECONDS MAXRSS_KB CPU_SECONDS".
 send() {
 	rm -f "$4"/src1g*
 	local t0 t1
 	t0=$(date +%s.%N)
-	/usr/bin/time -f %M -o "$DIR/time.out" "$1" send --connect "$3" --data-dir "$2" --progress=false files "$SRC" >/dev/null 2>"$DIR/send.err" ||
+	/usr/bin/time -f "%M %U %S" -o "$DIR/time.out" "$1" send --connect "$3" --data-dir "$2" --progress=false files "$SRC" >/dev/null 2>"$DIR/send.err" ||
 		{ cat "$DIR/send.err" >&2; exit 1; }
 	t1=$(date +%s.%N)
-	echo "$(echo "$t0 $t1" | awk '{printf "%.3f", $2-$1}') $(cat "$DIR/time.out")"
+	echo "$(echo "$t0 $t1" | awk '{printf "%.3f", $2-$1}') $(awk '{printf "%d %.2f", $1, $2+$3}' "$DIR/time.out")"
 }
 cputicks() { awk '{print $14+$15}' "/proc/$1/stat"; }
 mbps() { awk -v s="$1" 'BEGIN {printf "%.0f MB/s", 1073741824/s/1e6}'; }
@@ -67,9 +67,9 @@ send)
 	for i in $(seq "$PAIRS"); do
 		for side in old new; do
 			bin=$OLD; [ $side = new ] && bin=$NEW
-			read -r s rss < <(send "$bin" "$DIR/sdata-$side" "$ADDR" "$DIR/recv-r")
+			read -r s rss cpu < <(send "$bin" "$DIR/sdata-$side" "$ADDR" "$DIR/recv-r")
 			note=""; [ $side = new ] && [ "$i" = 1 ] && note=" (tree cache empty)"
-			echo "$side: $s s, $(mbps "$s"), sender peak RSS $((rss / 1024)) MiB$note"
+			echo "$side: $s s, $(mbps "$s"), sender CPU $cpu s, sender peak RSS $((rss / 1024)) MiB$note"
 		done
 	done
 	echo "receiver peak RSS: $(awk '/VmHWM/ {printf "%.1f MiB", $2/1024}' "/proc/$PID/status")"
@@ -82,7 +82,7 @@ recv)
 		for side in old new; do
 			addr=$AOLD; pid=$POLD; [ $side = new ] && { addr=$ANEW; pid=$PNEW; }
 			c0=$(cputicks "$pid")
-			read -r s _ < <(send "$NEW" "$DIR/sdata" "$addr" "$DIR/recv-$side")
+			read -r s _ _ < <(send "$NEW" "$DIR/sdata" "$addr" "$DIR/recv-$side")
 			c1=$(cputicks "$pid")
 			echo "receiver $side: $(mbps "$s"), receiver CPU $(awk -v a="$c0" -v b="$c1" -v t="$(getconf CLK_TCK)" 'BEGIN {printf "%.2f s", (b-a)/t}')"
 		done

@@ -509,7 +509,47 @@ func (n *Node) pump(g *sendGroup, legs []*outLeg) []byte {
 		return out
 	}
 	failAll := func(err error) []byte { return failAllNow(legs, n, err) }
-	for {
+	streamed := false
+	if src := sendfileSource(g, legs); src != nil {
+		streamed = true
+		// Verified streaming from a file over plain TCP: the chunks' bodies
+		// go from the file to the socket with sendfile(2) (queued as file
+		// segments), neither read here nor copied into the socket.
+		sk := g.r.(io.Seeker)
+		pos, err := sk.Seek(0, io.SeekCurrent)
+		if err != nil {
+			return failAll(fmt.Errorf("chaski: reading %s: %w", g.name, err))
+		}
+		base := pos - off // the file offset of the stream's byte 0
+		for off < g.size {
+			if legs = live(); len(legs) == 0 {
+				return nil
+			}
+			end := min(off+int64(chunk), g.size)
+			for _, l := range legs {
+				if end <= l.offset || l.ctx.Err() != nil {
+					continue
+				}
+				start := max(off, l.offset)
+				k := int(end - start)
+				head := make([]byte, pre)
+				putFileChunkHead(head, l.id, uint64(start), k)
+				if err := l.e.sendFileData(l.ctx, head, src, base+start, k); err != nil {
+					l.cancel(err)
+					continue
+				}
+				l.queued += int64(pre + k)
+				l.sent = end
+				l.progress(end)
+			}
+			off = end
+		}
+		// Where reading the stream would have left the source.
+		if _, err := sk.Seek(base+g.size, io.SeekStart); err != nil {
+			return failAll(fmt.Errorf("chaski: reading %s: %w", g.name, err))
+		}
+	}
+	for !streamed {
 		if legs = live(); len(legs) == 0 {
 			return nil
 		}
@@ -803,4 +843,32 @@ func sendTree(l *outLeg, t *b3Tree) error {
 		}
 	}
 	return nil
+}
+
+// sendfileSource returns the file a verified send can stream with
+// sendfile(2): a regular file whose every
+// receiver is on a plain TCP edge; nil otherwise (then chunks are read and
+// written as bytes).
+func sendfileSource(g *sendGroup, legs []*outLeg) *os.File {
+	if !sendfileWrites || g.tree == nil || g.size < 0 {
+		return nil
+	}
+	if _, ok := g.r.(io.Seeker); !ok {
+		return nil
+	}
+	// A plain *os.File only: a directory send counts the bytes it reads
+	// for its progress.
+	f, _ := g.r.(*os.File)
+	if f == nil {
+		return nil
+	}
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		return nil
+	}
+	for _, l := range legs {
+		if l.e.raw == nil {
+			return nil
+		}
+	}
+	return f
 }
