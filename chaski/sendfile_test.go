@@ -85,3 +85,47 @@ func TestFileSendfileShrunkSource(t *testing.T) {
 		t.Fatalf("send after the shrunk one: %v", r.err)
 	}
 }
+
+// Resume and fan-out on the sendfile path: two receivers that hold
+// partials of a file (cut after its first MiB) resume from a file source,
+// each from its own offset, and both end with the whole file.
+func TestFileSendfileResumeAndFanout(t *testing.T) {
+	d1, d2 := t.TempDir(), t.TempDir()
+	b1 := fileReceiver(t, Config{Name: "r1", AcceptFiles: true, DownloadDir: d1})
+	b2 := fileReceiver(t, Config{Name: "r2", AcceptFiles: true, DownloadDir: d2})
+	a := fileSender(t, Config{FileChunkSize: 64 << 10}, b1, b2)
+	data := randomBytes(t, 4<<20+333)
+	g, res := pushCutAfterFirstMiB(t, a, b1, "fan.bin", data)
+	close(g.gate)
+	waitPush(t, res)
+	waitEdges(t, map[*Node]int{a: 0, b1: 0, b2: 0})
+	linkFiles(t, a, b1)
+	linkFiles(t, a, b2)
+
+	path := filepath.Join(t.TempDir(), "fan.bin")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	infos, err := pushOpen(t, a, path)
+	if err != nil || len(infos) != 2 {
+		t.Fatalf("resume from a file: %v, %+v", err, infos)
+	}
+	resumed := 0
+	for _, in := range infos {
+		if in.State != TransferDone {
+			t.Fatalf("%+v", in)
+		}
+		if in.Resumed > 0 {
+			resumed++
+		}
+	}
+	if resumed == 0 {
+		t.Fatalf("no receiver resumed: %+v", infos)
+	}
+	for _, d := range []string{d1, d2} {
+		got, err := os.ReadFile(filepath.Join(d, "fan.bin"))
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("%s: the received file differs (%v)", d, err)
+		}
+	}
+}
