@@ -8,7 +8,8 @@
 #       with a data dir of its own that persists across its sends (so NEW's
 #       tree cache is warm after its first send, which is reported as such).
 #       Prints the wall clock of each send (start-up and connect included),
-#       the sender's CPU time (user + system) and its peak RSS.
+#       the sender's CPU time (user + system), the receiver's CPU time during
+#       the send, and the sender's peak RSS.
 #   bench/files-ab.sh recv OLD NEW [PAIRS]
 #       two receivers (OLD and NEW), one sender (NEW, tree cache warmed
 #       first) sending to each in turn; prints each receiver's CPU time per
@@ -67,9 +68,11 @@ send)
 	for i in $(seq "$PAIRS"); do
 		for side in old new; do
 			bin=$OLD; [ $side = new ] && bin=$NEW
+			c0=$(cputicks "$PID")
 			read -r s rss cpu < <(send "$bin" "$DIR/sdata-$side" "$ADDR" "$DIR/recv-r")
-			note=""; [ $side = new ] && [ "$i" = 1 ] && note=" (tree cache empty)"
-			echo "$side: $s s, $(mbps "$s"), sender CPU $cpu s, sender peak RSS $((rss / 1024)) MiB$note"
+			c1=$(cputicks "$PID")
+			note=""; [ "$i" = 1 ] && note=" (tree cache empty)"
+			echo "$side: $s s, $(mbps "$s"), sender CPU $cpu s, receiver CPU $(awk -v a="$c0" -v b="$c1" -v t="$(getconf CLK_TCK)" 'BEGIN {printf "%.2f", (b-a)/t}') s, sender peak RSS $((rss / 1024)) MiB$note"
 		done
 	done
 	echo "receiver peak RSS: $(awk '/VmHWM/ {printf "%.1f MiB", $2/1024}' "/proc/$PID/status")"
