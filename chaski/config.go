@@ -161,6 +161,12 @@ type Config struct {
 	// HashBLAKE3 (default: every chunk is checked as it arrives, see
 	// docs/PROTOCOL.md §9) or HashSHA256 (checked once, at the end).
 	FileHash string
+	// FileTreeCache is a directory where a sender keeps the BLAKE3 tree of
+	// each file it sends, so that sending the same file again, unchanged
+	// (same device, inode, size, mtime and ctime), skips hashing it before
+	// the offer. Receivers check every chunk either way. "" (default): no
+	// cache. The command line uses <data-dir>/trees. Linux only.
+	FileTreeCache string
 	// PromptFiles makes offers wait for AcceptTransfer instead of being
 	// refused when AcceptFiles is off (the dashboard asks the user).
 	PromptFiles bool

@@ -773,12 +773,17 @@ func (e *edge) writeLoop() {
 				_, err = e.bw.Write(f)
 				written += len(f)
 			}
-			for _, s := range data {
+			for i := range data {
 				if err != nil {
 					break
 				}
-				_, err = e.bw.Write(s.b)
-				written += len(s.b)
+				_, err = e.bw.Write(data[i].b)
+				written += len(data[i].b)
+				if err == nil && data[i].file != nil {
+					var n int
+					n, err = e.writeFileBodyLocked(&data[i], nil)
+					written += n
+				}
 			}
 		}
 		e.wmu.Unlock()
@@ -833,13 +838,47 @@ func (e *edge) writevLocked(ctrl [][]byte, data []dataSeg) (int, error) {
 		iov = append(iov, e.carry)
 	}
 	iov = append(iov, ctrl...)
-	for _, s := range data {
+	var total int
+	var err error
+	st := writeStall{since: time.Now()}
+	for i := range data {
+		s := &data[i]
 		iov = append(iov, s.b)
+		if s.file == nil {
+			continue
+		}
+		// A file segment: what is gathered so far (its header last), then
+		// its body straight from the file.
+		var n int
+		n, err = e.writeIovLocked(iov, &st)
+		total += n
+		clear(iov)
+		iov = iov[:0]
+		if err != nil {
+			break
+		}
+		n, err = e.writeFileBodyLocked(s, &st)
+		total += n
+		if err != nil {
+			break
+		}
 	}
+	if err == nil && len(iov) > 0 {
+		var n int
+		n, err = e.writeIovLocked(iov, &st)
+		total += n
+	}
+	e.carry = e.carry[:0]
+	clear(iov) // WriteTo advanced its own copy of the slice header
+	e.iov = iov[:0]
+	return total, err
+}
+
+// writeIovLocked writes iov whole with writev(2) (the raw path's writer).
+func (e *edge) writeIovLocked(iov [][]byte, st *writeStall) (int, error) {
 	bufs := net.Buffers(iov)
 	var total int64
 	var err error
-	st := writeStall{since: time.Now()}
 	for len(bufs) > 0 {
 		var n int64
 		n, err = bufs.WriteTo(e.conn)
@@ -849,10 +888,34 @@ func (e *edge) writevLocked(ctrl [][]byte, data []dataSeg) (int, error) {
 			break
 		}
 	}
-	e.carry = e.carry[:0]
-	clear(iov) // WriteTo advanced its own copy of the slice header
-	e.iov = iov[:0]
 	return int(total), err
+}
+
+// writeFileBodyLocked writes the body of a file segment: with sendfile(2)
+// where it can, the rest read from the file. The frame's header is on the
+// socket already, so the body is always written whole: bytes the file no
+// longer has (it shrank) go as zeros, which the receiver rejects as a
+// chunk that does not match its leaf, and the edge stays in step.
+func (e *edge) writeFileBodyLocked(s *dataSeg, st *writeStall) (int, error) {
+	done := 0
+	if e.raw != nil {
+		var err error
+		done, err = e.sendfileLocked(s.file, s.fileOff, s.fileLen, st)
+		if err != nil {
+			return done, err
+		}
+	}
+	if done == s.fileLen {
+		return done, nil
+	}
+	buf := make([]byte, s.fileLen-done)
+	_, _ = s.file.ReadAt(buf, s.fileOff+int64(done)) // short: zeros stay
+	if e.raw == nil {
+		n, err := e.bw.Write(buf)
+		return done + n, err
+	}
+	n, err := e.writeIovLocked([][]byte{buf}, st)
+	return done + n, err
 }
 
 // closing reports whether the edge has started to shut down.
@@ -991,6 +1054,15 @@ func (e *edge) sendData(ctx context.Context, f []byte) error {
 		return ErrEdgeLost
 	}
 	return e.q.pushData(ctx, e.done, f, false)
+}
+
+// sendFileData queues a file chunk frame whose data are n bytes of f from
+// off (see sendQueue.pushFileData), waiting while the data lane is full.
+func (e *edge) sendFileData(ctx context.Context, head []byte, f *os.File, off int64, n int) error {
+	if e.closing() {
+		return ErrEdgeLost
+	}
+	return e.q.pushFileData(ctx, e.done, head, f, off, n)
 }
 
 // ---- the reader ----

@@ -181,6 +181,9 @@ type countingFile struct {
 	read func(int64)
 }
 
+// osFile lets the tree cache find the file behind the counter.
+func (c *countingFile) osFile() *os.File { return c.File }
+
 func (c *countingFile) Read(p []byte) (int, error) {
 	k, err := c.File.Read(p)
 	c.n += int64(k)

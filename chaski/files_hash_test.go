@@ -112,3 +112,40 @@ func TestTreeVector(t *testing.T) {
 		t.Fatalf("root %s", got)
 	}
 }
+
+// The tree split over workers is the tree of the whole: its root is the
+// library's BLAKE3 of the bytes and its leaves those of the serial pass,
+// for sizes around group boundaries, leaf counts that are not powers of
+// two (so that workers' ranges end inside the tree's left subtrees) and
+// more workers than groups, from offset 0 or not.
+func TestHashTreeAtSplitAwkwardSizes(t *testing.T) {
+	data := randomBytes(t, 70<<12+64)
+	for _, group := range []int{1 << 10, 4 << 10} {
+		g := group
+		for _, n := range []int{0, 1, g - 1, g, g + 1, 2 * g, 3*g + 1, 5 * g, 7*g - 1, 13 * g, 64*g + 3, 70 * g} {
+			for _, base := range []int{0, 7} {
+				if base+n > len(data) {
+					continue
+				}
+				src := data[base : base+n]
+				want := blake3.Sum256(src)
+				serial, err := hashTree(bytes.NewReader(src), int64(n), group)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, workers := range []int{1, 2, 3, 5, 8, 100} {
+					got, err := hashTreeAtSplit(context.Background(), bytes.NewReader(data), int64(base), int64(n), group, workers)
+					if err != nil {
+						t.Fatalf("group %d, %d bytes at %d, %d workers: %v", group, n, base, workers, err)
+					}
+					if got.root != want {
+						t.Fatalf("group %d, %d bytes at %d, %d workers: root %x, want %x", group, n, base, workers, got.root, want)
+					}
+					if !bytes.Equal(got.leaves, serial.leaves) {
+						t.Fatalf("group %d, %d bytes at %d, %d workers: leaves differ from the serial pass", group, n, base, workers)
+					}
+				}
+			}
+		}
+	}
+}

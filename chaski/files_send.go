@@ -30,7 +30,10 @@ type sendGroup struct {
 	legs  []*outLeg
 	algo  string  // HashBLAKE3 or HashSHA256
 	tree  *b3Tree // verified streaming: computed before the offer
-	group int     // BLAKE3 group size (chunks carry one group each)
+	// cached is the tree cache entry tree came from: removed if the send
+	// fails, in case the entry was what made it fail.
+	cached string
+	group  int // BLAKE3 group size (chunks carry one group each)
 }
 
 // outLeg is the transfer of a group to one receiver.
@@ -147,8 +150,9 @@ func (n *Node) PushFile(ctx context.Context, topic string, r io.Reader, name str
 
 // sendHashing is how a send is verified.
 type sendHashing struct {
-	algo string
-	tree *b3Tree // nil unless verified streaming
+	algo   string
+	tree   *b3Tree // nil unless verified streaming
+	cached string  // the cache entry tree came from, if it did
 }
 
 // sendHash chooses the hash of a send and, for verified streaming, computes
@@ -168,11 +172,36 @@ func (n *Node) sendHash(ctx context.Context, r io.Reader, size int64) (sendHashi
 		}
 		pos = p
 	}
-	tree, err := hashTreeAt(ctx, ra, pos, size, groupFor(n.cfg.FileChunkSize), runtime.GOMAXPROCS(0))
+	group := groupFor(n.cfg.FileChunkSize)
+	// A whole file sent again unchanged: its tree from the cache.
+	f, _ := r.(*os.File)
+	if of, ok := r.(interface{ osFile() *os.File }); ok {
+		f = of.osFile() // a file of a directory send
+	}
+	var key fileKey
+	cacheable := false
+	if dir := n.cfg.FileTreeCache; dir != "" && f != nil && pos == 0 {
+		if k, err := fileKeyOf(f); err == nil && k.size == size {
+			key, cacheable = k, true
+			if t, path := loadTree(dir, k, group); t != nil {
+				h.tree, h.cached = t, path
+				n.logf(slog.LevelDebug, "file tree from the cache", "file", f.Name(), "entry", path)
+				return h, nil
+			}
+		}
+	}
+	hashedAt := time.Now()
+	tree, err := hashTreeAt(ctx, ra, pos, size, group, runtime.GOMAXPROCS(0))
 	if err != nil {
 		return h, err
 	}
 	h.tree = tree
+	if cacheable {
+		// Stored only if the file did not change while it was hashed.
+		if k, err := fileKeyOf(f); err == nil && k == key {
+			storeTree(n.cfg.FileTreeCache, key, tree, hashedAt)
+		}
+	}
 	return h, nil
 }
 
@@ -224,7 +253,7 @@ func (n *Node) startSend(topic string, r io.Reader, name string, size int64, met
 	if len(targets) == 0 {
 		return nil, fmt.Errorf("%w: %q", ErrNoSubscribers, topic)
 	}
-	g := &sendGroup{topic: topic, name: name, size: size, r: r, algo: h.algo, tree: h.tree}
+	g := &sendGroup{topic: topic, name: name, size: size, r: r, algo: h.algo, tree: h.tree, cached: h.cached}
 	if g.algo == HashBLAKE3 {
 		g.group = groupFor(n.cfg.FileChunkSize)
 	}
@@ -349,6 +378,11 @@ func (n *Node) runSend(ctx context.Context, g *sendGroup) ([]TransferInfo, error
 		return nil, fmt.Errorf("%w: no subscriber of %q accepts files", ErrRefused, g.topic)
 	}
 	if first != nil {
+		if g.cached != "" {
+			// A stale entry (a file changed without its mtime or ctime
+			// changing) fails every send: the next one hashes again.
+			_ = os.Remove(g.cached)
+		}
 		if len(errs) == 1 {
 			return infos, fmt.Errorf("chaski: send %q: %w", g.name, first)
 		}
@@ -475,7 +509,47 @@ func (n *Node) pump(g *sendGroup, legs []*outLeg) []byte {
 		return out
 	}
 	failAll := func(err error) []byte { return failAllNow(legs, n, err) }
-	for {
+	streamed := false
+	if src := sendfileSource(g, legs); src != nil {
+		streamed = true
+		// Verified streaming from a file over plain TCP: the chunks' bodies
+		// go from the file to the socket with sendfile(2) (queued as file
+		// segments), neither read here nor copied into the socket.
+		sk := g.r.(io.Seeker)
+		pos, err := sk.Seek(0, io.SeekCurrent)
+		if err != nil {
+			return failAll(fmt.Errorf("chaski: reading %s: %w", g.name, err))
+		}
+		base := pos - off // the file offset of the stream's byte 0
+		for off < g.size {
+			if legs = live(); len(legs) == 0 {
+				return nil
+			}
+			end := min(off+int64(chunk), g.size)
+			for _, l := range legs {
+				if end <= l.offset || l.ctx.Err() != nil {
+					continue
+				}
+				start := max(off, l.offset)
+				k := int(end - start)
+				head := make([]byte, pre)
+				putFileChunkHead(head, l.id, uint64(start), k)
+				if err := l.e.sendFileData(l.ctx, head, src, base+start, k); err != nil {
+					l.cancel(err)
+					continue
+				}
+				l.queued += int64(pre + k)
+				l.sent = end
+				l.progress(end)
+			}
+			off = end
+		}
+		// Where reading the stream would have left the source.
+		if _, err := sk.Seek(base+g.size, io.SeekStart); err != nil {
+			return failAll(fmt.Errorf("chaski: reading %s: %w", g.name, err))
+		}
+	}
+	for !streamed {
 		if legs = live(); len(legs) == 0 {
 			return nil
 		}
@@ -769,4 +843,32 @@ func sendTree(l *outLeg, t *b3Tree) error {
 		}
 	}
 	return nil
+}
+
+// sendfileSource returns the file a verified send can stream with
+// sendfile(2): a regular file whose every
+// receiver is on a plain TCP edge; nil otherwise (then chunks are read and
+// written as bytes).
+func sendfileSource(g *sendGroup, legs []*outLeg) *os.File {
+	if !sendfileWrites || g.tree == nil || g.size < 0 {
+		return nil
+	}
+	if _, ok := g.r.(io.Seeker); !ok {
+		return nil
+	}
+	// A plain *os.File only: a directory send counts the bytes it reads
+	// for its progress.
+	f, _ := g.r.(*os.File)
+	if f == nil {
+		return nil
+	}
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		return nil
+	}
+	for _, l := range legs {
+		if l.e.raw == nil {
+			return nil
+		}
+	}
+	return f
 }

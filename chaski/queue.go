@@ -3,6 +3,7 @@ package chaski
 import (
 	"context"
 	"errors"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -54,7 +55,17 @@ type sendQueue struct {
 type dataSeg struct {
 	b      []byte
 	pooled bool
+	// file, when set, follows b on the wire: fileLen bytes of it from
+	// fileOff, the body of a file chunk whose header is b. The writer
+	// sends them with sendfile(2) on plain TCP, so the sender neither
+	// reads them nor copies them into the socket (see pushFileData).
+	file    *os.File
+	fileOff int64
+	fileLen int
 }
+
+// size is the segment's bytes on the wire.
+func (s *dataSeg) size() int { return len(s.b) + s.fileLen }
 
 const (
 	segSize    = 64 << 10
@@ -327,6 +338,35 @@ func (q *sendQueue) pushData(ctx context.Context, done <-chan struct{}, f []byte
 	}
 }
 
+// pushFileData queues a file chunk frame whose header (and fixed fields)
+// is head and whose data are n bytes of f from off, waiting for room as
+// pushData does. The queue keeps head; f must stay open until the frame is
+// written.
+func (q *sendQueue) pushFileData(ctx context.Context, done <-chan struct{}, head []byte, f *os.File, off int64, n int) error {
+	size := len(head) + n
+	for {
+		q.mu.Lock()
+		if q.dataBytes == 0 || q.dataBytes+size <= q.maxBytes {
+			q.dataBytes += size
+			q.notePeakLocked()
+			q.data = append(q.data, dataSeg{b: head, file: f, fileOff: off, fileLen: n})
+			q.mu.Unlock()
+			q.frames.Add(1)
+			q.signal()
+			return nil
+		}
+		space := q.spaceLocked()
+		q.mu.Unlock()
+		select {
+		case <-space:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-done:
+			return ErrEdgeLost
+		}
+	}
+}
+
 // spaceLocked returns the channel closed when the writer next releases
 // bytes, registering the caller as waiting for it.
 func (q *sendQueue) spaceLocked() <-chan struct{} {
@@ -406,12 +446,12 @@ func (q *sendQueue) take(ctrl [][]byte, data []dataSeg, budget int) ([][]byte, [
 	clear(q.ctrl)
 	q.ctrl = q.ctrl[:0]
 	taken := 0
-	for q.dataHead < len(q.data) && (taken == 0 || taken+len(q.data[q.dataHead].b) <= budget) {
+	for q.dataHead < len(q.data) && (taken == 0 || taken+q.data[q.dataHead].size() <= budget) {
 		s := q.data[q.dataHead]
 		q.data[q.dataHead] = dataSeg{}
 		q.dataHead++
 		data = append(data, s)
-		taken += len(s.b)
+		taken += s.size()
 	}
 	if q.dataHead == len(q.data) {
 		q.data = q.data[:0]
@@ -433,8 +473,8 @@ func (q *sendQueue) take(ctrl [][]byte, data []dataSeg, budget int) ([][]byte, [
 // pooled segments to the free list.
 func (q *sendQueue) done(data []dataSeg) {
 	n := 0
-	for _, s := range data {
-		n += len(s.b)
+	for i := range data {
+		n += data[i].size()
 	}
 	q.mu.Lock()
 	for _, s := range data {

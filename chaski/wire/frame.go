@@ -214,6 +214,11 @@ type Reader struct {
 	r, w    int
 	last    string // the previous frame's topic, reused while it repeats
 	alloc   func(kind Kind, n int) []byte
+	// lean: the last frame had a body larger than a block. Its successor is
+	// likely one too (a file's chunks), and whatever of that body a read
+	// puts in the block must then be copied out, and uses the block up: so
+	// the next read into an empty block takes at most leanRead bytes.
+	lean bool
 }
 
 // SetLargeBodyAlloc makes the reader take bodies larger than a block from
@@ -225,6 +230,8 @@ const (
 	// minRead: when less than this is free at the end of a block, the
 	// next read goes into a fresh block, so reads stay large.
 	minRead = 4 << 10
+	// leanRead holds a header, a topic and the start of a body.
+	leanRead = 1 << 10
 )
 
 // NewReader reads frames from src; maxBody <= 0 means DefaultMaxBody.
@@ -264,7 +271,11 @@ func (r *Reader) fill(need int) error {
 			n := copy(nb, r.buf[r.r:r.w])
 			r.buf, r.r, r.w = nb, 0, n
 		}
-		n, err := r.src.Read(r.buf[r.w:])
+		dst := r.buf[r.w:]
+		if r.lean && r.w == r.r {
+			dst = dst[:min(len(dst), leanRead)]
+		}
+		n, err := r.src.Read(dst)
 		r.w += n
 		if r.w-r.r >= need {
 			return nil
@@ -322,6 +333,7 @@ func (r *Reader) ReadFrame() (Frame, error) {
 		}
 		p := r.buf[r.r : r.r+total : r.r+total]
 		r.r += total
+		r.lean = false
 		return Frame{Kind: h.Kind, Topic: r.topicString(p[HeaderLen:head]), Body: p[head:]}, nil
 	}
 	// A body larger than a block gets its own buffer, read into directly.
@@ -341,6 +353,7 @@ func (r *Reader) ReadFrame() (Frame, error) {
 	if _, err := io.ReadFull(r.src, body[k:]); err != nil {
 		return Frame{}, unexpected(err)
 	}
+	r.lean = true
 	return Frame{Kind: h.Kind, Topic: topic, Body: body}, nil
 }
 

@@ -244,3 +244,69 @@ func TestReaderWholeAndFragmented(t *testing.T) {
 		})
 	}
 }
+
+// sizeRecorder records the size of every Read asked of it.
+type sizeRecorder struct {
+	r     io.Reader
+	sizes []int
+}
+
+func (s *sizeRecorder) Read(p []byte) (int, error) {
+	s.sizes = append(s.sizes, len(p))
+	return s.r.Read(p)
+}
+
+// After a body larger than a block (a file's chunk), the next read into
+// the reader's block is small: the next chunk's body is read into its own
+// buffer, not into the block and copied from there (which also used up a
+// block per chunk). Once small frames follow, reads are large again. Every
+// frame reads back whole either way.
+func TestReaderLeanAfterLargeBody(t *testing.T) {
+	var stream []byte
+	var bodies [][]byte
+	add := func(n int, b byte) {
+		body := bytes.Repeat([]byte{b}, n)
+		var err error
+		if stream, err = AppendFrame(stream, KindFileChunk, "", body); err != nil {
+			t.Fatal(err)
+		}
+		bodies = append(bodies, body)
+	}
+	const large = 256 << 10
+	for i := range 20 {
+		add(large, byte(i))
+	}
+	for i := range 50 {
+		add(100+i, byte(i))
+	}
+	rec := &sizeRecorder{r: bytes.NewReader(stream)}
+	r := NewReader(rec, 1<<20)
+	var blockReads []int // reads into a block: at most a block's size
+	for i, want := range bodies {
+		before := len(rec.sizes)
+		f, err := r.ReadFrame()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(f.Body, want) {
+			t.Fatalf("frame %d differs", i)
+		}
+		for _, n := range rec.sizes[before:] {
+			if n <= blockSize {
+				blockReads = append(blockReads, n)
+			}
+		}
+	}
+	big := 0
+	for _, n := range blockReads[:20] {
+		if n > leanRead {
+			big++
+		}
+	}
+	if big != 1 {
+		t.Fatalf("%d reads of more than %d bytes into a block among the large frames' (want only the first): %v", big, leanRead, blockReads[:20])
+	}
+	if last := blockReads[len(blockReads)-1]; last <= leanRead {
+		t.Fatalf("reads stay small after small frames: %v", blockReads[len(blockReads)-5:])
+	}
+}

@@ -22,7 +22,9 @@ default, every chunk checked as it arrives (--hash sha256: SHA-256, checked
 at the end). A DIR sends every regular file under it, one after the other,
 under its path from DIR's name on ("photos/2024/a.jpg"), with one progress
 for the whole and a verdict per file; links out of DIR are not sent. A
-repeated send resumes each interrupted file. Exits 2 when
+repeated send resumes each interrupted file, and a file sent before and
+unchanged since is not hashed again (its tree is kept in <data-dir>/trees;
+receivers check every chunk either way). Exits 2 when
 no connected peer subscribes to TOPIC and accepts files. Files go only to
 direct neighbours, not through a root or another relay: --connect the
 receiver itself, or add --discover to pair with a receiver that is paired

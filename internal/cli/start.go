@@ -393,6 +393,9 @@ func (o *nodeOpts) start(ctx context.Context, env *env, setup nodeSetup) (*runni
 		FileHash:          setup.fileHash,
 		SignPublishes:     o.sign,
 		RequireSignatures: o.requireSigned,
+		// A file sent again unchanged is not hashed again (its tree is
+		// kept here; receivers check every chunk either way).
+		FileTreeCache: filepath.Join(o.resolvedDataDir(), "trees"),
 	}
 	if o.nats.enabled() {
 		cfg.StatusFields = o.nats.statusFields
