@@ -62,3 +62,27 @@ func benchFileCPU(b *testing.B, algo string, chunk int) {
 	}
 	b.ReportMetric(cpu.Seconds()/float64(b.N)*float64(1<<30)/float64(len(data)), "cpu-s/GiB")
 }
+
+// BenchmarkGroupCheckWorkingSet hashes 256 KiB groups (the receiver's check
+// of one chunk) in turn over a set of distinct buffers: with one to four
+// (at most 1 MiB, a vCPU's L2 on the guest of docs/PERFORMANCE.md) the
+// bytes come from the cache, with more from memory. It shows what a check
+// costs when it reads a chunk long after the socket read wrote it.
+func BenchmarkGroupCheckWorkingSet(b *testing.B) {
+	const group = 256 << 10
+	for _, set := range []int{1, 4, 8, 16, 32, 64, 1024} {
+		b.Run(fmt.Sprintf("set=%dKiB", set*group>>10), func(b *testing.B) {
+			buf := make([]byte, set*group)
+			for i := range buf {
+				buf[i] = byte(i * 7)
+			}
+			scratch := new(scratchPiece)
+			b.SetBytes(group)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				o := (i % set) * group
+				groupNode(buf[o:o+group], uint64(o/1024), scratch)
+			}
+		})
+	}
+}
