@@ -219,6 +219,12 @@ type Reader struct {
 	// puts in the block must then be copied out, and uses the block up: so
 	// the next read into an empty block takes at most leanRead bytes.
 	lean bool
+	// busy: the last read filled all the room it was given, so more was
+	// waiting in the socket. The next fresh block is then bigBlockSize:
+	// a stream of small frames costs a read system call and a block
+	// allocation per block, and both shrink with a bigger one. An edge
+	// that only trickles keeps 64 KiB blocks.
+	busy bool
 }
 
 // SetLargeBodyAlloc makes the reader take bodies larger than a block from
@@ -227,6 +233,9 @@ func (r *Reader) SetLargeBodyAlloc(alloc func(kind Kind, n int) []byte) { r.allo
 
 const (
 	blockSize = 64 << 10
+	// bigBlockSize is the block a busy stream reads into (see Reader.busy).
+	// Frames are still cut from blocks only up to blockSize.
+	bigBlockSize = 256 << 10
 	// minRead: when less than this is free at the end of a block, the
 	// next read goes into a fresh block, so reads stay large.
 	minRead = 4 << 10
@@ -267,7 +276,11 @@ func (r *Reader) fill(need int) error {
 		// A fresh block when the frame cannot fit in this one, or when
 		// little room is left and little is pending (cheap to move).
 		if len(r.buf)-r.r < need || (len(r.buf)-r.w < minRead && r.w-r.r < minRead) {
-			nb := make([]byte, blockSize)
+			size := blockSize
+			if r.busy {
+				size = bigBlockSize
+			}
+			nb := make([]byte, size)
 			n := copy(nb, r.buf[r.r:r.w])
 			r.buf, r.r, r.w = nb, 0, n
 		}
@@ -277,6 +290,7 @@ func (r *Reader) fill(need int) error {
 		}
 		n, err := r.src.Read(dst)
 		r.w += n
+		r.busy = n == len(dst) && n >= minRead
 		if r.w-r.r >= need {
 			return nil
 		}

@@ -272,7 +272,7 @@ func TestReaderLeanAfterLargeBody(t *testing.T) {
 		}
 		bodies = append(bodies, body)
 	}
-	const large = 256 << 10
+	const large = 2 * bigBlockSize // so that reads into a body are told apart from reads into a block
 	for i := range 20 {
 		add(large, byte(i))
 	}
@@ -281,7 +281,7 @@ func TestReaderLeanAfterLargeBody(t *testing.T) {
 	}
 	rec := &sizeRecorder{r: bytes.NewReader(stream)}
 	r := NewReader(rec, 1<<20)
-	var blockReads []int // reads into a block: at most a block's size
+	var blockReads []int // reads into a block: at most a big block's size
 	for i, want := range bodies {
 		before := len(rec.sizes)
 		f, err := r.ReadFrame()
@@ -292,7 +292,7 @@ func TestReaderLeanAfterLargeBody(t *testing.T) {
 			t.Fatalf("frame %d differs", i)
 		}
 		for _, n := range rec.sizes[before:] {
-			if n <= blockSize {
+			if n <= bigBlockSize {
 				blockReads = append(blockReads, n)
 			}
 		}
@@ -308,5 +308,57 @@ func TestReaderLeanAfterLargeBody(t *testing.T) {
 	}
 	if last := blockReads[len(blockReads)-1]; last <= leanRead {
 		t.Fatalf("reads stay small after small frames: %v", blockReads[len(blockReads)-5:])
+	}
+}
+
+// chunkReader returns at most n bytes per Read, like a socket that has only
+// that much waiting each time it is read.
+type chunkReader struct {
+	r io.Reader
+	n int
+}
+
+func (c *chunkReader) Read(p []byte) (int, error) { return c.r.Read(p[:min(len(p), c.n)]) }
+
+// A stream whose reads fill all the room they are given moves to big blocks
+// (fewer reads and allocations per frame); one whose reads come up short
+// keeps ordinary blocks. Either way every frame reads back intact.
+func TestReaderBlockSizeFollowsTheStream(t *testing.T) {
+	var stream []byte
+	const frames = 20000
+	for i := 0; i < frames; i++ {
+		body := bytes.Repeat([]byte{byte(i), byte(i >> 8)}, 50)
+		var err error
+		if stream, err = AppendFrame(stream, KindPublish, "news", body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		src  io.Reader
+		want int // the block size seen once the stream is under way
+	}{
+		{"backlogged", bytes.NewReader(stream), bigBlockSize},
+		{"trickling", &chunkReader{bytes.NewReader(stream), 1000}, blockSize},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := NewReader(tc.src, 0)
+			sizes := map[int]int{}
+			for i := 0; i < frames; i++ {
+				f, err := r.ReadFrame()
+				if err != nil {
+					t.Fatalf("frame %d: %v", i, err)
+				}
+				if want := bytes.Repeat([]byte{byte(i), byte(i >> 8)}, 50); f.Topic != "news" || !bytes.Equal(f.Body, want) {
+					t.Fatalf("frame %d: topic %q body %x", i, f.Topic, f.Body[:4])
+				}
+				if i > frames/2 {
+					sizes[cap(r.buf)]++
+				}
+			}
+			if len(sizes) != 1 || sizes[tc.want] == 0 {
+				t.Fatalf("block sizes in the second half of the stream: %v, want only %d", sizes, tc.want)
+			}
+		})
 	}
 }
