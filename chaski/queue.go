@@ -317,13 +317,37 @@ func (q *sendQueue) appendRelayLocked(r *relayFrame) {
 // A frame larger than the whole bound is accepted when the lane is empty.
 // With borrowed the caller keeps f and may reuse it once pushData returns.
 func (q *sendQueue) pushData(ctx context.Context, done <-chan struct{}, f []byte, borrowed bool) error {
+	if err := q.lockRoom(ctx, done, len(f)); err != nil {
+		return err
+	}
+	q.appendLocked(f, borrowed)
+	q.pushedLocked()
+	return nil
+}
+
+// pushFileData queues a file chunk frame whose header (and fixed fields)
+// is head and whose data are n bytes of f from off, waiting for room as
+// pushData does. The queue keeps head; f must stay open until the frame is
+// written.
+func (q *sendQueue) pushFileData(ctx context.Context, done <-chan struct{}, head []byte, f *os.File, off int64, n int) error {
+	size := len(head) + n
+	if err := q.lockRoom(ctx, done, size); err != nil {
+		return err
+	}
+	q.dataBytes += size
+	q.notePeakLocked()
+	q.data = append(q.data, dataSeg{b: head, file: f, fileOff: off, fileLen: n})
+	q.pushedLocked()
+	return nil
+}
+
+// lockRoom waits until the data lane has room for size more bytes (or is
+// empty) and returns with q.mu held; on an error (ctx ended, the edge
+// closed) q.mu is not held.
+func (q *sendQueue) lockRoom(ctx context.Context, done <-chan struct{}, size int) error {
 	for {
 		q.mu.Lock()
-		if q.dataBytes == 0 || q.dataBytes+len(f) <= q.maxBytes {
-			q.appendLocked(f, borrowed)
-			q.mu.Unlock()
-			q.frames.Add(1)
-			q.signal()
+		if q.dataBytes == 0 || q.dataBytes+size <= q.maxBytes {
 			return nil
 		}
 		space := q.spaceLocked()
@@ -338,33 +362,12 @@ func (q *sendQueue) pushData(ctx context.Context, done <-chan struct{}, f []byte
 	}
 }
 
-// pushFileData queues a file chunk frame whose header (and fixed fields)
-// is head and whose data are n bytes of f from off, waiting for room as
-// pushData does. The queue keeps head; f must stay open until the frame is
-// written.
-func (q *sendQueue) pushFileData(ctx context.Context, done <-chan struct{}, head []byte, f *os.File, off int64, n int) error {
-	size := len(head) + n
-	for {
-		q.mu.Lock()
-		if q.dataBytes == 0 || q.dataBytes+size <= q.maxBytes {
-			q.dataBytes += size
-			q.notePeakLocked()
-			q.data = append(q.data, dataSeg{b: head, file: f, fileOff: off, fileLen: n})
-			q.mu.Unlock()
-			q.frames.Add(1)
-			q.signal()
-			return nil
-		}
-		space := q.spaceLocked()
-		q.mu.Unlock()
-		select {
-		case <-space:
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-done:
-			return ErrEdgeLost
-		}
-	}
+// pushedLocked ends a push that lockRoom began: it lets go of q.mu and
+// wakes the writer for the frame just queued.
+func (q *sendQueue) pushedLocked() {
+	q.mu.Unlock()
+	q.frames.Add(1)
+	q.signal()
 }
 
 // spaceLocked returns the channel closed when the writer next releases
