@@ -78,27 +78,39 @@ func NewDigestHash() hash.Hash { return sha512.New() }
 // with key; p.ID.Origin must be NodeIDForKey of key's public half (the
 // receiver checks it). h is a scratch hash from NewDigestHash.
 func AppendSignedPublishFrame(b []byte, topic string, p *Publish, key ed25519.PrivateKey, h hash.Hash) ([]byte, error) {
+	return appendWithBlock(b, topic, p, func(head, payload []byte) ([]byte, error) {
+		var digest [sha512.Size]byte
+		PublishDigest(h, digest[:0], topic, head, payload)
+		sig, err := key.Sign(nil, digest[:], signOpts)
+		if err != nil {
+			return nil, fmt.Errorf("wire: signing a publish: %w", err)
+		}
+		return append(append(make([]byte, 0, SigBlockLen), key.Public().(ed25519.PublicKey)...), sig...), nil
+	})
+}
+
+// appendWithBlock appends a KindPublishSigned frame of p whose signature
+// block block returns, given the body up to the name (head) and the
+// payload; on error b is returned unchanged.
+func appendWithBlock(b []byte, topic string, p *Publish, block func(head, payload []byte) ([]byte, error)) ([]byte, error) {
 	start := len(b)
 	b, err := AppendPublishFrame(b, topic, p)
 	if err != nil {
 		return b[:start], err
 	}
-	if len(b)-start-HeaderLen-len(topic)+SigBlockLen > HardMaxBody {
-		return b[:start], ErrTooLarge
-	}
 	bodyStart := start + HeaderLen + len(topic)
 	headEnd := bodyStart + PublishFixedLen + len(p.Name)
-	var digest [sha512.Size]byte
-	PublishDigest(h, digest[:0], topic, b[bodyStart:headEnd], b[headEnd:])
-	sig, err := key.Sign(nil, digest[:], signOpts)
+	if len(b)-bodyStart+SigBlockLen > HardMaxBody {
+		return b[:start], ErrTooLarge
+	}
+	blk, err := block(b[bodyStart:headEnd], b[headEnd:])
 	if err != nil {
-		return b[:start], fmt.Errorf("wire: signing a publish: %w", err)
+		return b[:start], err
 	}
 	// Open the signature block between the name and the payload.
 	b = append(b, make([]byte, SigBlockLen)...)
 	copy(b[headEnd+SigBlockLen:], b[headEnd:len(b)-SigBlockLen])
-	copy(b[headEnd:], key.Public().(ed25519.PublicKey))
-	copy(b[headEnd+SigKeyLen:], sig)
+	copy(b[headEnd:], blk)
 	PutHeader(b[start:], KindPublishSigned, len(topic), len(b)-bodyStart)
 	return b, nil
 }
@@ -120,7 +132,7 @@ func ParseSignedPublishReuse(body []byte, name string) (SignedPublish, error) {
 	if err != nil {
 		return s, err
 	}
-	headLen := PublishFixedLen + int(body[34])
+	headLen := SignedHeadLen(body)
 	if len(body) < headLen+SigBlockLen {
 		return s, fmt.Errorf("%w: signed publish body of %d bytes", ErrMalformed, len(body))
 	}
@@ -158,20 +170,11 @@ func AppendSignedPublishWith(b []byte, topic string, p *Publish, block []byte, h
 		return b, fmt.Errorf("%w: signature block of %d bytes", ErrMalformed, len(block))
 	}
 	start := len(b)
-	b, err := AppendPublishFrame(b, topic, p)
+	b, err := appendWithBlock(b, topic, p, func(_, _ []byte) ([]byte, error) { return block, nil })
 	if err != nil {
-		return b[:start], err
+		return b, err
 	}
-	bodyStart := start + HeaderLen + len(topic)
-	headEnd := bodyStart + PublishFixedLen + len(p.Name)
-	if len(b)-bodyStart+SigBlockLen > HardMaxBody {
-		return b[:start], ErrTooLarge
-	}
-	b = append(b, make([]byte, SigBlockLen)...)
-	copy(b[headEnd+SigBlockLen:], b[headEnd:len(b)-SigBlockLen])
-	copy(b[headEnd:], block)
-	PutHeader(b[start:], KindPublishSigned, len(topic), len(b)-bodyStart)
-	s, err := ParseSignedPublishReuse(b[bodyStart:], p.Name)
+	s, err := ParseSignedPublishReuse(b[start+HeaderLen+len(topic):], p.Name)
 	if err == nil {
 		err = s.Verify(topic, h)
 	}
