@@ -571,6 +571,13 @@ func (n *Node) answerOnEdge(e *edge, topic string, request []byte) {
 	if !e.pairFate.CompareAndSwap(fateUndecided, fateAnswer) && e.pairFate.Load() != fateAnswer {
 		return
 	}
+	e.sendPairReport(topic, request)
+}
+
+// sendPairReport tells e's peer that its discovery request for topic was
+// answered on e (the dialer does not count an edge as a pairing until
+// then).
+func (e *edge) sendPairReport(topic string, request []byte) {
 	if f, err := wire.AppendControlFrame(nil, wire.KindPaired, "", &wire.PairReport{Request: request, Topic: topic}); err == nil {
 		e.sendCtrl(f)
 	}
@@ -604,15 +611,8 @@ func (n *Node) afterEdgeUp(e *edge, h *wire.Hello) {
 	if e.dialed || h.PairTopic == "" {
 		return
 	}
-	report := func() {
-		// Tell the dialer its answer was taken (it does not count the edge
-		// as a pairing until then).
-		if f, err := wire.AppendControlFrame(nil, wire.KindPaired, "", &wire.PairReport{Request: h.PairRequest, Topic: h.PairTopic}); err == nil {
-			e.sendCtrl(f)
-		}
-	}
 	if n.markPaired(e, h.PairTopic, h.PairRequest) {
-		report()
+		e.sendPairReport(h.PairTopic, h.PairRequest)
 	} else {
 		n.mu.RLock()
 		p := n.paired[h.PairTopic]
@@ -626,7 +626,7 @@ func (n *Node) afterEdgeUp(e *edge, h *wire.Hello) {
 			// duplicate rule over the first, which is closed: this edge is
 			// the pairing now. Closing it too would leave us paired with
 			// nobody.
-			report()
+			e.sendPairReport(h.PairTopic, h.PairRequest)
 		case already && n.answeringOffer(e):
 			// We are dialling this peer ourselves, to answer its own
 			// request for a topic: its offer is the same pairing seen from
