@@ -953,6 +953,24 @@ func TestFileConcurrent(t *testing.T) {
 	}
 }
 
+// waitPending returns the id of the next transfer among events that waits
+// for an answer (named name, unless name is "").
+func waitPending(t *testing.T, events <-chan Event, name string) string {
+	t.Helper()
+	deadline := time.After(waitTimeout)
+	for {
+		select {
+		case ev := <-events:
+			if te, ok := ev.(*TransferEvent); ok && te.Transfer.State == TransferPending && (name == "" || te.Transfer.Name == name) {
+				return te.Transfer.ID
+			}
+		case <-deadline:
+			t.Fatalf("no pending transfer %q", name)
+			return ""
+		}
+	}
+}
+
 func TestFilePrompt(t *testing.T) {
 	dir := t.TempDir()
 	b := fileReceiver(t, Config{PromptFiles: true, DownloadDir: dir})
@@ -964,18 +982,7 @@ func TestFilePrompt(t *testing.T) {
 	defer stop()
 	for _, accept := range []bool{true, false} {
 		res := pushAsync(t, a, fmt.Sprintf("ask-%v.txt", accept), bytes.NewReader([]byte("hi")), 2)
-		var id string
-		deadline := time.After(waitTimeout)
-		for id == "" {
-			select {
-			case ev := <-events:
-				if te, ok := ev.(*TransferEvent); ok && te.Transfer.State == TransferPending {
-					id = te.Transfer.ID
-				}
-			case <-deadline:
-				t.Fatal("no pending transfer event")
-			}
-		}
+		id := waitPending(t, events, "")
 		if err := b.AcceptTransfer(id, accept); err != nil {
 			t.Fatal(err)
 		}

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
 
 // A verified send from a file over plain TCP writes the chunk bodies with
@@ -36,18 +35,7 @@ func TestFileSendfileShrunkSource(t *testing.T) {
 	defer stop()
 	before, _ := a.Edge(b.ID())
 	res := pushAsync(t, a, "shrink.bin", f, len(data))
-	var id string
-	deadline := time.After(waitTimeout)
-	for id == "" {
-		select {
-		case ev := <-events:
-			if te, ok := ev.(*TransferEvent); ok && te.Transfer.State == TransferPending {
-				id = te.Transfer.ID
-			}
-		case <-deadline:
-			t.Fatal("no pending transfer")
-		}
-	}
+	id := waitPending(t, events, "")
 	// The tree is computed (it came with the offer): shrink the file into
 	// its second chunk before any data goes.
 	if err := os.Truncate(path, chunk+1000); err != nil {
@@ -67,17 +55,7 @@ func TestFileSendfileShrunkSource(t *testing.T) {
 	// The stream is still in step: another file goes through.
 	small := randomBytes(t, 3*chunk+7)
 	res = pushAsync(t, a, "after.bin", bytes.NewReader(small), len(small))
-	id = ""
-	for id == "" {
-		select {
-		case ev := <-events:
-			if te, ok := ev.(*TransferEvent); ok && te.Transfer.State == TransferPending && te.Transfer.Name == "after.bin" {
-				id = te.Transfer.ID
-			}
-		case <-time.After(waitTimeout):
-			t.Fatal("no pending transfer for the second file")
-		}
-	}
+	id = waitPending(t, events, "after.bin")
 	if err := b.AcceptTransfer(id, true); err != nil {
 		t.Fatal(err)
 	}

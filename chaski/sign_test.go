@@ -13,18 +13,6 @@ import (
 	"github.com/chaski-dev/chaski/chaski/wire"
 )
 
-// nextMessage waits for one message on n.
-func nextMessage(t *testing.T, n *Node) *Message {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-	defer cancel()
-	m, err := n.Next(ctx)
-	if err != nil {
-		t.Fatalf("%s: no message: %v", n.Name(), err)
-	}
-	return m
-}
-
 // A signing publisher's messages arrive verified, one hop and two hops away,
 // and its id is the one its key names.
 func TestSignedPublishesArriveVerified(t *testing.T) {
@@ -52,7 +40,7 @@ func TestSignedPublishesArriveVerified(t *testing.T) {
 			}
 			for _, sub := range []*Node{mid, far} {
 				for i := 0; i < count; i++ {
-					m := nextMessage(t, sub)
+					m := recv(t, sub)
 					if string(m.Data) != fmt.Sprintf("m%d", i) || !m.Signed || m.FromID != pub.ID() || m.From != "pub" {
 						t.Fatalf("%s got %q signed=%v from %s (%s), want m%d signed by %s", sub.Name(), m.Data, m.Signed, m.From, m.FromID, i, pub.ID())
 					}
@@ -87,7 +75,7 @@ func TestRequireSignaturesDropsUnsigned(t *testing.T) {
 	eventually(t, "the unsigned publishes counted as dropped", func() bool { return strict.Status().Unsigned == count })
 	publish(t, signer, "t", "signed")
 	for _, n := range []*Node{strict, beyond} {
-		if m := nextMessage(t, n); string(m.Data) != "signed" || !m.Signed {
+		if m := recv(t, n); string(m.Data) != "signed" || !m.Signed {
 			t.Fatalf("%s got %q (signed %v) first; only the signed message may arrive", n.Name(), m.Data, m.Signed)
 		}
 		select {
@@ -134,7 +122,7 @@ func TestForgedSignatureRefused(t *testing.T) {
 				return ok && e.Subscribes("t") && len(targets) == 1
 			})
 			publish(t, pub, "t", "m0")
-			if m := nextMessage(t, victim); string(m.Data) != "m0" {
+			if m := recv(t, victim); string(m.Data) != "m0" {
 				t.Fatalf("got %q", m.Data)
 			}
 			events, stop := victim.Watch(64)
@@ -169,7 +157,7 @@ func TestForgedSignatureRefused(t *testing.T) {
 				publish(t, pub, "t", fmt.Sprintf("m%d", i))
 			}
 			for i := 1; i <= 20; i++ {
-				if m := nextMessage(t, victim); string(m.Data) != fmt.Sprintf("m%d", i) || m.FromID != pub.ID() || !m.Signed {
+				if m := recv(t, victim); string(m.Data) != fmt.Sprintf("m%d", i) || m.FromID != pub.ID() || !m.Signed {
 					t.Fatalf("message %d: got %q from %s signed=%v", i, m.Data, m.FromID, m.Signed)
 				}
 			}
@@ -211,7 +199,7 @@ func TestSignedPublishToOlderPeer(t *testing.T) {
 		signed bool
 	}{{oldDirect, false}, {relay, true}, {oldFar, false}} {
 		for i, want := range payloads {
-			m := nextMessage(t, tc.n)
+			m := recv(t, tc.n)
 			if !bytes.Equal(m.Data, want) || m.Signed != tc.signed || m.FromID != pub.ID() {
 				t.Fatalf("%s message %d: %d bytes, signed %v (want %d bytes, signed %v)", tc.n.Name(), i, len(m.Data), m.Signed, len(want), tc.signed)
 			}
@@ -231,7 +219,7 @@ func TestInjectSigned(t *testing.T) {
 	connect(t, bridge, pub)
 	eventually(t, "subscription known", func() bool { targets, _ := pub.publishTargets("t"); return len(targets) == 1 })
 	publish(t, pub, "t", "original")
-	orig := nextMessage(t, bridge)
+	orig := recv(t, bridge)
 	if !orig.Signed || len(orig.Signature) != wire.SigBlockLen {
 		t.Fatalf("received: signed %v, %d signature bytes", orig.Signed, len(orig.Signature))
 	}
@@ -253,10 +241,10 @@ func TestInjectSigned(t *testing.T) {
 	if fresh, err := inj.Inject(ctx, copyOf(orig, "original")); err != nil || !fresh {
 		t.Fatalf("inject: %v %v", fresh, err)
 	}
-	if m := nextMessage(t, strict); string(m.Data) != "original" || !m.Signed || m.FromID != pub.ID() {
+	if m := recv(t, strict); string(m.Data) != "original" || !m.Signed || m.FromID != pub.ID() {
 		t.Fatalf("strict got %q signed=%v from %s", m.Data, m.Signed, m.FromID)
 	}
-	if m := nextMessage(t, old); string(m.Data) != "original" || m.Signed {
+	if m := recv(t, old); string(m.Data) != "original" || m.Signed {
 		t.Fatalf("old got %q signed=%v", m.Data, m.Signed)
 	}
 	// The signature of "original" over other data: injected unsigned.
@@ -265,7 +253,7 @@ func TestInjectSigned(t *testing.T) {
 	if _, err := inj.Inject(ctx, forged); err != nil {
 		t.Fatal(err)
 	}
-	if m := nextMessage(t, old); string(m.Data) != "forged" || m.Signed {
+	if m := recv(t, old); string(m.Data) != "forged" || m.Signed {
 		t.Fatalf("old got %q signed=%v", m.Data, m.Signed)
 	}
 	eventually(t, "strict drops the unsigned copy", func() bool { return strict.Status().Unsigned == 1 })

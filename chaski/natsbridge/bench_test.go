@@ -40,6 +40,24 @@ import (
 
 const benchSize = 100
 
+// countTo subscribes sub to subj (without pending limits) and counts what
+// arrives; done is closed at the n-th message.
+func countTo(b *testing.B, sub *nats.Conn, subj string, n int64) (got *atomic.Int64, done chan struct{}, sb *nats.Subscription) {
+	b.Helper()
+	got, done = new(atomic.Int64), make(chan struct{})
+	sb, err := sub.Subscribe(subj, func(*nats.Msg) {
+		if got.Add(1) == n {
+			close(done)
+		}
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	_ = sb.SetPendingLimits(-1, -1)
+	_ = sub.Flush()
+	return got, done, sb
+}
+
 func BenchmarkBridge(b *testing.B) {
 	s := startServer(b, nil)
 	payload := make([]byte, benchSize)
@@ -49,31 +67,20 @@ func BenchmarkBridge(b *testing.B) {
 
 	b.Run("plain", func(b *testing.B) {
 		pub, sub := natsConn(b, s.URL()), natsConn(b, s.URL())
-		var got atomic.Int64
-		done := make(chan struct{})
 		n := int64(b.N)
-		sb, err := sub.Subscribe("chaski.plain", func(*nats.Msg) {
-			if got.Add(1) == n {
-				close(done)
-			}
-		})
-		if err != nil {
-			b.Fatal(err)
-		}
-		_ = sb.SetPendingLimits(-1, -1)
-		_ = sub.Flush()
+		got, done, _ := countTo(b, sub, "chaski.plain", n)
 		b.SetBytes(benchSize)
 		b.ResetTimer()
 		acc := startAccount(nil)
 		start := time.Now()
 		for i := 0; i < b.N; i++ {
-			window(&got, i)
+			window(got, i)
 			if err := pub.Publish("chaski.plain", payload); err != nil {
 				b.Fatal(err)
 			}
 		}
 		_ = pub.Flush()
-		wait(b, done, &got, n)
+		wait(b, done, got, n)
 		report(b, start)
 		acc.report(b, nil)
 	})
@@ -88,19 +95,8 @@ func BenchmarkBridge(b *testing.B) {
 		b.Run(hv.name, func(b *testing.B) {
 			subj := "chaski." + hv.name
 			pub, sub := natsConn(b, s.URL()), natsConn(b, s.URL())
-			var got atomic.Int64
-			done := make(chan struct{})
 			n := int64(b.N)
-			sb, err := sub.Subscribe(subj, func(*nats.Msg) {
-				if got.Add(1) == n {
-					close(done)
-				}
-			})
-			if err != nil {
-				b.Fatal(err)
-			}
-			_ = sb.SetPendingLimits(-1, -1)
-			_ = sub.Flush()
+			got, done, _ := countTo(b, sub, subj, n)
 			m := &nats.Msg{Subject: subj, Data: payload, Header: nats.Header{HeaderID: {""}}}
 			if hv.all {
 				m.Header[HeaderFrom] = []string{"bench-peer"}
@@ -111,14 +107,14 @@ func BenchmarkBridge(b *testing.B) {
 			acc := startAccount(nil)
 			start := time.Now()
 			for i := 0; i < b.N; i++ {
-				window(&got, i)
+				window(got, i)
 				m.Header[HeaderID][0] = "5a0c3c52-8d3e-4a55-9a43-fd4b2d1f0c11/" + strconv.Itoa(i+1)
 				if err := pub.PublishMsg(m); err != nil {
 					b.Fatal(err)
 				}
 			}
 			_ = pub.Flush()
-			wait(b, done, &got, n)
+			wait(b, done, got, n)
 			report(b, start)
 			acc.report(b, nil)
 		})
@@ -139,19 +135,8 @@ func BenchmarkBridge(b *testing.B) {
 
 	b.Run("mesh-to-nats", func(b *testing.B) {
 		sub := natsConn(b, s.URL())
-		var got atomic.Int64
-		done := make(chan struct{})
 		n := int64(b.N)
-		sb, err := sub.Subscribe("chaski.out", func(*nats.Msg) {
-			if got.Add(1) == n {
-				close(done)
-			}
-		})
-		if err != nil {
-			b.Fatal(err)
-		}
-		_ = sb.SetPendingLimits(-1, -1)
-		_ = sub.Flush()
+		got, done, sb := countTo(b, sub, "chaski.out", n)
 		interest(b, []*natsServer{s}, "chaski.out", 3)
 		ctx := context.Background()
 		b.SetBytes(benchSize)
@@ -163,7 +148,7 @@ func BenchmarkBridge(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		wait(b, done, &got, n)
+		wait(b, done, got, n)
 		report(b, start)
 		acc.report(b, helper)
 		b.ReportMetric(helper.peakRSS(b), "peak-rss-MiB")

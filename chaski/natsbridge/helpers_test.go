@@ -133,15 +133,23 @@ func interest(t testing.TB, servers []*natsServer, subj string, n int) {
 
 func startNode(t testing.TB, name string, subs ...string) *chaski.Node {
 	t.Helper()
-	n, err := chaski.Start(chaski.Config{Name: name, Listen: "127.0.0.1:0", Subscriptions: subs, ReconnectAttempts: -1})
+	return startNodeCfg(t, chaski.Config{Name: name, Subscriptions: subs})
+}
+
+// startNodeCfg starts a node with cfg on a free loopback port, without
+// reconnection, and closes it when the test ends.
+func startNodeCfg(t testing.TB, cfg chaski.Config) *chaski.Node {
+	t.Helper()
+	cfg.Listen, cfg.ReconnectAttempts = "127.0.0.1:0", -1
+	n, err := chaski.Start(cfg)
 	if err != nil {
-		t.Fatalf("start %s: %v", name, err)
+		t.Fatalf("start %s: %v", cfg.Name, err)
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()
 		if err := n.Close(ctx); err != nil {
-			t.Errorf("close %s: %v", name, err)
+			t.Errorf("close %s: %v", cfg.Name, err)
 		}
 	})
 	return n
@@ -286,14 +294,5 @@ func openStore(t testing.TB) *store.Store {
 
 func startNodeStore(t testing.TB, name string, st *store.Store) *chaski.Node {
 	t.Helper()
-	n, err := chaski.Start(chaski.Config{Name: name, Listen: "127.0.0.1:0", Store: st, ReconnectAttempts: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		defer cancel()
-		_ = n.Close(ctx)
-	})
-	return n
+	return startNodeCfg(t, chaski.Config{Name: name, Store: st})
 }

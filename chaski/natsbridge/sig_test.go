@@ -10,23 +10,6 @@ import (
 	"github.com/chaski-dev/chaski/chaski"
 )
 
-func startNodeCfg(t *testing.T, cfg chaski.Config) *chaski.Node {
-	t.Helper()
-	cfg.Listen, cfg.ReconnectAttempts = "127.0.0.1:0", -1
-	n, err := chaski.Start(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		defer cancel()
-		if err := n.Close(ctx); err != nil {
-			t.Errorf("close %s: %v", n.Name(), err)
-		}
-	})
-	return n
-}
-
 func nextMsg(t *testing.T, n *chaski.Node) *chaski.Message {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
@@ -48,21 +31,15 @@ func TestSignatureCrossesNATS(t *testing.T) {
 	bridgeA := startNodeCfg(t, chaski.Config{Name: "bridge-a", Subscriptions: []string{"chat"}})
 	bridgeB := startNodeCfg(t, chaski.Config{Name: "bridge-b", Subscriptions: []string{"chat"}})
 	sub := startNodeCfg(t, chaski.Config{Name: "sub", Subscriptions: []string{"chat"}, RequireSignatures: true})
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-	defer cancel()
-	if _, err := bridgeA.Connect(ctx, pub.Addr()); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := sub.Connect(ctx, bridgeB.Addr()); err != nil {
-		t.Fatal(err)
-	}
+	link(t, bridgeA, pub)
+	link(t, sub, bridgeB)
 	startBridge(t, bridgeA, Config{URLs: []string{s.URL()}})
 	startBridge(t, bridgeB, Config{URLs: []string{s.URL()}})
 	interest(t, []*natsServer{s}, "chaski.chat", 3) // two bridges (and a claim group) listen
-	eventually(t, "the subscriber known to bridge-b", func() bool {
-		e, ok := bridgeB.Edge(sub.ID())
-		return ok && e.Subscribes("chat")
-	})
+	waitPeerSub(t, pub, bridgeA, "chat")
+	waitPeerSub(t, bridgeB, sub, "chat")
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
 	go func() { // bridge-a's and bridge-b's own queues are not the test
 		for range bridgeA.Messages() {
 		}
