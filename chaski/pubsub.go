@@ -112,10 +112,10 @@ func (n *Node) Publish(ctx context.Context, topic string, data []byte) error {
 		tm := &Message{Topic: topic, Data: append([]byte(nil), data...), From: n.cfg.Name, FromID: n.idStr,
 			Seq: p.ID.Seq, Time: time.Unix(0, p.Time), ID: p.ID}
 		if n.signKey != nil {
-			// The bridge carries our signature on (frame: header, topic,
-			// then the body with the block after the name).
-			at := wire.HeaderLen + len(topic) + wire.PublishFixedLen + len(p.Name)
-			tm.Signed, tm.Signature = true, append([]byte(nil), frame[at:at+wire.SigBlockLen]...)
+			// The bridge carries our signature on.
+			body := frame[wire.HeaderLen+len(topic):]
+			at := wire.SignedHeadLen(body)
+			tm.Signed, tm.Signature = true, append([]byte(nil), body[at:at+wire.SigBlockLen]...)
 		}
 		observe(taps, tm, true)
 	}
