@@ -15,6 +15,8 @@ import (
 	"os"
 
 	"lukechampine.com/blake3/guts"
+
+	"github.com/chaski-dev/chaski/chaski/internal/b3simd"
 )
 
 // Hash algorithms of FileHash and of file transfers (Config.FileHash).
@@ -112,7 +114,20 @@ func groupCount(size, group int64) int64 {
 // counter, and returns the group's top node: its chaining value makes the
 // group's leaf, or, with guts.FlagRoot added, the hash of a file that is
 // this one group. It merges 16-chunk subtrees exactly as BLAKE3 does.
-func groupNode(p []byte, counter uint64, scratch *[guts.MaxSIMD * guts.ChunkSize]byte) guts.Node {
+func groupNode(p []byte, counter uint64, scratch *scratchPiece) guts.Node {
+	// Whole groups (every group of a file but perhaps its last) take the
+	// gather-free AVX2 kernel where there is one (docs/PERFORMANCE.md,
+	// "The BLAKE3 kernel").
+	if n := len(p); b3simd.Available() && n >= b3simd.MinSubtree && n&(n-1) == 0 {
+		l, r := b3simd.Subtree(p, counter, &scratch.simd)
+		return guts.ParentNode(l, r, &guts.IV, 0)
+	}
+	return groupNodeGuts(p, counter, scratch)
+}
+
+// groupNodeGuts is groupNode with lukechampine's guts alone: for partial
+// groups, small groups and machines without AVX2.
+func groupNodeGuts(p []byte, counter uint64, scratch *scratchPiece) guts.Node {
 	const piece = guts.MaxSIMD * guts.ChunkSize
 	var stack [54][8]uint32
 	var sc uint64
@@ -130,8 +145,8 @@ func groupNode(p []byte, counter uint64, scratch *[guts.MaxSIMD * guts.ChunkSize
 	if len(p) == piece {
 		last = (*[piece]byte)(p)
 	} else {
-		copy(scratch[:], p)
-		last = scratch
+		copy(scratch.piece[:], p)
+		last = &scratch.piece
 	}
 	n := guts.CompressBuffer(last, len(p), &guts.IV, counter+sc*guts.MaxSIMD, 0)
 	for i := bits.TrailingZeros64(sc); i < bits.Len64(sc); i++ {
@@ -189,11 +204,11 @@ type b3Hasher struct {
 	groups  uint64 // complete groups
 	leaves  []byte // their chaining values
 	last    guts.Node
-	scratch *[guts.MaxSIMD * guts.ChunkSize]byte
+	scratch *scratchPiece
 }
 
 func newB3Hasher(group int) *b3Hasher {
-	return &b3Hasher{group: group, scratch: new([guts.MaxSIMD * guts.ChunkSize]byte)}
+	return &b3Hasher{group: group, scratch: new(scratchPiece)}
 }
 
 func (h *b3Hasher) Write(p []byte) (int, error) {
@@ -367,7 +382,7 @@ type groupChecker struct {
 	size    int64
 	root    [32]byte
 	leaves  []byte // expected leaves (nil when one group)
-	scratch *[guts.MaxSIMD * guts.ChunkSize]byte
+	scratch *scratchPiece
 }
 
 // errGroupMismatch is a group whose bytes do not hash to its leaf.

@@ -13,6 +13,8 @@ import (
 	"testing"
 
 	"lukechampine.com/blake3"
+
+	"github.com/chaski-dev/chaski/chaski/internal/b3simd"
 )
 
 // The group tree gives the ordinary BLAKE3 hash (checked against the
@@ -145,6 +147,24 @@ func TestHashTreeAtSplitAwkwardSizes(t *testing.T) {
 						t.Fatalf("group %d, %d bytes at %d, %d workers: leaves differ from the serial pass", group, n, base, workers)
 					}
 				}
+			}
+		}
+	}
+}
+
+// Whole groups take the AVX2 kernel of internal/b3simd where the machine
+// has one; its node must be the one guts makes, at every group size it
+// takes, at counters past 2^32 too (a file's groups start anywhere).
+func TestGroupNodeKernelMatchesGuts(t *testing.T) {
+	if !b3simd.Available() {
+		t.Skip("no AVX2 here: groupNode is groupNodeGuts")
+	}
+	data := randomBytes(t, 2<<20)
+	s1, s2 := new(scratchPiece), new(scratchPiece)
+	for _, group := range []int{8 << 10, 64 << 10, 256 << 10, 1 << 20, 2 << 20} {
+		for _, counter := range []uint64{0, uint64(group / 1024), 1<<32 - 8, 1 << 33} {
+			if got, want := groupNode(data[:group], counter, s1), groupNodeGuts(data[:group], counter, s2); got != want {
+				t.Fatalf("group %d at counter %d: the kernel's node differs from guts'", group, counter)
 			}
 		}
 	}

@@ -21,6 +21,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/chaski-dev/chaski/chaski/internal/b3simd"
 	"github.com/chaski-dev/chaski/chaski/wire"
 )
 
@@ -821,7 +822,11 @@ func (x *inXfer) write(w *pwriter) {
 	}
 }
 
-type scratchPiece = [16 * 1024]byte
+// scratchPiece is the working memory of groupNode, one per goroutine.
+type scratchPiece struct {
+	piece [16 * 1024]byte // a partial piece for guts.CompressBuffer
+	simd  b3simd.Scratch  // chaining values for the AVX2 kernel
+}
 
 // addTree takes leaves of the hash tree; once all are in it checks them
 // against the offered root and against the leaves of a resumed prefix. It
