@@ -211,10 +211,13 @@ for r in $(seq "$RUNS"); do
 	cmd_pubsub cmdroot root >"$OUT/cmdroot.$r.json"
 	say "round $r of $RUNS: chaski files (1 GiB in $FILE_DIR)"
 	"$CHASKI" bench --quiet --json --mode files --file-size 1GiB --dir "$FILE_DIR" >"$OUT/files.$r.json"
+	say "round $r of $RUNS: raw TCP file copy (1 GiB in $FILE_DIR, no hash)"
+	"$BIN/rawtcp" -copy 1073741824 -dir "$FILE_DIR" >"$OUT/copy.$r.json"
 	if ! on_tmpfs "$DISK_DIR"; then
 		say "round $r of $RUNS: dd and chaski files (1 GiB into $DISK_DIR)"
 		dd_disk >"$OUT/dd.$r.json"
 		"$CHASKI" bench --quiet --json --mode files --file-size 1GiB --dir "$DISK_DIR" >"$OUT/filesdisk.$r.json"
+		"$BIN/rawtcp" -copy 1073741824 -dir "$DISK_DIR" >"$OUT/copydisk.$r.json"
 	fi
 	say "round $r of $RUNS: idle node"
 	idle_rss >"$OUT/idle.$r.json"

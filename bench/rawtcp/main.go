@@ -45,6 +45,8 @@ func main() {
 	pings := flag.Int("pings", 20000, "ping-pong round trips")
 	size := flag.Int("size", 64, "bytes of one ping (and of its pong)")
 	freePort := flag.Bool("freeport", false, "print a free TCP port of 127.0.0.1 and exit (for bench/compare.sh)")
+	copySize := flag.Int64("copy", 0, "measure a file copy of this many bytes instead (sendfile, read, write, fsync; see filecopy.go)")
+	dir := flag.String("dir", os.TempDir(), "the directory of the file copy's files")
 	interval := flag.Duration("interval", 0, "wait this long after each pong before the next ping (as `chaski ping -i`); 0 = back to back")
 	flag.Parse()
 	if *freePort {
@@ -63,8 +65,16 @@ func main() {
 		err = server(*size)
 	case "client":
 		err = client(*addr, *total, *wsize, *pings, *size, *interval)
+	case "copy-server":
+		err = copyServer(*dir)
+	case "copy-client":
+		err = copyClient(*addr, *copySize, *dir)
 	case "":
-		err = orchestrate()
+		if *copySize > 0 {
+			err = orchestrateCopy(*copySize, *dir)
+		} else {
+			err = orchestrate()
+		}
 	default:
 		err = fmt.Errorf("unknown role %q", *role)
 	}
