@@ -80,6 +80,10 @@ type edge struct {
 	bw    *bufio.Writer
 	carry []byte          // the unwritten rest of a direct write
 	raw   syscall.RawConn // nil when direct writes are not possible (TLS)
+	// sameHost: the peer is on this machine (a loopback address, or our
+	// own). File bodies then go as bytes, not with sendfile(2); see
+	// sendfileSource.
+	sameHost bool
 	// A direct write's frame, result and step function, kept on the edge
 	// (under wmu) so that a ping costs no allocation.
 	now      []byte
@@ -373,6 +377,14 @@ func tlsReason(err error) string {
 	return s
 }
 
+// sameHost reports whether a connection between local and remote stays on
+// this machine: the remote address is a loopback one or our own.
+func sameHost(local, remote net.Addr) bool {
+	la, ok1 := local.(*net.TCPAddr)
+	ra, ok2 := remote.(*net.TCPAddr)
+	return ok1 && ok2 && (ra.IP.IsLoopback() || ra.IP.Equal(la.IP))
+}
+
 func setNoDelay(c net.Conn) {
 	if tc, ok := c.(*net.TCPConn); ok {
 		_ = tc.SetNoDelay(true)
@@ -523,6 +535,7 @@ func (n *Node) handshake(ctx context.Context, conn net.Conn, dialed bool, pair *
 		if rc, err := tc.SyscallConn(); err == nil {
 			e.raw = rc
 			src = newRawReader(rc)
+			e.sameHost = sameHost(tc.LocalAddr(), tc.RemoteAddr())
 		}
 	}
 	fr.SetSource(&idleDeadlineReader{src: src, conn: conn, idle: n.deadTimeout()})

@@ -846,9 +846,19 @@ func sendTree(l *outLeg, t *b3Tree) error {
 }
 
 // sendfileSource returns the file a verified send can stream with
-// sendfile(2): a regular file whose every
-// receiver is on a plain TCP edge; nil otherwise (then chunks are read and
-// written as bytes).
+// sendfile(2): a regular file whose every receiver is on a plain TCP edge
+// to another machine; nil otherwise (then chunks are read and written as
+// bytes).
+//
+// Why not to a peer on this machine: sendfile puts the file's page-cache
+// pages on the socket, so the receiver's copy out of the socket reads them
+// cold from memory, on the edge's reader, which is what limits a transfer.
+// Written as bytes, the sender's read of the file does that and the
+// receiver copies from fresh socket buffers still in cache: less CPU on
+// the reader for a little more on the sender, and faster transfers on
+// loopback (docs/PERFORMANCE.md, "Files on an AMD guest"). To another
+// machine the receiver copies from its own network buffers either way,
+// and sendfile saves the sender its copy.
 func sendfileSource(g *sendGroup, legs []*outLeg) *os.File {
 	if !sendfileWrites || g.tree == nil || g.size < 0 {
 		return nil
@@ -866,7 +876,7 @@ func sendfileSource(g *sendGroup, legs []*outLeg) *os.File {
 		return nil
 	}
 	for _, l := range legs {
-		if l.e.raw == nil {
+		if l.e.raw == nil || l.e.sameHost && !l.e.n.sendfileSameHost {
 			return nil
 		}
 	}

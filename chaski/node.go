@@ -38,8 +38,12 @@ type Node struct {
 
 	closing   atomic.Bool
 	closeOnce sync.Once
-	closeErr  error
-	started   time.Time
+
+	// sendfileSameHost lets tests take the sendfile path on loopback
+	// (set before the first send; see sendfileSource).
+	sendfileSameHost bool
+	closeErr         error
+	started          time.Time
 
 	events eventBus
 

@@ -4,6 +4,8 @@ package chaski
 
 import (
 	"bytes"
+	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,6 +22,7 @@ import (
 func TestFileSendfileShrunkSource(t *testing.T) {
 	b := fileReceiver(t, Config{PromptFiles: true, DownloadDir: t.TempDir()})
 	a := fileSender(t, Config{}, b)
+	a.useSendfileOnLoopback()
 	const chunk = 256 << 10
 	data := randomBytes(t, 4*chunk+5)
 	path := filepath.Join(t.TempDir(), "shrink.bin")
@@ -72,6 +75,7 @@ func TestFileSendfileResumeAndFanout(t *testing.T) {
 	b1 := fileReceiver(t, Config{Name: "r1", AcceptFiles: true, DownloadDir: d1})
 	b2 := fileReceiver(t, Config{Name: "r2", AcceptFiles: true, DownloadDir: d2})
 	a := fileSender(t, Config{FileChunkSize: 64 << 10}, b1, b2)
+	a.useSendfileOnLoopback()
 	data := randomBytes(t, 4<<20+333)
 	g, res := pushCutAfterFirstMiB(t, a, b1, "fan.bin", data)
 	close(g.gate)
@@ -105,5 +109,59 @@ func TestFileSendfileResumeAndFanout(t *testing.T) {
 		if err != nil || !bytes.Equal(got, data) {
 			t.Fatalf("%s: the received file differs (%v)", d, err)
 		}
+	}
+}
+
+// To a peer on the same machine a verified send writes the bodies as bytes
+// it read itself (sendfileSource says why), so the same shrink is seen by
+// the sender, as its own errSourceSize, and no chunk is rejected.
+func TestFileLoopbackSendsBytes(t *testing.T) {
+	b := fileReceiver(t, Config{PromptFiles: true, DownloadDir: t.TempDir()})
+	a := fileSender(t, Config{}, b)
+	const chunk = 256 << 10
+	data := randomBytes(t, 4*chunk+5)
+	path := filepath.Join(t.TempDir(), "shrink.bin")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	events, stop := b.Watch(0)
+	defer stop()
+	res := pushAsync(t, a, "shrink.bin", f, len(data))
+	id := waitPending(t, events, "")
+	if err := os.Truncate(path, chunk+1000); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.AcceptTransfer(id, true); err != nil {
+		t.Fatal(err)
+	}
+	if r := waitPush(t, res); !errors.Is(r.err, errSourceSize) {
+		t.Fatalf("send of a shrunk file on loopback: %v, want the sender's errSourceSize", r.err)
+	}
+}
+
+func TestSameHost(t *testing.T) {
+	tcp := func(ip string) net.Addr { return &net.TCPAddr{IP: net.ParseIP(ip), Port: 1} }
+	for _, c := range []struct {
+		local, remote string
+		want          bool
+	}{
+		{"127.0.0.1", "127.0.0.1", true},
+		{"127.0.0.1", "127.0.0.2", true},
+		{"::1", "::1", true},
+		{"10.0.0.1", "10.0.0.1", true}, // our own address
+		{"10.0.0.1", "10.0.0.2", false},
+		{"fd00::1", "fd00::2", false},
+	} {
+		if got := sameHost(tcp(c.local), tcp(c.remote)); got != c.want {
+			t.Errorf("sameHost(%s, %s) = %v, want %v", c.local, c.remote, got, c.want)
+		}
+	}
+	if sameHost(&net.UDPAddr{}, tcp("127.0.0.1")) {
+		t.Error("a non-TCP address counted as the same host")
 	}
 }
